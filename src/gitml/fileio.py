@@ -1,0 +1,92 @@
+"""Atomic, deterministic file writes: a temp file in the same folder, then rename."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import pandas as pd
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path next to `path`; rename it over `path` only if the block succeeds."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write bytes atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write UTF-8 text atomically."""
+    write_bytes(path, text.encode("utf-8"))
+
+
+def _clean(value: Any) -> Any:
+    """Make a value JSON-safe and stable: numpy scalars to Python, NaN/inf to None."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def dumps_json(data: Any) -> str:
+    """Serialise to stable JSON: 2-space indent, keys in insertion order, trailing newline."""
+    return json.dumps(_clean(data), indent=2, ensure_ascii=False) + "\n"
+
+
+def write_json(path: str | os.PathLike[str], data: Any) -> None:
+    """Write JSON atomically (see `dumps_json`)."""
+    write_text(path, dumps_json(data))
+
+
+def write_parquet(path: str | os.PathLike[str], frame: pd.DataFrame) -> None:
+    """Write a DataFrame to Parquet atomically; pyarrow writes no timestamps, so bytes are stable."""
+    with atomic_path(path) as tmp:
+        frame.to_parquet(tmp, index=False, engine="pyarrow", compression="zstd")
+
+
+def write_with(path: str | os.PathLike[str], writer: Callable[[BinaryIO], None]) -> None:
+    """Call `writer` with a binary file handle whose content lands at `path` atomically."""
+    with atomic_path(path) as tmp, tmp.open("wb") as handle:
+        writer(handle)
+
+
+def md5_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
+    """The md5 of a file's bytes, as DVC records it in dvc.lock."""
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def md5_bytes(data: bytes) -> str:
+    """The md5 of bytes."""
+    return hashlib.md5(io.BytesIO(data).getvalue()).hexdigest()

@@ -1,0 +1,181 @@
+"""The data contract: a pandera schema built from the data config, lazy validation, coercion.
+
+Used by the `validate` stage, by `split` (coercion), and later by serving, batch scoring and
+monitoring, so one declaration in conf/data/ governs every place data enters.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from gitml.config import ColumnSpec, DataConfig
+
+log = logging.getLogger(__name__)
+
+PANDERA_DTYPES = {
+    "int64": "int64",
+    "float64": "float64",
+    "bool": "boolean",
+    "category": "string",
+    "string": "string",
+    "datetime": "datetime64[ns]",
+}
+
+
+def _bound(spec: ColumnSpec, value: Any) -> Any:
+    return pd.Timestamp(value) if spec.dtype == "datetime" else value
+
+
+def _dtype(spec: ColumnSpec) -> str:
+    if spec.dtype == "int64" and spec.nullable:
+        return "Int64"
+    return PANDERA_DTYPES[spec.dtype]
+
+
+def _checks(spec: ColumnSpec, task: str, is_target: bool) -> list[pa.Check]:
+    checks: list[pa.Check] = [
+        pa.Check(lambda s: bool(s.notna().any()), element_wise=False, name="not_all_null",
+                 error="every value is null")
+    ]
+    if spec.categories is not None:
+        allowed = [str(c) for c in spec.categories] if spec.is_categorical else list(spec.categories)
+        checks.append(pa.Check.isin(allowed, name="allowed_categories"))
+    if spec.min is not None and spec.max is not None:
+        checks.append(pa.Check.in_range(_bound(spec, spec.min), _bound(spec, spec.max),
+                                         name="in_range"))
+    elif spec.min is not None:
+        checks.append(pa.Check.ge(_bound(spec, spec.min), name="in_range"))
+    elif spec.max is not None:
+        checks.append(pa.Check.le(_bound(spec, spec.max), name="in_range"))
+    if is_target:
+        checks.append(
+            pa.Check(lambda s: bool(s.nunique(dropna=True) >= 2), element_wise=False,
+                     name="at_least_two_classes", error="the target has only one class")
+        )
+    return checks
+
+
+def build_schema(data: DataConfig) -> pa.DataFrameSchema:
+    """The pandera schema of the declared table (strict: undeclared columns fail)."""
+    columns = {
+        spec.name: pa.Column(
+            _dtype(spec),
+            checks=_checks(spec, data.task, spec.name == data.target),
+            nullable=spec.nullable,
+            coerce=True,
+            required=True,
+            name=spec.name,
+        )
+        for spec in data.columns
+    }
+    return pa.DataFrameSchema(columns, strict=True, coerce=True, name=data.name)
+
+
+@dataclass
+class ValidationResult:
+    """The outcome of validating a table against its data config."""
+
+    passed: bool
+    rows: int
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    columns: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"passed": self.passed, "rows": self.rows, "failures": self.failures,
+                "columns": self.columns}
+
+
+def _example(value: Any) -> Any:
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if hasattr(value, "item"):
+        return value.item()
+    return value if isinstance(value, int | float | bool | str) or value is None else str(value)
+
+
+def _summarise(cases: pd.DataFrame) -> list[dict[str, Any]]:
+    """Group pandera's failure cases into (column, check) rows with counts and examples."""
+    rows: list[dict[str, Any]] = []
+    cases = cases.copy()
+    cases["column"] = cases["column"].fillna(cases["schema_context"]).astype(str)
+    cases["check"] = cases["check"].astype(str)
+    for (column, check), group in cases.groupby(["column", "check"], sort=True):
+        values = group["failure_case"].tolist()
+        examples: list[Any] = []
+        for v in values:
+            ex = _example(v)
+            if ex not in examples:
+                examples.append(ex)
+            if len(examples) == 3:
+                break
+        if check == "column_in_schema":
+            column, check = str(values[0]), "undeclared column"
+        elif check == "column_in_dataframe":
+            column, check = str(values[0]), "missing column"
+        elif check.startswith("coerce_dtype") or check.startswith("dtype("):
+            check = "dtype " + check.split("(", 1)[-1].rstrip(")").strip("'")
+        elif check == "not_nullable":
+            check = "null values"
+        rows.append({"column": column, "check": check, "failures": int(len(group)),
+                     "examples": examples})
+    # A value that cannot be cast fails every later check too: report only the dtype problem.
+    bad_dtype = {r["column"] for r in rows if r["check"].startswith("dtype ")}
+    seen: set[tuple[str, str]] = set()
+    kept = []
+    for r in rows:
+        key = (r["column"], r["check"])
+        if key in seen or (r["column"] in bad_dtype and not r["check"].startswith("dtype ")):
+            continue
+        seen.add(key)
+        kept.append(r)
+    return kept
+
+
+def column_summary(frame: pd.DataFrame, data: DataConfig) -> dict[str, dict[str, Any]]:
+    """Per declared column: dtype, role and null count, for the data diff in reports."""
+    out: dict[str, dict[str, Any]] = {}
+    for spec in data.columns:
+        entry: dict[str, Any] = {"dtype": spec.dtype, "role": spec.role}
+        if spec.name in frame.columns:
+            entry["nulls"] = int(frame[spec.name].isna().sum())
+        out[spec.name] = entry
+    return out
+
+
+def validate_frame(frame: pd.DataFrame, data: DataConfig) -> ValidationResult:
+    """Validate lazily: every failing (column, check) is collected, not just the first."""
+    schema = build_schema(data)
+    try:
+        schema.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        failures = _summarise(exc.failure_cases)
+        return ValidationResult(False, len(frame), failures, column_summary(frame, data))
+    return ValidationResult(True, len(frame), [], column_summary(frame, data))
+
+
+def coerce(frame: pd.DataFrame, data: DataConfig, columns: list[str] | None = None) -> pd.DataFrame:
+    """Cast validated columns to their storage dtypes (categoricals as pandas strings)."""
+    names = columns if columns is not None else [c.name for c in data.columns]
+    out = {}
+    for name in names:
+        spec = data.column(name)
+        series = frame[name]
+        if spec.dtype == "int64":
+            out[name] = series.astype("float64" if spec.nullable else "int64")
+        elif spec.dtype == "float64":
+            out[name] = series.astype("float64")
+        elif spec.dtype == "bool":
+            out[name] = series.astype("boolean")
+        elif spec.dtype == "datetime":
+            out[name] = pd.to_datetime(series).astype("datetime64[ns]")
+        else:
+            out[name] = series.astype("string")
+    return pd.DataFrame(out, index=frame.index)
