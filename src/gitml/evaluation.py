@@ -1,0 +1,161 @@
+"""Pure evaluation: metrics, DVC plot data, fairness slices and permutation importance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.inspection import permutation_importance
+from sklearn.metrics import (
+    accuracy_score,
+    average_precision_score,
+    brier_score_loss,
+    confusion_matrix,
+    f1_score,
+    log_loss,
+    precision_recall_curve,
+    roc_auc_score,
+    roc_curve,
+)
+
+
+CONFUSION_ROWS = 20_000
+
+
+def confusion_counts(y: np.ndarray, pred: np.ndarray, classes: list[Any]) -> dict[str, int]:
+    """Exact confusion counts keyed 'actual->predicted'."""
+    matrix = confusion_matrix(y, pred, labels=classes)
+    return {f"{a}->{p}": int(matrix[i, j]) for i, a in enumerate(classes)
+            for j, p in enumerate(classes)}
+
+
+def predict_labels(proba: np.ndarray, classes: list[Any], threshold: float) -> np.ndarray:
+    """Labels from probabilities: the threshold on the last class for binary, argmax otherwise."""
+    if len(classes) == 2:
+        return np.where(proba[:, 1] >= threshold, classes[1], classes[0])
+    return np.asarray(classes)[np.argmax(proba, axis=1)]
+
+
+def classification_metrics(y: np.ndarray, proba: np.ndarray, classes: list[Any],
+                           threshold: float) -> dict[str, float]:
+    """ROC AUC, average precision, accuracy, F1, log loss and Brier score (binary or multiclass)."""
+    pred = predict_labels(proba, classes, threshold)
+    if len(classes) == 2:
+        pos = classes[1]
+        y_bin = (y == pos).astype(int)
+        return {
+            "roc_auc": float(roc_auc_score(y_bin, proba[:, 1])),
+            "average_precision": float(average_precision_score(y_bin, proba[:, 1])),
+            "accuracy": float(accuracy_score(y, pred)),
+            "f1": float(f1_score(y_bin, (pred == pos).astype(int))),
+            "log_loss": float(log_loss(y, proba, labels=classes)),
+            "brier": float(brier_score_loss(y_bin, proba[:, 1])),
+        }
+    onehot = (np.asarray(y)[:, None] == np.asarray(classes)[None, :]).astype(float)
+    return {
+        "roc_auc": float(roc_auc_score(y, proba, multi_class="ovr", labels=classes)),
+        "average_precision": float(average_precision_score(onehot, proba, average="macro")),
+        "accuracy": float(accuracy_score(y, pred)),
+        "f1": float(f1_score(y, pred, average="macro")),
+        "log_loss": float(log_loss(y, proba, labels=classes)),
+        "brier": float(np.mean(np.sum((proba - onehot) ** 2, axis=1))),
+    }
+
+
+def _thin(points: list[dict[str, float]], n: int) -> list[dict[str, float]]:
+    """Keep at most n points, evenly spaced, always keeping the first and last."""
+    if len(points) <= n:
+        return points
+    idx = np.unique(np.linspace(0, len(points) - 1, n).round().astype(int))
+    return [points[i] for i in idx]
+
+
+def _r(value: float) -> float:
+    return round(float(value), 6)
+
+
+def plot_data(y: np.ndarray, proba: np.ndarray, classes: list[Any], threshold: float,
+              points: int, bins: int) -> dict[str, list[dict[str, Any]]]:
+    """Data for the DVC plots: ROC, precision-recall, confusion matrix and calibration."""
+    pred = predict_labels(proba, classes, threshold)
+    # DVC's confusion template counts one record per sample: keep the first CONFUSION_ROWS.
+    out: dict[str, list[dict[str, Any]]] = {
+        "confusion": [
+            {"actual": str(a), "predicted": str(p)}
+            for a, p in zip(y[:CONFUSION_ROWS], pred[:CONFUSION_ROWS], strict=True)
+        ]
+    }
+    if len(classes) == 2:
+        y_bin = (y == classes[1]).astype(int)
+        score = proba[:, 1]
+    else:  # micro-average: every (sample, class) pair is one binary decision
+        y_bin = (np.asarray(y)[:, None] == np.asarray(classes)[None, :]).astype(int).ravel()
+        score = proba.ravel()
+    fpr, tpr, _ = roc_curve(y_bin, score)
+    out["roc"] = _thin([{"fpr": _r(f), "tpr": _r(t)} for f, t in zip(fpr, tpr, strict=True)],
+                       points)
+    precision, recall, _ = precision_recall_curve(y_bin, score)
+    out["prc"] = _thin(
+        [{"recall": _r(r), "precision": _r(p)}
+         for r, p in zip(recall[::-1], precision[::-1], strict=True)],
+        points,
+    )
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(score, edges[1:-1]), 0, bins - 1)
+    cal = []
+    for b in range(bins):
+        mask = which == b
+        if mask.any():
+            cal.append({"bin": b, "mean_predicted": _r(score[mask].mean()),
+                        "fraction_positive": _r(y_bin[mask].mean()), "count": int(mask.sum())})
+    out["calibration"] = cal
+    return out
+
+
+def group_rates(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray) -> pd.DataFrame:
+    """Per group: count, selection rate, TPR and FPR, computed with one vectorised groupby."""
+    frame = pd.DataFrame({"g": groups, "t": y_true.astype(int), "p": y_pred.astype(int)})
+    frame["tp"] = frame["t"] & frame["p"]
+    frame["fp"] = (1 - frame["t"]) & frame["p"]
+    frame["neg"] = 1 - frame["t"]
+    agg = frame.groupby("g", sort=True, observed=True).agg(
+        count=("p", "size"), selected=("p", "sum"), tp=("tp", "sum"), fp=("fp", "sum"),
+        pos=("t", "sum"), neg=("neg", "sum"),
+    )
+    out = pd.DataFrame(index=agg.index)
+    out["count"] = agg["count"]
+    out["selection_rate"] = agg["selected"] / agg["count"]
+    out["tpr"] = agg["tp"] / agg["pos"].where(agg["pos"] > 0)
+    out["fpr"] = agg["fp"] / agg["neg"].where(agg["neg"] > 0)
+    return out
+
+
+def fairness(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray) -> dict[str, Any]:
+    """Group rates plus demographic-parity and equalized-odds differences (fairlearn's definitions)."""
+    rates = group_rates(y_true, y_pred, groups)
+    dpd = float(rates["selection_rate"].max() - rates["selection_rate"].min())
+    tpr_gap = float(rates["tpr"].max() - rates["tpr"].min())
+    fpr_gap = float(rates["fpr"].max() - rates["fpr"].min())
+    return {
+        "groups": {
+            str(g): {k: (None if pd.isna(v) else (int(v) if k == "count" else float(v)))
+                     for k, v in row.items()}
+            for g, row in rates.iterrows()
+        },
+        "demographic_parity_difference": dpd,
+        "equalized_odds_difference": float(np.nanmax([tpr_gap, fpr_gap])),
+    }
+
+
+def importance(pipeline: Any, x: pd.DataFrame, y: np.ndarray, scoring: str, repeats: int,
+               seed: int) -> dict[str, dict[str, float]]:
+    """Permutation importance per input feature, sorted by mean decrease (largest first)."""
+    result = permutation_importance(pipeline, x, y, scoring=scoring, n_repeats=repeats,
+                                    random_state=seed, n_jobs=1)
+    order = np.argsort(-result.importances_mean, kind="stable")
+    return {
+        str(x.columns[i]): {"mean": _r(result.importances_mean[i]),
+                            "std": _r(result.importances_std[i])}
+        for i in order
+    }

@@ -1,0 +1,248 @@
+"""Build the model pipeline from the schema, and save/load it safely and deterministically.
+
+Models are stored with skops (never pickle). skops writes zip timestamps and Python object ids
+into the archive, so `dumps_model` renumbers the ids and fixes the timestamps: the same model
+always gives the same bytes, and dvc.lock changes only when the model does.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import skops.io as sio
+from hydra.utils import instantiate
+from sklearn.base import BaseEstimator
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+
+from gitml.config import DataConfig, ModelParams
+from gitml.errors import GitmlError
+
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+MISSING = "__missing__"
+
+
+def build_estimator(model: ModelParams) -> BaseEstimator:
+    """Instantiate the configured estimator with Hydra (`_target_` + keyword arguments)."""
+    try:
+        estimator = instantiate(dict(model.kwargs))
+    except Exception as exc:  # Hydra wraps import and argument errors alike
+        cause = exc.__cause__ or exc
+        raise GitmlError(
+            f"Could not build the estimator '{model.target}': {str(cause).splitlines()[0]}",
+            "Check _target_ and the argument names in the conf/model/ file "
+            "(they are passed to the class as keyword arguments).",
+        ) from exc
+    if not isinstance(estimator, BaseEstimator):
+        raise GitmlError(f"'{model.target}' is not a scikit-learn estimator.",
+                         "Point _target_ at a scikit-learn compatible classifier class.")
+    return estimator
+
+
+def build_pipeline(data: DataConfig, model: ModelParams) -> Pipeline:
+    """A Pipeline whose ColumnTransformer is derived from the schema, then the estimator."""
+    numeric = data.numeric_features
+    categorical = data.categorical_features
+    cats = [[str(c) for c in (data.column(n).categories or ())] or "auto" for n in categorical]
+    cat_arg: Any = cats if all(isinstance(c, list) for c in cats) else "auto"
+    if model.scale_numeric:
+        num_step: Any = Pipeline(
+            [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]
+        )
+    else:
+        num_step = "passthrough"
+    if model.categorical == "onehot":
+        cat_step: Any = Pipeline(
+            [
+                ("impute", SimpleImputer(strategy="constant", fill_value=MISSING)),
+                ("encode", OneHotEncoder(categories=cat_arg, handle_unknown="ignore",
+                                         sparse_output=False)),
+            ]
+        )
+    else:
+        unknown = np.nan if model.categorical == "native" else -1
+        cat_step = OrdinalEncoder(categories=cat_arg, handle_unknown="use_encoded_value",
+                                  unknown_value=unknown, encoded_missing_value=unknown)
+    transformers = []
+    if numeric:
+        transformers.append(("numeric", num_step, numeric))
+    if categorical:
+        transformers.append(("categorical", cat_step, categorical))
+    pre = ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
+    estimator = build_estimator(model)
+    if model.categorical == "native" and categorical and "categorical_features" in (
+        estimator.get_params()
+    ):
+        mask = [False] * len(numeric) + [True] * len(categorical)
+        estimator.set_params(categorical_features=mask)
+    return Pipeline([("preprocess", pre), ("model", estimator)])
+
+
+def prepare_features(frame: pd.DataFrame, features: list[dict[str, Any]]) -> pd.DataFrame:
+    """Select the signature's features in order, numeric as float64 and categorical as object."""
+    out = {}
+    for feat in features:
+        series = frame[feat["name"]]
+        if feat["kind"] == "numeric":
+            if pd.api.types.is_datetime64_any_dtype(series):
+                series = series.astype("int64")
+            out[feat["name"]] = pd.to_numeric(series, errors="raise").astype("float64")
+        else:
+            values = series.astype("object")
+            out[feat["name"]] = values.where(series.notna(), np.nan).map(
+                lambda v: v if isinstance(v, float) else str(v)
+            )
+    return pd.DataFrame(out, index=frame.index)
+
+
+def feature_specs(data: DataConfig) -> list[dict[str, Any]]:
+    """The signature's feature list: name, declared dtype, kind, nullable, categories."""
+    specs = []
+    for col in data.features:
+        entry: dict[str, Any] = {
+            "name": col.name,
+            "dtype": col.dtype,
+            "kind": "numeric" if col.is_numeric else "categorical",
+            "nullable": col.nullable,
+        }
+        if col.is_categorical:
+            entry["categories"] = [str(c) for c in col.categories] if col.categories else None
+        specs.append(entry)
+    return specs
+
+
+def _canonical_zip(raw: bytes) -> bytes:
+    """Rewrite a skops archive with renumbered object ids and fixed timestamps."""
+    src = zipfile.ZipFile(io.BytesIO(raw))
+    schema = json.loads(src.read("schema.json"))
+    ids: dict[int, int] = {}
+    files: dict[str, str] = {}
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            out = {}
+            for key, value in node.items():
+                if key == "__id__" and isinstance(value, int):
+                    out[key] = ids.setdefault(value, len(ids) + 1)
+                elif key == "file" and isinstance(value, str) and value in src.namelist():
+                    out[key] = files.setdefault(value, f"{len(files) + 1}.npy")
+                else:
+                    out[key] = walk(value)
+            return out
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    renamed = walk(schema)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as dst:
+        for old, new in files.items():
+            info = zipfile.ZipInfo(new, date_time=ZIP_EPOCH)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            dst.writestr(info, src.read(old))
+        info = zipfile.ZipInfo("schema.json", date_time=ZIP_EPOCH)
+        info.compress_type = zipfile.ZIP_DEFLATED
+        dst.writestr(info, json.dumps(renamed, indent=None, sort_keys=False))
+    leftover = set(src.namelist()) - set(files) - {"schema.json"}
+    if leftover:
+        raise RuntimeError(f"skops archive has unreferenced members: {sorted(leftover)}")
+    return buffer.getvalue()
+
+
+def dumps_model(model: Any) -> bytes:
+    """Serialise with skops into deterministic bytes."""
+    return _canonical_zip(sio.dumps(model))
+
+
+def untrusted_types(data: bytes) -> list[str]:
+    """The types in a skops archive that skops does not trust by default."""
+    return sorted(sio.get_untrusted_types(data=data))
+
+
+def loads_model(data: bytes, trusted: list[str], source: str = "model") -> Any:
+    """Load a skops archive, trusting only the reviewed list `trusted` (from conf/, never the file)."""
+    unknown = [t for t in untrusted_types(data) if t not in set(trusted)]
+    if unknown:
+        raise GitmlError(
+            f"The {source} contains types that are not on the trusted list: {', '.join(unknown)}.",
+            "If they are expected, review them and add them to trusted_types in conf/gitml.yaml.",
+        )
+    try:
+        return sio.loads(data, trusted=list(trusted))
+    except Exception as exc:
+        raise GitmlError(f"The {source} could not be loaded with skops: {exc}.",
+                         "Check that it is a skops file written by gitml.") from exc
+
+
+def load_model(path: str | Path, trusted: list[str]) -> Any:
+    """Load a skops model file (see `loads_model`)."""
+    p = Path(path)
+    if not p.is_file():
+        raise GitmlError(f"The model file '{p}' does not exist.",
+                         "Run the pipeline (make run) or fetch the artifact with `dvc pull`.")
+    return loads_model(p.read_bytes(), trusted, source=f"model file '{p}'")
+
+
+@dataclass(frozen=True)
+class Signature:
+    """What a model expects and returns; written next to the model as JSON."""
+
+    features: list[dict[str, Any]]
+    target: str
+    task: str
+    classes: list[Any]
+    positive_class: Any
+    training_data_md5: str
+    model: str
+    estimator: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "estimator": self.estimator,
+            "task": self.task,
+            "target": self.target,
+            "classes": self.classes,
+            "positive_class": self.positive_class,
+            "features": self.features,
+            "training_data_md5": self.training_data_md5,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Signature:
+        return cls(
+            features=list(raw["features"]),
+            target=str(raw["target"]),
+            task=str(raw["task"]),
+            classes=list(raw["classes"]),
+            positive_class=raw.get("positive_class"),
+            training_data_md5=str(raw.get("training_data_md5", "")),
+            model=str(raw.get("model", "")),
+            estimator=str(raw.get("estimator", "")),
+        )
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f["name"] for f in self.features]
+
+
+def load_signature(path: str | Path) -> Signature:
+    """Read models/signature.json."""
+    p = Path(path)
+    if not p.is_file():
+        raise GitmlError(f"The signature file '{p}' does not exist.",
+                         "It is written by the train stage next to the model.")
+    try:
+        return Signature.from_dict(json.loads(p.read_text(encoding="utf-8")))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise GitmlError(f"The signature file '{p}' is malformed ({exc}).",
+                         "Re-run the train stage to rewrite it.") from exc

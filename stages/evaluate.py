@@ -1,0 +1,95 @@
+"""evaluate: score the test split; write metrics, DVC plots, fairness slices and importance."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gitml.config import Params, load_params, read_yaml
+from gitml.evaluation import (
+    classification_metrics,
+    fairness,
+    importance,
+    plot_data,
+    predict_labels,
+)
+from gitml.fileio import write_json
+from gitml.modeling import load_model, load_signature, prepare_features
+from gitml.profile import build_profile
+from gitml.stagekit import stage_main
+
+log = logging.getLogger(__name__)
+
+
+def ordered_classes(classes: list[Any], positive: Any) -> list[int]:
+    """Column order that puts the positive class last (binary), else the model's order."""
+    if len(classes) == 2 and positive in classes:
+        pos = classes.index(positive)
+        return [1 - pos, pos]
+    return list(range(len(classes)))
+
+
+def evaluate(pipeline: Any, frame: pd.DataFrame, features: list[dict[str, Any]],
+             p: Params) -> dict[str, Any]:
+    """All evaluation results for `frame` (pure apart from the model's own computation)."""
+    x = prepare_features(frame, features)
+    y = frame[p.data.target].to_numpy()
+    model_classes = [c.item() if hasattr(c, "item") else c for c in pipeline.classes_]
+    order = ordered_classes(model_classes, p.data.positive_class)
+    classes = [model_classes[i] for i in order]
+    proba = pipeline.predict_proba(x)[:, order]
+    e = p.evaluate
+    metrics = classification_metrics(y, proba, classes, e.threshold)
+    pred = predict_labels(proba, classes, e.threshold)
+    slices = {}
+    if len(classes) == 2:
+        y_pos = (y == classes[1]).astype(int)
+        p_pos = (pred == classes[1]).astype(int)
+        for attr in p.data.sensitive:
+            slices[attr] = fairness(y_pos, p_pos, frame[attr].astype(str).to_numpy())
+    n = min(len(x), e.importance_max_rows)
+    scoring = e.importance_scoring if len(classes) == 2 else "accuracy"
+    imp = importance(pipeline, x.iloc[:n], y[:n], scoring, e.importance_repeats, p.seed)
+    plots = plot_data(y, proba, classes, e.threshold, e.curve_points, e.calibration_bins)
+    score = pd.DataFrame({"score": proba[:, -1] if len(classes) == 2 else proba.max(axis=1)})
+    return {"metrics": metrics, "slices": slices, "importance": imp, "plots": plots,
+            "score_profile": build_profile(score, ["score"], [])}
+
+
+def run(params: str, policy: str, model: str, signature: str, test: str, metrics: str,
+        slices: str, importance: str, plots: str, score_profile: str) -> None:
+    """Evaluate `model` on `test` and write every result file."""
+    p = load_params(params)
+    trusted = list((read_yaml(policy, "policy file") or {}).get("trusted_types") or [])
+    pipeline = load_model(model, trusted)
+    sig = load_signature(signature)
+    frame = pd.read_parquet(test)
+    result = evaluate(pipeline, frame, sig.features, p)
+    write_json(Path(metrics), result["metrics"])
+    write_json(Path(slices), result["slices"])
+    write_json(Path(importance), result["importance"])
+    for name, rows in result["plots"].items():
+        write_json(Path(plots) / f"{name}.json", rows)
+    write_json(Path(score_profile), result["score_profile"])
+    shown = ", ".join(f"{k}={v:.4f}" for k, v in result["metrics"].items() if np.isfinite(v))
+    log.info("%s", shown)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command-line entry point (arguments come from dvc.yaml)."""
+    stage_main(
+        "evaluate", __doc__ or "",
+        [("params", "params.yaml"), ("policy", "conf/gitml.yaml (trusted types)"),
+         ("model", "skops model"), ("signature", "signature JSON"), ("test", "test Parquet"),
+         ("metrics", "metrics JSON"), ("slices", "slices JSON"), ("importance", "importance JSON"),
+         ("plots", "plots folder"), ("score-profile", "score profile JSON")],
+        run, argv,
+    )
+
+
+if __name__ == "__main__":
+    main()

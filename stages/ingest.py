@@ -1,0 +1,40 @@
+"""ingest: read the configured data source and store it unchanged as Parquet."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from gitml.config import load_params
+from gitml.data.sources import load_source
+from gitml.errors import GitmlError
+from gitml.fileio import write_parquet
+from gitml.stagekit import stage_main
+
+log = logging.getLogger(__name__)
+
+
+def run(params: str, out: str) -> None:
+    """Load the source named by params `data` and write it to `out`."""
+    p = load_params(params)
+    frame: pd.DataFrame = load_source(p.data, p.seed)
+    try:
+        write_parquet(Path(out), frame)
+    except (TypeError, ValueError) as exc:  # pyarrow cannot store a column of mixed types
+        raise GitmlError(
+            f"The table from data source '{p.data.name}' could not be stored as Parquet: {exc}.",
+            "A column probably mixes numbers and text; clean it or declare it as string.",
+        ) from exc
+    log.info("%d rows x %d columns from %s -> %s", len(frame), frame.shape[1], p.data.name, out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command-line entry point (arguments come from dvc.yaml)."""
+    stage_main("ingest", __doc__ or "", [("params", "params.yaml"), ("out", "raw Parquet")],
+               run, argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""split: split the validated table into train/test and profile the training features."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from gitml.config import DataConfig, SplitParams, load_params
+from gitml.errors import GitmlError
+from gitml.fileio import write_json, write_parquet
+from gitml.profile import build_profile
+from gitml.schema import coerce
+from gitml.stagekit import stage_main
+
+log = logging.getLogger(__name__)
+
+
+def split_frame(frame: pd.DataFrame, data: DataConfig, split: SplitParams,
+                seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split stratified on the target, or by time (the latest rows are the test set)."""
+    if split.method == "time":
+        if not data.time_column:
+            raise GitmlError(
+                f"split=time needs a time column, but data config '{data.name}' has none.",
+                "Set data.time_column to a datetime column, or use -S split=stratified.",
+            )
+        order = np.argsort(frame[data.time_column].to_numpy(), kind="stable")
+        cut = int(round(len(frame) * (1.0 - split.test_size)))
+        return frame.iloc[order[:cut]], frame.iloc[order[cut:]]
+    counts = frame[data.target].value_counts()
+    if counts.min() < 2:
+        raise GitmlError(
+            f"Class {counts.idxmin()!r} of target '{data.target}' has a single row; "
+            "a stratified split needs at least two per class.",
+            "Add data for that class, or use -S split=time.",
+        )
+    train, test = train_test_split(frame, test_size=split.test_size, random_state=seed,
+                                   stratify=frame[data.target])
+    return train, test
+
+
+def run(params: str, data: str, validation: str, train: str, test: str, profile: str) -> None:
+    """Split `data` (which `validation` must have passed) into `train`/`test`, write `profile`."""
+    p = load_params(params)
+    report = json.loads(Path(validation).read_text(encoding="utf-8"))
+    if not report.get("passed"):
+        raise GitmlError(f"{validation} says the data did not pass validation.",
+                         "Run the validate stage and fix what it reports.")
+    frame = coerce(pd.read_parquet(data), p.data)
+    train_df, test_df = split_frame(frame, p.data, p.split, p.seed)
+    write_parquet(Path(train), train_df.reset_index(drop=True))
+    write_parquet(Path(test), test_df.reset_index(drop=True))
+    write_json(Path(profile), build_profile(train_df, p.data.numeric_features,
+                                            p.data.categorical_features, p.split.profile_bins))
+    log.info("%s split: %d train / %d test rows", p.split.method, len(train_df), len(test_df))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command-line entry point (arguments come from dvc.yaml)."""
+    stage_main(
+        "split", __doc__ or "",
+        [("params", "params.yaml"), ("data", "raw Parquet"), ("validation", "validation JSON"),
+         ("train", "train Parquet"), ("test", "test Parquet"), ("profile", "profile JSON")],
+        run, argv,
+    )
+
+
+if __name__ == "__main__":
+    main()
