@@ -19,6 +19,9 @@ app = typer.Typer(
 data_app = typer.Typer(help="Built-in data: generate training tables and drift scenarios.",
                        no_args_is_help=True)
 app.add_typer(data_app, name="data")
+from gitml.registry.cli import model_app  # noqa: E402
+
+app.add_typer(model_app, name="model")
 
 
 @data_app.command("generate")

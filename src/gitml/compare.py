@@ -1,0 +1,244 @@
+"""Pure metric comparison and promotion gates, shared by `gitml report` and `gitml model promote`.
+
+A metric change is judged by its rule (from `metrics:` in conf/gitml.yaml):
+
+- `improved`: the gain reaches both `min_absolute_change` and `min_relative_change` × |base|;
+- `unchanged`: the change is smaller than that in either direction (noise);
+- `within_tolerance`: a loss beyond noise but no larger than `tolerance` (non-inferiority);
+- `regressed`: a loss larger than `tolerance`.
+
+Nothing here reads files, git or the clock.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gitml.policy import GatePolicy
+
+#: Slack for float round-off when a change sits exactly on a threshold.
+EPSILON = 1e-12
+
+
+class Status(StrEnum):
+    """The verdict on one metric, candidate (head) against baseline (base)."""
+
+    IMPROVED = "improved"
+    REGRESSED = "regressed"
+    UNCHANGED = "unchanged"
+    WITHIN_TOLERANCE = "within_tolerance"
+
+
+@dataclass(frozen=True)
+class MetricRule:
+    """Direction and thresholds for one metric."""
+
+    higher_is_better: bool = True
+    min_absolute_change: float = 0.0
+    min_relative_change: float = 0.0
+    tolerance: float = 0.0
+    floor: float | None = None
+
+
+def gain(base: float, head: float, rule: MetricRule) -> float:
+    """The change from base to head, positive when head is better."""
+    delta = head - base
+    return delta if rule.higher_is_better else -delta
+
+
+def compare_metric(name: str, base: float, head: float, rule: MetricRule) -> Status:
+    """Judge the change of metric `name` from `base` (champion) to `head` (candidate).
+
+    Raises:
+        ValueError: when either value is not a finite number.
+    """
+    for label, value in (("base", base), ("head", head)):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            raise ValueError(f"metric '{name}': {label} value {value!r} is not a finite number")
+    change = gain(base, head, rule)
+    noise = max(rule.min_absolute_change, rule.min_relative_change * abs(base))
+    if change < 0 and -change > rule.tolerance + EPSILON:
+        return Status.REGRESSED
+    if change > 0 and change + EPSILON >= noise:
+        return Status.IMPROVED
+    if change >= 0 or -change + EPSILON < noise:
+        return Status.UNCHANGED
+    return Status.WITHIN_TOLERANCE
+
+
+def meets_floor(value: float, rule: MetricRule) -> bool:
+    """Whether `value` respects the rule's absolute floor (a maximum when lower is better)."""
+    if rule.floor is None:
+        return True
+    if rule.higher_is_better:
+        return value + EPSILON >= rule.floor
+    return value - EPSILON <= rule.floor
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a version's commit says about it: metrics, fairness slices and validation."""
+
+    metrics: Mapping[str, Any] = field(default_factory=dict)
+    slices: Mapping[str, Any] | None = None
+    validation: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """One gate's verdict."""
+
+    gate: str
+    kind: str  # metric | floor | fairness | check
+    passed: bool
+    detail: str
+    candidate: float | None = None
+    champion: float | None = None
+    status: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class GateReport:
+    """All gate verdicts for one promotion."""
+
+    results: tuple[GateResult, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(r.passed for r in self.results)
+
+    @property
+    def failures(self) -> tuple[GateResult, ...]:
+        return tuple(r for r in self.results if not r.passed)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"passed": self.passed, "results": [r.to_dict() for r in self.results]}
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _metric_gates(
+    names: Sequence[str],
+    rules: Mapping[str, MetricRule],
+    candidate: Evidence,
+    champion: Evidence | None,
+) -> list[GateResult]:
+    results: list[GateResult] = []
+    for name in names:
+        rule = rules[name]
+        head = _number(candidate.metrics.get(name))
+        base = _number(champion.metrics.get(name)) if champion is not None else None
+        if head is None:
+            results.append(
+                GateResult(name, "metric", False, "missing or not a finite number", None, base)
+            )
+            continue
+        if rule.floor is not None:
+            ok = meets_floor(head, rule)
+            bound = ">=" if rule.higher_is_better else "<="
+            results.append(
+                GateResult(
+                    f"{name} floor",
+                    "floor",
+                    ok,
+                    f"{head:.4f} {bound} {rule.floor:g}"
+                    if ok
+                    else f"{head:.4f} breaks floor {bound} {rule.floor:g}",
+                    head,
+                    None,
+                )
+            )
+        if champion is None:
+            results.append(GateResult(name, "metric", True, "no champion to compare", head, None))
+            continue
+        if base is None:
+            results.append(
+                GateResult(name, "metric", True, "champion has no value; not compared", head, None)
+            )
+            continue
+        status = compare_metric(name, base, head, rule)
+        change = gain(base, head, rule)
+        sign = "+" if change >= 0 else ""
+        detail = f"{status.value} ({sign}{change:.4f} vs tolerance {rule.tolerance:g})"
+        results.append(
+            GateResult(name, "metric", status != Status.REGRESSED, detail, head, base, status.value)
+        )
+    return results
+
+
+def _fairness_gates(
+    limits: Mapping[str, float], slices: Mapping[str, Any] | None
+) -> list[GateResult]:
+    if not limits:
+        return []
+    if not slices:
+        return [GateResult("fairness", "fairness", False, "no slices report at the candidate")]
+    results: list[GateResult] = []
+    for attribute in sorted(slices):
+        report = slices[attribute]
+        if not isinstance(report, Mapping):
+            continue
+        for statistic, limit in limits.items():
+            value = _number(report.get(statistic))
+            gate = f"{attribute} {statistic}"
+            if value is None:
+                results.append(GateResult(gate, "fairness", False, "missing from slices report"))
+            else:
+                ok = value <= limit + EPSILON
+                relation = "<=" if ok else ">"
+                results.append(
+                    GateResult(gate, "fairness", ok, f"{value:.4f} {relation} {limit:g}", value)
+                )
+    if not results:
+        return [GateResult("fairness", "fairness", False, "slices report names no attribute")]
+    return results
+
+
+def _check_gates(checks: Sequence[str], candidate: Evidence) -> list[GateResult]:
+    results: list[GateResult] = []
+    for check in checks:
+        if check == "validation_passed":
+            validation = candidate.validation
+            if validation is None:
+                results.append(GateResult(check, "check", False, "no validation report"))
+            else:
+                ok = validation.get("passed") is True
+                results.append(
+                    GateResult(check, "check", ok, "passed" if ok else "validation did not pass")
+                )
+        else:
+            results.append(GateResult(check, "check", False, "unknown check"))
+    return results
+
+
+def evaluate_gates(
+    gates: GatePolicy,
+    rules: Mapping[str, MetricRule],
+    candidate: Evidence,
+    champion: Evidence | None,
+) -> GateReport:
+    """Judge a candidate against the stage's champion (None when the stage is empty).
+
+    Metric gates fail on a regression beyond tolerance or a broken floor; fairness gates on a gap
+    over its limit; check gates when the check did not pass. Missing evidence fails its gate.
+    """
+    results = _metric_gates(gates.metrics, rules, candidate, champion)
+    results += _fairness_gates(gates.fairness, candidate.slices)
+    results += _check_gates(gates.required_checks, candidate)
+    return GateReport(tuple(results))

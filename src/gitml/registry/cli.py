@@ -1,0 +1,372 @@
+"""`gitml model ...`: a thin skin over `gitml.registry`. Each command's docstring is its --help."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from gitml.errors import user_errors
+
+model_app = typer.Typer(
+    help="Git-tag model registry (GTO-compatible): register, promote, roll back, audit, get.",
+    no_args_is_help=True,
+)
+
+_REPO = typer.Option(Path("."), "--repo", help="The project's git repository.")
+_ARTIFACT = typer.Option(None, "--artifact", help="Artifact name (default: `artifact` in conf).")
+_SIGN = typer.Option(False, "--sign", help="Sign the tag with git's configured GPG/SSH key.")
+_NO_PUSH = typer.Option(False, "--no-push", help="Create the tag locally; do not push it.")
+_REMOTE = typer.Option(None, "--remote", help="Remote to push to (default: registry.remote).")
+_NO_FETCH = typer.Option(False, "--no-fetch", help="Do not fetch the remote's tags first.")
+_JSON = typer.Option(False, "--json", help="Print JSON.")
+
+
+def _options(sign: bool, no_push: bool, remote: str | None, no_fetch: bool) -> Any:
+    from gitml.registry import WriteOptions
+
+    return WriteOptions(sign=sign, push=not no_push, remote=remote, fetch=not no_fetch)
+
+
+def _table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
+    cells = [[("-" if c is None else str(c)) for c in row] for row in [header, *rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _num(value: Any) -> str | None:
+    return f"{value:.4f}" if isinstance(value, int | float) else None
+
+
+def _gate_table(report: Any) -> str:
+    rows = [
+        (
+            r.gate,
+            r.kind,
+            _num(r.candidate),
+            _num(r.champion),
+            r.detail,
+            "ok" if r.passed else "FAIL",
+        )
+        for r in report.results
+    ]
+    return _table(rows, ("gate", "kind", "candidate", "champion", "detail", "result"))
+
+
+def _written(written: Any) -> None:
+    where = "pushed" if written.pushed else "local only"
+    typer.echo(f"created tag {written.tag} -> {written.commit[:12]} ({where})")
+
+
+@model_app.command("register")
+def register(
+    ref: str = typer.Argument("HEAD", help="Commit to register (default HEAD)."),
+    version: str | None = typer.Option(None, "--version", help="Version, e.g. v1.2.0."),
+    bump: str | None = typer.Option(None, "--bump", help="major, minor or patch (default patch)."),
+    reason: str | None = typer.Option(None, "--reason", help="Why; recorded in the tag."),
+    artifact: str | None = _ARTIFACT,
+    sign: bool = _SIGN,
+    no_push: bool = _NO_PUSH,
+    remote: str | None = _REMOTE,
+    no_fetch: bool = _NO_FETCH,
+    repo: Path = _REPO,
+) -> None:
+    """Register the artifact at REF as a new version (tag `name@vX.Y.Z`)."""
+    from gitml import registry
+
+    with user_errors():
+        written = registry.register(
+            repo,
+            ref,
+            version=version,
+            bump=bump,
+            artifact=artifact,
+            reason=reason,
+            options=_options(sign, no_push, remote, no_fetch),
+        )
+    _written(written)
+
+
+@model_app.command("promote")
+def promote(
+    version: str = typer.Argument(..., help="Registered version, e.g. v1.2.0."),
+    to: str = typer.Option(..., "--to", help="Target stage (from registry.stages)."),
+    reason: str | None = typer.Option(None, "--reason", help="Why; recorded in the tag."),
+    force: bool = typer.Option(False, "--force", help="Override failed gates (needs --reason)."),
+    artifact: str | None = _ARTIFACT,
+    sign: bool = _SIGN,
+    no_push: bool = _NO_PUSH,
+    remote: str | None = _REMOTE,
+    no_fetch: bool = _NO_FETCH,
+    repo: Path = _REPO,
+) -> None:
+    """Promote VERSION to a stage if it passes the gates against the stage's current holder.
+
+    Prints the comparison table. Exit code 1 when a gate fails (no tag is created).
+    """
+    from gitml import registry
+
+    with user_errors():
+        try:
+            written = registry.promote(
+                repo,
+                version,
+                to,
+                reason=reason,
+                force=force,
+                artifact=artifact,
+                options=_options(sign, no_push, remote, no_fetch),
+            )
+        except registry.GateFailed as failed:
+            typer.echo(_gate_table(failed.report))
+            raise
+    if written.gates is not None:
+        typer.echo(_gate_table(written.gates))
+    if force and written.gates is not None and not written.gates.passed:
+        typer.echo("gates failed but were overridden with --force; the reason is in the tag")
+    _written(written)
+
+
+@model_app.command("rollback")
+def rollback(
+    stage: str = typer.Argument(..., help="Stage to roll back, e.g. production."),
+    to: str | None = typer.Option(None, "--to", help="Version to restore (default: previous)."),
+    reason: str = typer.Option(..., "--reason", help="Why; recorded in the tag."),
+    artifact: str | None = _ARTIFACT,
+    sign: bool = _SIGN,
+    no_push: bool = _NO_PUSH,
+    remote: str | None = _REMOTE,
+    no_fetch: bool = _NO_FETCH,
+    repo: Path = _REPO,
+) -> None:
+    """Give STAGE back to its previous holder (or --to VERSION), recording rollback_of."""
+    from gitml import registry
+
+    with user_errors():
+        written = registry.rollback(
+            repo,
+            stage,
+            reason=reason,
+            to=to,
+            artifact=artifact,
+            options=_options(sign, no_push, remote, no_fetch),
+        )
+    typer.echo(f"{stage}: {written.champion or '(empty)'} -> {written.version}")
+    _written(written)
+
+
+@model_app.command("unassign")
+def unassign(
+    stage: str = typer.Argument(..., help="Stage to empty."),
+    reason: str = typer.Option(..., "--reason", help="Why; recorded in the tag."),
+    artifact: str | None = _ARTIFACT,
+    sign: bool = _SIGN,
+    no_push: bool = _NO_PUSH,
+    remote: str | None = _REMOTE,
+    no_fetch: bool = _NO_FETCH,
+    repo: Path = _REPO,
+) -> None:
+    """Empty STAGE (tag `name#stage!#N`); no older version takes its place."""
+    from gitml import registry
+
+    with user_errors():
+        written = registry.unassign(
+            repo,
+            stage,
+            reason=reason,
+            artifact=artifact,
+            options=_options(sign, no_push, remote, no_fetch),
+        )
+    _written(written)
+
+
+@model_app.command("deregister")
+def deregister(
+    version: str = typer.Argument(..., help="Version to withdraw."),
+    reason: str = typer.Option(..., "--reason", help="Why; recorded in the tag."),
+    artifact: str | None = _ARTIFACT,
+    sign: bool = _SIGN,
+    no_push: bool = _NO_PUSH,
+    remote: str | None = _REMOTE,
+    no_fetch: bool = _NO_FETCH,
+    repo: Path = _REPO,
+) -> None:
+    """Withdraw VERSION (tag `name@vX.Y.Z!#N`); a stage it holds becomes empty."""
+    from gitml import registry
+
+    with user_errors():
+        written = registry.deregister(
+            repo,
+            version,
+            reason=reason,
+            artifact=artifact,
+            options=_options(sign, no_push, remote, no_fetch),
+        )
+    _written(written)
+
+
+@model_app.command("show")
+def show(
+    artifact: str | None = _ARTIFACT,
+    as_json: bool = _JSON,
+    repo: Path = _REPO,
+) -> None:
+    """Show who holds each stage and the registered versions."""
+    from gitml import registry
+
+    with user_errors():
+        data = registry.show(repo, artifact)
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    flag = " (deprecated)" if data["deprecated"] else ""
+    typer.echo(f"artifact {data['artifact']}{flag}")
+    typer.echo(_table([(s, v) for s, v in data["stages"].items()], ("stage", "version")))
+    typer.echo("")
+    rows = [
+        (
+            v["version"],
+            v["commit"][:12],
+            ", ".join(v["stages"]),
+            "active" if v["active"] else "deregistered",
+            v["registered_at"],
+        )
+        for v in data["versions"]
+    ]
+    typer.echo(_table(rows, ("version", "commit", "stages", "status", "registered")))
+
+
+@model_app.command("history")
+def history(
+    artifact: str | None = typer.Option(None, "--artifact", help="Only this artifact."),
+    as_json: bool = _JSON,
+    repo: Path = _REPO,
+) -> None:
+    """Show every registry event, oldest first, with reasons, actors and gate verdicts."""
+    from gitml import registry
+
+    with user_errors():
+        rows = registry.history(repo, artifact)
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = [
+        (
+            r["timestamp"],
+            r["artifact"],
+            r["event"],
+            r["version"],
+            r["stage"],
+            r["counter"],
+            r["author"],
+            "yes" if r["forced"] else None,
+            r["rollback_of"],
+            r["reason"],
+        )
+        for r in rows
+    ]
+    typer.echo(
+        _table(
+            table,
+            (
+                "time",
+                "artifact",
+                "event",
+                "version",
+                "stage",
+                "N",
+                "author",
+                "forced",
+                "rollback_of",
+                "reason",
+            ),
+        )
+    )
+
+
+@model_app.command("lineage")
+def lineage(
+    version: str = typer.Argument(..., help="Registered version."),
+    artifact: str | None = _ARTIFACT,
+    as_json: bool = _JSON,
+    repo: Path = _REPO,
+) -> None:
+    """Show where VERSION came from: commit, author, params, data hashes, metrics, events."""
+    from gitml import registry
+
+    with user_errors():
+        data = registry.lineage(repo, version, artifact)
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    for key in (
+        "artifact",
+        "version",
+        "commit",
+        "author",
+        "date",
+        "subject",
+        "artifact_path",
+        "artifact_md5",
+        "params_hash",
+        "validation_passed",
+    ):
+        typer.echo(f"{key:18} {data[key]}")
+    for path, md5 in data["data_md5"].items():
+        typer.echo(f"{'data':18} {path} {md5}")
+    for name, value in data["metrics"].items():
+        typer.echo(f"{'metric':18} {name} {value}")
+    typer.echo("")
+    rows = [(e["timestamp"], e["event"], e["stage"], e["tag"], e["reason"]) for e in data["events"]]
+    typer.echo(_table(rows, ("time", "event", "stage", "tag", "reason")))
+
+
+@model_app.command("doctor")
+def doctor(
+    require_signed: bool = typer.Option(
+        False,
+        "--require-signed",
+        help="Also require every registry tag to verify (git verify-tag).",
+    ),
+    as_json: bool = _JSON,
+    repo: Path = _REPO,
+) -> None:
+    """Check the registry's tags; exit code 1 when there are problems."""
+    from gitml import registry
+
+    with user_errors():
+        report = registry.doctor(repo, require_signed=True if require_signed else None)
+    if as_json:
+        typer.echo(json.dumps([f.to_dict() for f in report.findings], indent=2))
+    else:
+        for f in report.findings:
+            typer.echo(f"{f.severity:8} {f.tag or '-'}: {f.message}")
+        typer.echo(
+            f"{len(report.problems)} problem(s), "
+            f"{len(report.findings) - len(report.problems)} warning(s)"
+        )
+    if not report.ok:
+        sys.exit(1)
+
+
+@model_app.command("get")
+def get(
+    ref: str = typer.Argument(..., help="A version (v1.2.0) or a stage (production)."),
+    output: Path = typer.Option(..., "-o", "--output", help="File or directory to write."),
+    artifact: str | None = _ARTIFACT,
+    repo: Path = _REPO,
+) -> None:
+    """Write the artifact of a version or stage, verified against the md5 in dvc.lock."""
+    from gitml import registry
+
+    with user_errors():
+        fetched = registry.get(repo, ref, output, artifact=artifact)
+    typer.echo(
+        f"wrote {fetched.artifact}@{fetched.version} to {fetched.path} (md5 {fetched.md5} ok)"
+    )

@@ -1,0 +1,235 @@
+"""The registry's git adapter: the only place the registry runs `git`.
+
+All tags come from ONE `git for-each-ref` call (name, object type, peeled commit, tagger, date,
+subject, body, signature); files at revisions from ONE `git cat-file --batch` call per request.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from gitml.errors import GitmlError
+from gitml.registry.model import RawTag
+
+log = logging.getLogger(__name__)
+
+_FIELDS = (
+    "%(refname:strip=2)",
+    "%(objecttype)",
+    "%(objectname)",
+    "%(*objectname)",
+    "%(*objecttype)",
+    "%(taggername)",
+    "%(taggeremail:trim)",
+    "%(taggerdate:unix)",
+    "%(creatordate:unix)",
+    "%(contents:subject)",
+    "%(contents:body)",
+    "%(contents:signature)",
+)
+_SEP = "\x00"
+_FORMAT = "%00".join(_FIELDS) + "%00"
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    """Who made a commit, when, and its subject."""
+
+    commit: str
+    author: str
+    author_email: str
+    date: str  # ISO 8601
+    subject: str
+
+
+class Git:
+    """Run git in one repository."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def run(
+        self, *args: str, input: bytes | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[bytes]:
+        env = {**os.environ, "LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0"}
+        try:
+            proc = subprocess.run(
+                ["git", *args], cwd=self.root, input=input, capture_output=True, env=env
+            )
+        except FileNotFoundError:
+            raise GitmlError("git is not installed or not on PATH.", "Install git.") from None
+        if check and proc.returncode != 0:
+            raise GitmlError(
+                f"git {args[0]} failed in {self.root}: "
+                f"{proc.stderr.decode(errors='replace').strip()}",
+                "Check the repository state and try again.",
+            )
+        return proc
+
+    def text(self, *args: str) -> str:
+        return self.run(*args).stdout.decode("utf-8", errors="replace").strip()
+
+    # ---- reading -------------------------------------------------------------------------
+
+    def ensure_repo(self) -> None:
+        proc = self.run("rev-parse", "--git-dir", check=False)
+        if proc.returncode != 0:
+            raise GitmlError(
+                f"{self.root} is not a git repository.",
+                "Run gitml from inside the project's git repository.",
+            )
+
+    def read_tags(self) -> list[RawTag]:
+        """Every tag with its annotation, in one `git for-each-ref` call."""
+        out = self.run("for-each-ref", f"--format={_FORMAT}", "refs/tags").stdout.decode(
+            "utf-8", errors="replace"
+        )
+        parts = out.split(_SEP)
+        n = len(_FIELDS)
+        tags: list[RawTag] = []
+        for i in range(0, len(parts) - n + 1, n):
+            (name, otype, oname, peeled, ptype, tagger, email, tdate, cdate, subject, body, sig) = (
+                parts[i : i + n]
+            )
+            name = name.lstrip("\n")
+            annotated = otype == "tag"
+            tags.append(
+                RawTag(
+                    name=name,
+                    object_type=otype,
+                    commit=peeled if annotated else oname,
+                    target_type=ptype if annotated else otype,
+                    tagger_name=tagger,
+                    tagger_email=email,
+                    timestamp=int(tdate or cdate or 0),
+                    subject=subject,
+                    body=body,
+                    signature=sig,
+                )
+            )
+        return tags
+
+    def rev_parse(self, rev: str) -> str | None:
+        """The commit `rev` names, or None."""
+        proc = self.run("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False)
+        return proc.stdout.decode().strip() if proc.returncode == 0 else None
+
+    def head_branch(self) -> str | None:
+        """The checked-out branch, or None when HEAD is detached."""
+        proc = self.run("symbolic-ref", "--quiet", "--short", "HEAD", check=False)
+        return proc.stdout.decode().strip() if proc.returncode == 0 else None
+
+    def dirty_paths(self) -> list[str]:
+        """Tracked files with uncommitted changes (untracked files do not count)."""
+        out = self.text("status", "--porcelain", "--untracked-files=no")
+        return [line[3:] for line in out.splitlines() if line.strip()]
+
+    def read_files(self, items: Sequence[tuple[str, str]]) -> dict[tuple[str, str], bytes | None]:
+        """The bytes of each (rev, path), None when missing, in one `git cat-file --batch`."""
+        if not items:
+            return {}
+        request = "".join(f"{rev}:{path}\n" for rev, path in items).encode()
+        out = self.run("cat-file", "--batch", input=request).stdout
+        result: dict[tuple[str, str], bytes | None] = {}
+        pos = 0
+        for item in items:
+            end = out.index(b"\n", pos)
+            header = out[pos:end].split(b" ")
+            pos = end + 1
+            if len(header) == 3 and header[1] == b"blob":
+                size = int(header[2])
+                result[item] = out[pos : pos + size]
+                pos += size + 1
+            elif len(header) == 3:  # a tree or other object: skip its content
+                pos += int(header[2]) + 1
+                result[item] = None
+            else:  # "<name> missing" / "ambiguous"
+                result[item] = None
+        return result
+
+    def read_file(self, rev: str, path: str) -> bytes | None:
+        return self.read_files([(rev, path)])[(rev, path)]
+
+    def commit_info(self, commit: str) -> CommitInfo:
+        out = self.run("log", "-1", "--format=%H%x00%an%x00%ae%x00%aI%x00%s", commit).stdout
+        sha, author, email, date, subject = out.decode().rstrip("\n").split("\x00")
+        return CommitInfo(sha, author, email, date, subject)
+
+    def config(self, key: str) -> str | None:
+        proc = self.run("config", "--get", key, check=False)
+        return proc.stdout.decode().strip() if proc.returncode == 0 else None
+
+    def remote_url(self, remote: str) -> str | None:
+        proc = self.run("remote", "get-url", remote, check=False)
+        return proc.stdout.decode().strip() if proc.returncode == 0 else None
+
+    def verify_tag(self, name: str) -> tuple[bool, str]:
+        """Check a tag's signature with `git verify-tag`; (ok, git's message)."""
+        proc = self.run("verify-tag", name, check=False)
+        return proc.returncode == 0, proc.stderr.decode(errors="replace").strip()
+
+    # ---- writing -------------------------------------------------------------------------
+
+    def create_tag(self, name: str, commit: str, message: str, *, sign: bool = False) -> None:
+        """Create an annotated (or signed) tag; the message is kept verbatim."""
+        mode = "-s" if sign else "-a"
+        proc = self.run(
+            "tag",
+            mode,
+            "--cleanup=verbatim",
+            "-F",
+            "-",
+            name,
+            commit,
+            input=message.encode("utf-8"),
+            check=False,
+        )
+        if proc.returncode != 0:
+            err = proc.stderr.decode(errors="replace").strip()
+            if sign:
+                raise GitmlError(
+                    f"Could not create the signed tag '{name}': {err}",
+                    "Configure signing (git config user.signingkey, and gpg.format ssh for SSH "
+                    "keys), or drop --sign.",
+                )
+            raise GitmlError(f"Could not create the tag '{name}': {err}", "Check `git tag`.")
+
+    def delete_tag(self, name: str) -> None:
+        self.run("tag", "-d", name, check=False)
+
+    def fetch_tags(self, remote: str) -> None:
+        """Bring the remote's tags in, so counters and checks see every event."""
+        proc = self.run(
+            "fetch", "--quiet", "--no-tags", remote, "+refs/tags/*:refs/tags/*", check=False
+        )
+        if proc.returncode != 0:
+            raise GitmlError(
+                f"Could not fetch tags from remote '{remote}': "
+                f"{proc.stderr.decode(errors='replace').strip()}",
+                "Check the remote is reachable (git fetch), or pass --no-fetch.",
+            )
+
+    def push_tags_atomic(self, remote: str, names: Iterable[str]) -> None:
+        """Push tags with `git push --atomic`: all land or none. Raises on rejection."""
+        refspecs = [f"refs/tags/{n}:refs/tags/{n}" for n in names]
+        proc = self.run("push", "--atomic", "--porcelain", remote, *refspecs, check=False)
+        if proc.returncode != 0:
+            out = (proc.stdout + proc.stderr).decode(errors="replace")
+            raise PushRejected(out.strip())
+
+
+class PushRejected(Exception):
+    """The remote refused the push (for tags: usually because the tag already exists there)."""
+
+    def __init__(self, output: str) -> None:
+        super().__init__(output)
+        self.output = output
+
+    @property
+    def already_exists(self) -> bool:
+        return "already exists" in self.output or "(stale info)" in self.output
