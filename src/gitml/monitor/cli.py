@@ -1,0 +1,190 @@
+"""`gitml monitor`: the command-line skin over `gitml.monitor.core`."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import typer
+
+from gitml.errors import GitmlError, user_errors
+
+log = logging.getLogger(__name__)
+
+
+def monitor_command(
+    stage: str | None = typer.Option(None, "--stage", help="Reference: the version in this stage."),
+    version: str | None = typer.Option(None, "--version", help="Reference: this version (v1.2.3)."),
+    profile: Path | None = typer.Option(
+        None, "--profile", help="Reference: a profile file (data/profile.json) instead."
+    ),
+    current: Path | None = typer.Option(None, "--current", help="The batch (.csv or .parquet)."),
+    prediction_log: Path | None = typer.Option(
+        None, "--log", help="The serving prediction log (JSON Lines) instead of a batch."
+    ),
+    labels: str | None = typer.Option(
+        None, "--labels", help="Label column: also judge decay against the recorded metrics."
+    ),
+    fmt: str = typer.Option("md", "--format", help="Report format: md, html or json."),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Write the report here."),
+    fail_on_drift: bool = typer.Option(
+        False, "--fail-on-drift", help="Exit 1 on dataset drift, prediction drift or decay."
+    ),
+    score_profile: Path | None = typer.Option(
+        None, "--score-profile", help="With --profile: the score profile (default: beside it)."
+    ),
+    params: Path | None = typer.Option(
+        None, "--params", help="With --profile: params.yaml, for the data contract."
+    ),
+    metrics: Path | None = typer.Option(
+        None, "--metrics", help="With --profile: recorded metrics (reports/metrics.json)."
+    ),
+    score_column: str | None = typer.Option(
+        None, "--score-column", help="The batch's score column (default: monitor.prediction)."
+    ),
+) -> None:
+    """Compare a production batch with a version's training profile: drift, quality, decay.
+
+    Exit 0 when nothing is wrong (or without --fail-on-drift), 1 on drift with --fail-on-drift,
+    2 on an error.
+    """
+    with user_errors():
+        code = run(
+            stage=stage,
+            version=version,
+            profile=profile,
+            current=current,
+            prediction_log=prediction_log,
+            labels=labels,
+            fmt=fmt,
+            output=output,
+            fail_on_drift=fail_on_drift,
+            score_profile=score_profile,
+            params=params,
+            metrics=metrics,
+            score_column=score_column,
+        )
+    raise typer.Exit(code)
+
+
+def run(
+    *,
+    stage: str | None,
+    version: str | None,
+    profile: Path | None,
+    current: Path | None,
+    prediction_log: Path | None,
+    labels: str | None,
+    fmt: str,
+    output: Path | None,
+    fail_on_drift: bool,
+    score_profile: Path | None = None,
+    params: Path | None = None,
+    metrics: Path | None = None,
+    score_column: str | None = None,
+    root: Path = Path("."),
+) -> int:
+    """Run one monitoring pass and write the report; return the exit code."""
+    from gitml.fileio import write_text
+    from gitml.monitor import reference as refs
+    from gitml.monitor.core import Inputs, Monitor
+    from gitml.monitor.io import BatchSource
+    from gitml.monitor.policy import load_monitor_policy
+    from gitml.monitor.render import FORMATS, render
+
+    if sum(x is not None for x in (stage, version, profile)) != 1:
+        raise GitmlError(
+            "Give exactly one reference: --stage, --version or --profile.",
+            "e.g. `gitml monitor --stage production --current batch.parquet`.",
+        )
+    if (current is None) == (prediction_log is None):
+        raise GitmlError(
+            "Give exactly one batch: --current PATH or --log PREDICTION_LOG.",
+            "e.g. `gitml monitor --stage production --current batch.parquet`.",
+        )
+    if fmt not in FORMATS:
+        raise GitmlError(f"Unknown format '{fmt}'.", f"Use one of: {', '.join(FORMATS)}.")
+    policy = load_monitor_policy(root)
+    if profile is not None:
+        if metrics is None and labels:
+            default = root / "reports" / "metrics.json"
+            metrics = default if default.is_file() else None
+        reference = refs.from_files(profile, score_profile, params, metrics)
+    else:
+        reference = refs.from_registry(root, stage, version)
+    inputs = Inputs(
+        profile=reference.profile,
+        policy=policy,
+        score_profile=reference.score_profile,
+        data=reference.data,
+        labels=labels,
+        score_column=score_column,
+        recorded_metrics=reference.metrics,
+        threshold=reference.threshold,
+        positive_class=reference.positive_class,
+    )
+    monitor = Monitor(inputs)
+    batch_path = current if current is not None else prediction_log
+    assert batch_path is not None
+    columns = monitor.profile["columns"]
+    kinds = {name: str(col.get("kind")) for name, col in columns.items()}
+    if reference.data is not None:
+        kinds.update(
+            {
+                c.name: ("numeric" if c.is_numeric else "categorical")
+                for c in reference.data.columns
+                if c.name not in kinds and c.dtype != "datetime"
+            }
+        )
+    source = BatchSource(
+        batch_path,
+        kinds,
+        extra=tuple(x for x in (monitor.score_name, labels) if x),
+        chunk_rows=policy.chunk_rows,
+        inputs_field=policy.log_inputs_field,
+        score_field=policy.log_score_field,
+        score_column=monitor.score_name,
+    )
+    _consume(monitor, source)
+    result = monitor.result()
+    text = render(result, fmt, reference=reference.label, current=str(batch_path))
+    if output is not None:
+        write_text(output, text)
+    else:
+        sys.stdout.write(text)
+    from gitml.monitor.render import verdict
+
+    sys.stderr.write(
+        f"monitor: {verdict(result)} ({result['n_drifted']}/{result['n_columns']} columns drifted"
+        f"{', report in ' + str(output) if output else ''})\n"
+    )
+    failing = result["dataset_drift"] or result["prediction_drift"] or result["decay"]
+    return 1 if fail_on_drift and failing else 0
+
+
+def _consume(monitor: object, source: object) -> None:
+    """Feed the batch to the monitor, with a progress bar on an interactive terminal."""
+    from gitml.monitor.core import Monitor
+    from gitml.monitor.io import BatchSource
+
+    assert isinstance(monitor, Monitor) and isinstance(source, BatchSource)
+    if not sys.stderr.isatty():
+        for chunk in source:
+            monitor.update(chunk)
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn("monitor"),
+        BarColumn(),
+        TextColumn("{task.completed:,} rows"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("rows", total=source.total_rows)
+        for chunk in source:
+            monitor.update(chunk)
+            bar.advance(task, len(chunk))
