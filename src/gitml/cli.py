@@ -22,6 +22,12 @@ app.add_typer(data_app, name="data")
 from gitml.registry.cli import model_app  # noqa: E402
 
 app.add_typer(model_app, name="model")
+from gitml.monitor.cli import monitor_command  # noqa: E402
+
+app.command("monitor")(monitor_command)
+from gitml.report.cli import report_command  # noqa: E402
+
+app.command("report")(report_command)
 
 
 @data_app.command("generate")
