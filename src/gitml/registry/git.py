@@ -126,7 +126,7 @@ class Git:
 
     def dirty_paths(self) -> list[str]:
         """Tracked files with uncommitted changes (untracked files do not count)."""
-        out = self.text("status", "--porcelain", "--untracked-files=no")
+        out = self.run("status", "--porcelain", "--untracked-files=no").stdout.decode()
         return [line[3:] for line in out.splitlines() if line.strip()]
 
     def read_files(self, items: Sequence[tuple[str, str]]) -> dict[tuple[str, str], bytes | None]:
