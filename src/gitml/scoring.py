@@ -1,0 +1,442 @@
+"""Scoring core shared by `gitml serve`, `gitml predict` and `gitml replay` (pure: no IO).
+
+Inputs arrive as MLflow scoring-protocol JSON, CSV, Open Inference Protocol v2 tensors or
+DataFrame chunks. All of them become a mapping of column name to values, which `validate`
+checks against the model's signature and normalises into one NumPy array per feature: float64
+for numeric features (NaN = missing), object for categorical ones (str, or NaN = missing).
+Validated columns from many requests can be concatenated (`concat_columns`) and scored with a
+single call (`score`), which is what the server's micro-batcher does.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gitml.modeling import Signature, prepare_features
+
+Columns = dict[str, np.ndarray]
+PAYLOAD_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+UNKNOWN_MODES = ("error", "unknown")
+
+
+class InputError(ValueError):
+    """A request or input file the signature rejects; `status` is the HTTP status to answer with.
+
+    Args:
+        message: what is wrong, naming the field.
+        field: the offending column or payload key, when there is one.
+        status: 400 (malformed), 413 (too large) or 422 (does not match the signature).
+    """
+
+    def __init__(self, message: str, field: str | None = None, status: int = 422) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.status = status
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "error_code": _ERROR_CODES.get(self.status, "BAD_REQUEST"),
+            "message": self.message,
+            "field": self.field,
+        }
+
+
+_ERROR_CODES = {400: "MALFORMED_REQUEST", 413: "PAYLOAD_TOO_LARGE", 422: "INVALID_PARAMETER_VALUE"}
+
+
+# --------------------------------------------------------------------------- payload parsing
+
+
+def parse_json(body: bytes) -> Any:
+    """Decode a JSON body; malformed JSON is a 400 that says where it broke."""
+    try:
+        return json.loads(body)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"The body is not UTF-8 text: {exc}.", status=400) from None
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"Malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}.", status=400
+        ) from None
+
+
+def _records_to_columns(records: Sequence[Any], key: str) -> dict[str, Sequence[Any]]:
+    names: dict[str, None] = {}
+    for i, rec in enumerate(records):
+        if not isinstance(rec, Mapping):
+            raise InputError(f"'{key}[{i}]' must be an object of column values.", key, 400)
+        for name in rec:
+            names.setdefault(str(name), None)
+    return {name: [rec.get(name) for rec in records] for name in names}
+
+
+def _rows_to_columns(
+    rows: Sequence[Any], columns: Sequence[str], key: str
+) -> dict[str, Sequence[Any]]:
+    width = len(columns)
+    for i, row in enumerate(rows):
+        if not isinstance(row, list) or len(row) != width:
+            raise InputError(
+                f"'{key}' row {i} must be a list of {width} values (one per column).", key, 400
+            )
+    return {name: [row[j] for row in rows] for j, name in enumerate(columns)}
+
+
+def columns_from_payload(
+    payload: Any, signature: Signature
+) -> tuple[dict[str, Sequence[Any]], dict[str, Any]]:
+    """Turn an MLflow scoring-protocol JSON document into columns and its `params`.
+
+    Accepted (exactly one of): `dataframe_split` ({columns, data[, index]}), `dataframe_records`
+    (list of row objects), `instances` or `inputs` (list of row objects, an object of column
+    lists, or a list of rows in signature order). `params` is an optional object.
+    """
+    if not isinstance(payload, Mapping):
+        raise InputError(
+            f"The JSON body must be an object with one of: {', '.join(PAYLOAD_KEYS)}.", None, 400
+        )
+    present = [k for k in PAYLOAD_KEYS if k in payload]
+    unknown = [k for k in payload if k not in (*PAYLOAD_KEYS, "params")]
+    if len(present) != 1 or unknown:
+        what = (
+            f"unknown key(s) {', '.join(map(str, unknown))}"
+            if unknown
+            else (f"{len(present)} input keys")
+        )
+        raise InputError(
+            f"The JSON body has {what}; it needs exactly one of: {', '.join(PAYLOAD_KEYS)} "
+            "(and optionally 'params').",
+            (unknown or present or [None])[0],
+            400,
+        )
+    params = payload.get("params") or {}
+    if not isinstance(params, Mapping):
+        raise InputError("'params' must be an object.", "params", 400)
+    key = present[0]
+    value = payload[key]
+    if key == "dataframe_split":
+        if not isinstance(value, Mapping) or not isinstance(value.get("data"), list):
+            raise InputError(
+                "'dataframe_split' must be an object with 'columns' and 'data'.", key, 400
+            )
+        cols = value.get("columns")
+        if not isinstance(cols, list) or not all(isinstance(c, str) for c in cols):
+            raise InputError("'dataframe_split.columns' must be a list of column names.", key, 400)
+        return _rows_to_columns(value["data"], cols, key), dict(params)
+    if isinstance(value, Mapping):
+        if key == "dataframe_records":
+            raise InputError("'dataframe_records' must be a list of row objects.", key, 400)
+        lengths = set()
+        out: dict[str, Sequence[Any]] = {}
+        for name, col in value.items():
+            if not isinstance(col, list):
+                col = [col]
+            lengths.add(len(col))
+            out[str(name)] = col
+        if len(lengths) > 1:
+            raise InputError(f"The columns of '{key}' have different lengths.", key, 400)
+        return out, dict(params)
+    if not isinstance(value, list):
+        raise InputError(f"'{key}' must be a list of rows.", key, 400)
+    if value and all(isinstance(r, list) for r in value):
+        if key == "dataframe_records":
+            raise InputError("'dataframe_records' must be a list of row objects.", key, 400)
+        return _rows_to_columns(value, signature.feature_names, key), dict(params)
+    return _records_to_columns(value, key), dict(params)
+
+
+def columns_from_csv(body: bytes) -> dict[str, Sequence[Any]]:
+    """Parse a CSV body with a header row; malformed CSV is a 400."""
+    try:
+        frame = pd.read_csv(io.BytesIO(body))
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"Malformed CSV: {first}.", None, 400) from None
+    return {str(c): frame[c] for c in frame.columns}
+
+
+_V2_TYPES = {
+    "BOOL",
+    "UINT8",
+    "UINT16",
+    "UINT32",
+    "UINT64",
+    "INT8",
+    "INT16",
+    "INT32",
+    "INT64",
+    "FP16",
+    "FP32",
+    "FP64",
+    "BYTES",
+}
+
+
+def columns_from_v2(payload: Any) -> dict[str, Sequence[Any]]:
+    """Columns from an Open Inference Protocol v2 request: one input tensor per feature column.
+
+    Each input is `{name, shape: [n] or [n, 1], datatype, data}` (the pandas codec convention).
+    """
+    if not isinstance(payload, Mapping) or not isinstance(payload.get("inputs"), list):
+        raise InputError(
+            "The inference request must be an object with a list 'inputs'.", "inputs", 400
+        )
+    out: dict[str, Sequence[Any]] = {}
+    for i, tensor in enumerate(payload["inputs"]):
+        if not isinstance(tensor, Mapping):
+            raise InputError(f"'inputs[{i}]' must be a tensor object.", "inputs", 400)
+        name, shape, dtype, data = (tensor.get(k) for k in ("name", "shape", "datatype", "data"))
+        if not isinstance(name, str) or not name:
+            raise InputError(f"'inputs[{i}].name' must be a non-empty string.", "inputs", 400)
+        if dtype not in _V2_TYPES:
+            raise InputError(
+                f"Input '{name}' has datatype {dtype!r}; expected one of "
+                f"{', '.join(sorted(_V2_TYPES))}.",
+                name,
+                400,
+            )
+        if not isinstance(data, list):
+            raise InputError(f"Input '{name}' needs a 'data' list.", name, 400)
+        if data and isinstance(data[0], list):
+            if not all(isinstance(d, list) and len(d) == 1 for d in data):
+                raise InputError(
+                    f"Input '{name}' must be one column (shape [n] or [n, 1]).", name, 400
+                )
+            data = [d[0] for d in data]
+        if (
+            not isinstance(shape, list)
+            or not shape
+            or not all(isinstance(s, int) and not isinstance(s, bool) for s in shape)
+            or shape[0] != len(data)
+            or any(s != 1 for s in shape[1:])
+        ):
+            raise InputError(
+                f"Input '{name}' has shape {shape!r}, which does not match its "
+                f"{len(data)} values (use [n] or [n, 1]).",
+                name,
+                400,
+            )
+        out[name] = data
+    lengths = {len(v) for v in out.values()}
+    if len(lengths) > 1:
+        raise InputError("The input tensors have different lengths.", "inputs", 400)
+    return out
+
+
+def truthy(value: Any) -> bool:
+    """A flag from a query string or a `params` entry."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _row_hint(mask: np.ndarray) -> str:
+    rows = np.flatnonzero(mask)
+    shown = ", ".join(str(r) for r in rows[:3])
+    more = f" and {len(rows) - 3} more" if len(rows) > 3 else ""
+    return f"row {shown}{more}" if len(rows) == 1 else f"rows {shown}{more}"
+
+
+def _numeric(name: str, spec: Mapping[str, Any], values: Any) -> np.ndarray:
+    dtype = spec.get("dtype")
+    if isinstance(values, pd.Series) and dtype == "datetime":
+        values = values.tolist()
+    if (
+        isinstance(values, pd.Series)
+        and pd.api.types.is_numeric_dtype(values.dtype)
+        and not pd.api.types.is_bool_dtype(values.dtype)
+    ):
+        arr = values.to_numpy(dtype="float64", na_value=np.nan)
+    else:
+        seq = values.tolist() if isinstance(values, pd.Series) else list(values)
+        arr = np.empty(len(seq), dtype="float64")
+        for i, v in enumerate(seq):
+            if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
+                arr[i] = np.nan
+            elif dtype == "bool" and isinstance(v, bool | np.bool_):
+                arr[i] = float(v)
+            elif dtype == "datetime" and isinstance(v, str | pd.Timestamp):
+                try:
+                    arr[i] = float(pd.Timestamp(v).as_unit("ns").value)
+                except ValueError:
+                    raise InputError(
+                        f"Column '{name}' expects a date-time; row {i} has {v!r}.", name
+                    ) from None
+            elif isinstance(v, int | float | np.integer | np.floating) and not isinstance(
+                v, bool | np.bool_
+            ):
+                arr[i] = float(v)
+            else:
+                raise InputError(
+                    f"Column '{name}' expects {dtype} numbers; row {i} has {type(v).__name__} "
+                    f"{_short(v)}.",
+                    name,
+                )
+    finite = np.isfinite(arr)
+    bad = ~finite & ~np.isnan(arr)
+    if bad.any():
+        raise InputError(f"Column '{name}' must be finite; {_row_hint(bad)} is infinite.", name)
+    if dtype == "int64":
+        frac = finite & (arr != np.floor(np.where(finite, arr, 0.0)))
+        if frac.any():
+            raise InputError(
+                f"Column '{name}' expects whole numbers (int64); {_row_hint(frac)} "
+                f"has {arr[frac][0]!r}.",
+                name,
+            )
+    if dtype == "bool":
+        notbool = finite & (arr != 0.0) & (arr != 1.0)
+        if notbool.any():
+            raise InputError(
+                f"Column '{name}' expects true/false; {_row_hint(notbool)} has "
+                f"{arr[notbool][0]!r}.",
+                name,
+            )
+    return arr
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _categorical(name: str, spec: Mapping[str, Any], values: Any, unknown: str) -> np.ndarray:
+    seq = values.tolist() if isinstance(values, pd.Series) else list(values)
+    arr = np.empty(len(seq), dtype=object)
+    for i, v in enumerate(seq):
+        if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
+            arr[i] = np.nan
+        elif isinstance(v, str):
+            arr[i] = v
+        elif isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_):
+            arr[i] = str(v)
+        else:
+            raise InputError(
+                f"Column '{name}' expects category strings; row {i} has "
+                f"{type(v).__name__} {_short(v)}.",
+                name,
+            )
+    categories = spec.get("categories")
+    if categories and unknown == "error":
+        allowed = set(categories)
+        for i, v in enumerate(arr):
+            if isinstance(v, str) and v not in allowed:
+                raise InputError(
+                    f"Column '{name}' has the unseen category {v!r} in row {i}; known: "
+                    f"{', '.join(map(str, categories))}.",
+                    name,
+                )
+    return arr
+
+
+def validate(
+    columns: Mapping[str, Any], signature: Signature, unknown_categories: str = "error"
+) -> Columns:
+    """Check columns against the signature and normalise them (see the module docstring).
+
+    Extra columns are ignored. Raises `InputError` (naming the column) on a missing column,
+    a value of the wrong type, an unseen category (when `unknown_categories` is "error"; with
+    "unknown" it is passed through and the pipeline's encoder treats it as unknown), a missing
+    value in a non-nullable column, or no rows at all.
+    """
+    missing = [f["name"] for f in signature.features if f["name"] not in columns]
+    if missing:
+        raise InputError(f"Missing column(s): {', '.join(missing)}.", missing[0])
+    lengths = {len(columns[f["name"]]) for f in signature.features}
+    if len(lengths) != 1:
+        raise InputError("The feature columns have different lengths.", None, 400)
+    if lengths == {0}:
+        raise InputError("The input has no rows.", None, 400)
+    out: Columns = {}
+    for spec in signature.features:
+        name = spec["name"]
+        if spec["kind"] == "numeric":
+            arr = _numeric(name, spec, columns[name])
+            nulls = np.isnan(arr)
+        else:
+            arr = _categorical(name, spec, columns[name], unknown_categories)
+            nulls = pd.isna(arr)
+        if not spec.get("nullable", True) and nulls.any():
+            raise InputError(
+                f"Column '{name}' is not nullable, but {_row_hint(nulls)} is "
+                "missing (null or NaN).",
+                name,
+            )
+        out[name] = arr
+    return out
+
+
+def n_rows(columns: Columns) -> int:
+    """Rows in validated columns."""
+    return len(next(iter(columns.values()))) if columns else 0
+
+
+def concat_columns(parts: Sequence[Columns]) -> Columns:
+    """Validated columns of several requests, stacked in order."""
+    if len(parts) == 1:
+        return parts[0]
+    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+
+def to_records(columns: Columns) -> list[dict[str, Any]]:
+    """Validated columns as JSON-safe row objects (NaN becomes null), for the prediction log."""
+    names = list(columns)
+    lists = [
+        [None if isinstance(v, float) and math.isnan(v) else v for v in columns[n].tolist()]
+        for n in names
+    ]
+    return [dict(zip(names, row, strict=True)) for row in zip(*lists, strict=True)]
+
+
+# --------------------------------------------------------------------------- prediction
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Predictions for a batch of rows; `probabilities` has one column per class (or None)."""
+
+    predictions: np.ndarray
+    probabilities: np.ndarray | None
+    classes: list[Any]
+
+    def slice(self, start: int, stop: int) -> Scores:
+        proba = None if self.probabilities is None else self.probabilities[start:stop]
+        return Scores(self.predictions[start:stop], proba, self.classes)
+
+    def positive_scores(self, positive_class: Any) -> list[float] | None:
+        """The probability of the positive class per row (binary classifiers)."""
+        if self.probabilities is None or positive_class not in self.classes:
+            return None
+        return self.probabilities[:, self.classes.index(positive_class)].tolist()
+
+
+def _py(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def score(model: Any, signature: Signature, columns: Columns) -> Scores:
+    """Score validated columns with one call into the model (after `prepare_features`)."""
+    frame = prepare_features(pd.DataFrame(columns, copy=False), signature.features)
+    if hasattr(model, "predict_proba"):
+        proba = np.asarray(model.predict_proba(frame), dtype="float64")
+        classes = [_py(c) for c in getattr(model, "classes_", signature.classes)]
+        # Same rule as scikit-learn classifiers' predict: the class of the largest probability.
+        preds = np.asarray(classes, dtype=object)[np.argmax(proba, axis=1)]
+        return Scores(preds, proba, classes)
+    return Scores(np.asarray(model.predict(frame), dtype=object), None, [])
+
+
+def predictions_list(scores: Scores) -> list[Any]:
+    """JSON-safe predictions."""
+    return [_py(v) for v in scores.predictions.tolist()]

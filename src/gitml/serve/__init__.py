@@ -1,0 +1,1 @@
+"""Serving and scoring: the REST server, micro-batching, the prediction log, replay."""

@@ -1,0 +1,326 @@
+"""`gitml serve`, `gitml predict` and `gitml replay`: thin commands over gitml.serve."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from gitml.errors import GitmlError, user_errors
+
+log = logging.getLogger(__name__)
+
+STAGE_HELP = "Serve the version this registry stage points to (e.g. production)."
+VERSION_HELP = "Serve this registered version (vX.Y.Z)."
+MODEL_HELP = "Serve a local skops file (its signature.json next to it); version 'local'."
+ENV_SPEC = "GITML_SERVE_SPEC"
+
+
+def _policy(root: Path) -> Any:
+    from gitml.policy import load_policy
+
+    return load_policy(root)
+
+
+def load_bundle(root: Path, stage: str | None, version: str | None, model: Path | None) -> Any:
+    """Load the model chosen by exactly one of --stage, --version, --model."""
+    from gitml.serve import bundle as b
+
+    chosen = [x for x in (stage, version, model) if x]
+    if len(chosen) != 1:
+        raise GitmlError(
+            "Choose the model with exactly one of --stage, --version or --model.",
+            "For example: --stage production, --version v1.2.0 or --model models/model.skops.",
+        )
+    policy = _policy(root)
+    if model is not None:
+        return b.from_file(model, policy.trusted_types, policy.artifact)
+    return b.from_registry(
+        root,
+        policy.trusted_types,
+        policy.outputs.signature,
+        stage=stage,
+        version=version,
+        artifact=policy.artifact,
+    )
+
+
+def _spec_app() -> Any:
+    """App factory for `--workers N`: each worker process loads the model itself."""
+    import json
+
+    from gitml.serve.app import create_app
+
+    spec = json.loads(os.environ[ENV_SPEC])
+    root = Path(spec["root"])
+    model = Path(spec["model"]) if spec["model"] else None
+    bundle = load_bundle(root, spec["stage"], spec["version"], model)
+    settings = _policy(root).serve
+    log_path = spec["log"]
+    if log_path:  # one log per worker process: appends from several processes never interleave
+        p = Path(log_path)
+        log_path = str(p.with_name(f"{p.stem}.{os.getpid()}{p.suffix}"))
+    return create_app(bundle, settings, log_path=log_path)
+
+
+def register(app: typer.Typer) -> None:
+    """Add serve, predict and replay to the `gitml` app."""
+
+    @app.command("serve")
+    def serve(
+        stage: str | None = typer.Option(None, "--stage", help=STAGE_HELP),
+        version: str | None = typer.Option(None, "--version", help=VERSION_HELP),
+        model: Path | None = typer.Option(None, "--model", help=MODEL_HELP),
+        host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
+        port: int = typer.Option(8080, "--port", help="TCP port."),
+        workers: int = typer.Option(1, "--workers", min=1, help="Server processes."),
+        follow_stage: bool = typer.Option(
+            False,
+            "--follow-stage",
+            help="With --stage: poll the registry and swap in a newly promoted model.",
+        ),
+        log_path: str | None = typer.Option(
+            None,
+            "--log",
+            help="Prediction log path (default: serve.log.path in conf/; '' disables it).",
+        ),
+        root: Path = typer.Option(Path("."), "--root", help="Project root (conf/, the repo)."),
+    ) -> None:
+        """Serve a model over HTTP: MLflow scoring protocol, Open Inference Protocol v2, metrics.
+
+        Resolves the model (registry stage or version, fetched through DVC and md5-checked
+        against dvc.lock, or a local file), loads it with skops trusting only the types in
+        conf/gitml.yaml, and refuses to start if any step fails.
+        """
+        import json
+
+        import uvicorn
+
+        from gitml.serve.app import create_app
+
+        with user_errors():
+            if follow_stage and not stage:
+                raise GitmlError("--follow-stage needs --stage.", "Add --stage production.")
+            if follow_stage and workers > 1:
+                raise GitmlError("--follow-stage works with one worker.", "Drop --workers.")
+            bundle = load_bundle(root, stage, version, model)
+            policy = _policy(root)
+            settings = policy.serve
+            path = settings.log.path if log_path is None else log_path
+            if path and not Path(path).is_absolute():
+                path = str(root / path)
+        typer.echo(
+            f"serving {bundle.name} {bundle.version} ({bundle.digest}) on http://{host}:{port}",
+            err=True,
+        )
+        if workers > 1:
+            os.environ[ENV_SPEC] = json.dumps(
+                {
+                    "root": str(root.resolve()),
+                    "stage": stage,
+                    "version": version,
+                    "model": str(model.resolve()) if model else None,
+                    "log": path,
+                }
+            )
+            uvicorn.run(
+                "gitml.serve.cli:_spec_app",
+                factory=True,
+                host=host,
+                port=port,
+                workers=workers,
+                log_level="warning",
+                access_log=False,
+            )
+            return
+        reloader = None
+        if follow_stage:
+            from gitml.registry import resolve
+            from gitml.serve.bundle import from_registry
+
+            def reloader() -> Any:
+                current = resolve(root, policy.artifact, stage or "")
+                if current is None or current.commit == bundle_ref["commit"]:
+                    return None
+                new = from_registry(
+                    root,
+                    policy.trusted_types,
+                    policy.outputs.signature,
+                    stage=stage,
+                    artifact=policy.artifact,
+                )
+                bundle_ref["commit"] = new.commit
+                return new
+
+            bundle_ref = {"commit": bundle.commit}
+        web = create_app(bundle, settings, log_path=path or "", reloader=reloader)
+        uvicorn.run(
+            web,
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=30,
+        )
+
+    @app.command("predict")
+    def predict(
+        input_path: Path | None = typer.Argument(
+            None, metavar="INPUT", help="CSV or Parquet file to score."
+        ),
+        output: Path | None = typer.Option(
+            None, "-o", "--output", help="Where to write (.csv or .parquet)."
+        ),
+        stage: str | None = typer.Option(None, "--stage", help=STAGE_HELP),
+        version: str | None = typer.Option(None, "--version", help=VERSION_HELP),
+        model: Path | None = typer.Option(None, "--model", help=MODEL_HELP),
+        stream: bool = typer.Option(
+            False, "--stream", help="Score JSON Lines from stdin to stdout, line by line."
+        ),
+        chunk_rows: int | None = typer.Option(
+            None, "--chunk-rows", min=1, help="Rows per chunk (default: serve.chunk_rows)."
+        ),
+        progress: bool = typer.Option(
+            True, "--progress/--no-progress", help="Show a progress bar on stderr."
+        ),
+        root: Path = typer.Option(Path("."), "--root", help="Project root (conf/, the repo)."),
+    ) -> None:
+        """Score a CSV/Parquet file in chunks, or a JSON Lines stream with --stream.
+
+        The output has a `prediction` column, one `probability_<class>` column per class and a
+        `model_version` column, in input order; it replaces OUTPUT only if every row validated.
+        """
+        from gitml.serve import batch
+
+        with user_errors():
+            bundle = load_bundle(root, stage, version, model)
+            settings = _policy(root).serve
+            if stream:
+                if input_path is not None or output is not None:
+                    raise GitmlError(
+                        "--stream reads stdin and writes stdout.",
+                        "Drop INPUT and -o, or drop --stream.",
+                    )
+                ok, bad = batch.stream(bundle, sys.stdin, sys.stdout, settings.unknown_categories)
+                if bad:
+                    raise GitmlError(
+                        f"{bad} of {ok + bad} lines were rejected (see their 'error' lines).",
+                        None,
+                        exit_code=1,
+                    )
+                return
+            if input_path is None or output is None:
+                raise GitmlError(
+                    "predict needs INPUT and -o OUTPUT (or --stream).",
+                    "For example: gitml predict --model models/model.skops "
+                    "data/test.parquet -o predictions.parquet",
+                )
+            from gitml.serve.app import limit_threads
+
+            limit_threads(settings.predict_threads)
+            rows = _predict_with_progress(
+                batch,
+                bundle,
+                input_path,
+                output,
+                chunk_rows or settings.chunk_rows,
+                settings.unknown_categories,
+                progress,
+            )
+        typer.echo(f"scored {rows} rows with {bundle.name} {bundle.version} -> {output}", err=True)
+
+    @app.command("replay")
+    def replay(
+        logs: list[Path] = typer.Argument(..., metavar="LOG...", help="Prediction log file(s)."),
+        model: list[Path] = typer.Option(
+            [], "--model", help="Model file(s) for lines served with --model (matched by md5)."
+        ),
+        root: Path = typer.Option(Path("."), "--root", help="Project root (conf/, the repo)."),
+        atol: float = typer.Option(1e-12, "--atol", help="Tolerance on probabilities."),
+    ) -> None:
+        """Recompute every logged prediction with the model version named on its line.
+
+        Registry versions are fetched at their commit; lines served with --model are matched to
+        the given files by digest. Prints a summary and exits 1 on any mismatch.
+        """
+        from gitml.serve import bundle as b
+        from gitml.serve.replay import local_loader
+        from gitml.serve.replay import replay as run_replay
+
+        with user_errors():
+            policy = _policy(root)
+            models = {}
+            for path in model:
+                loaded = b.from_file(path, policy.trusted_types, policy.artifact)
+                models[loaded.digest] = loaded
+            for path in logs:
+                if not path.is_file():
+                    raise GitmlError(f"The log '{path}' does not exist.", "Check the path.")
+
+            def registry(version: str) -> Any:
+                return b.from_registry(
+                    root,
+                    policy.trusted_types,
+                    policy.outputs.signature,
+                    version=version,
+                    artifact=policy.artifact,
+                )
+
+            report = run_replay(logs, local_loader(models, registry), atol=atol)
+        for mm in report.mismatches[:20]:
+            typer.echo(f"MISMATCH {mm.where} request {mm.request_id}: {mm.reason}")
+        if len(report.mismatches) > 20:
+            typer.echo(f"... and {len(report.mismatches) - 20} more mismatches")
+        share = 100.0 * report.matched / report.replayed if report.replayed else 100.0
+        typer.echo(
+            f"replayed {report.replayed} predictions from {report.lines} lines: "
+            f"{report.matched} matched ({share:.2f}%), {len(report.mismatches)} "
+            f"mismatched, {report.skipped} rejected requests skipped"
+        )
+        if not report.ok:
+            raise typer.Exit(1)
+
+
+def _predict_with_progress(
+    batch: Any,
+    bundle: Any,
+    input_path: Path,
+    output: Path,
+    chunk_rows: int,
+    unknown: str,
+    show: bool,
+) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    if not show:
+        return int(batch.predict_file(bundle, input_path, output, chunk_rows, unknown))
+    total = batch.count_rows(input_path) if input_path.is_file() else None
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        transient=True,
+        console=_stderr_console(),
+    ) as bar:
+        task = bar.add_task(f"scoring {input_path.name}", total=total)
+        return int(
+            batch.predict_file(
+                bundle,
+                input_path,
+                output,
+                chunk_rows,
+                unknown,
+                progress=lambda n: bar.advance(task, n),
+            )
+        )
+
+
+def _stderr_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)

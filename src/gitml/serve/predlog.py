@@ -1,0 +1,113 @@
+"""The prediction log: append-only JSON Lines, one line per scoring request, rotated by size.
+
+Every batch's lines go out in ONE `os.write` on an `O_APPEND` descriptor, so a line is either
+wholly in the file or not at all (no torn lines), and nothing sits in a user-space buffer that a
+signal could lose. Past `rotate_bytes` the file is renamed to `<path>.1` (older ones shift to
+`.2`...; at most `keep` are kept) and a new file is started.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def dumps_line(record: dict[str, Any]) -> str:
+    """One log line (compact JSON, no NaN) with its newline."""
+    return (
+        json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=str, allow_nan=False)
+        + "\n"
+    )
+
+
+class PredictionLog:
+    """Append JSON Lines to `path`, rotating by size. Thread-safe."""
+
+    def __init__(self, path: str | os.PathLike[str], rotate_bytes: int, keep: int) -> None:
+        self.path = Path(path)
+        self.rotate_bytes = rotate_bytes
+        self.keep = keep
+        self._lock = threading.Lock()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd: int | None = self._open()
+
+    def _open(self) -> int:
+        return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    def _size(self) -> int:
+        assert self._fd is not None
+        return os.fstat(self._fd).st_size
+
+    def _rotate(self) -> None:
+        assert self._fd is not None
+        os.close(self._fd)
+        self._fd = None
+        oldest = self.path.with_name(f"{self.path.name}.{self.keep}")
+        if oldest.exists():
+            oldest.unlink()
+        for i in range(self.keep - 1, 0, -1):
+            src = self.path.with_name(f"{self.path.name}.{i}")
+            if src.exists():
+                os.replace(src, self.path.with_name(f"{self.path.name}.{i + 1}"))
+        os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
+        self._fd = self._open()
+
+    def write(self, lines: Sequence[str]) -> None:
+        """Append complete lines (each ending in a newline) with one write call."""
+        if not lines:
+            return
+        data = "".join(lines).encode("utf-8")
+        with self._lock:
+            if self._fd is None:
+                raise RuntimeError(f"the prediction log {self.path} is closed")
+            size = self._size()
+            if size and size + len(data) > self.rotate_bytes:
+                self._rotate()
+            view = memoryview(data)
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+
+    def close(self) -> None:
+        """Flush to disk and close."""
+        with self._lock:
+            if self._fd is not None:
+                os.fsync(self._fd)
+                os.close(self._fd)
+                self._fd = None
+
+
+def log_files(path: str | os.PathLike[str]) -> list[Path]:
+    """A log and its rotated predecessors, oldest first."""
+    p = Path(path)
+    rotated = sorted(
+        (q for q in p.parent.glob(f"{p.name}.*") if q.suffix[1:].isdigit()),
+        key=lambda q: -int(q.suffix[1:]),
+    )
+    return [*rotated, *([p] if p.exists() else [])]
+
+
+def read_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Parse a log file line by line: (line number, record). A bad line raises ValueError."""
+    with open(path, encoding="utf-8") as handle:
+        for number, text in enumerate(handle, start=1):
+            if not text.endswith("\n"):
+                raise ValueError(f"{path}:{number}: torn line (no newline at the end)")
+            try:
+                record = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{number}: not JSON ({exc.msg})") from None
+            if not isinstance(record, dict):
+                raise ValueError(f"{path}:{number}: not a JSON object")
+            yield number, record
