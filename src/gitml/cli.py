@@ -25,6 +25,9 @@ app.add_typer(model_app, name="model")
 from gitml.monitor.cli import monitor_command  # noqa: E402
 
 app.command("monitor")(monitor_command)
+from gitml.serve.cli import register as register_serve  # noqa: E402
+
+register_serve(app)
 from gitml.report.cli import report_command  # noqa: E402
 
 app.command("report")(report_command)

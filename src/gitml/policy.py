@@ -20,6 +20,7 @@ import yaml
 from gitml.compare import MetricRule
 from gitml.errors import GitmlError
 from gitml.monitor.policy import MonitorPolicy
+from gitml.serve.settings import ServePolicy
 
 POLICY_PATH = Path("conf") / "gitml.yaml"
 
@@ -267,6 +268,7 @@ class Policy:
     registry: RegistryPolicy = field(default_factory=RegistryPolicy)
     trusted_types: tuple[str, ...] = ()
     monitor: MonitorPolicy = field(default_factory=MonitorPolicy)
+    serve: ServePolicy = field(default_factory=ServePolicy)
 
     def metric_rule(self, name: str) -> MetricRule:
         """The rule for one metric; a clear error when the policy does not declare it."""
@@ -289,6 +291,7 @@ _SECTIONS: dict[str, Any] = {
     "registry": RegistryPolicy.parse,
     "trusted_types": lambda raw: _str_list("trusted_types", raw),
     "monitor": MonitorPolicy.parse,
+    "serve": ServePolicy.parse,
 }
 
 
