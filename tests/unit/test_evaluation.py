@@ -1,0 +1,68 @@
+"""Evaluation metrics, plots and fairness slices, cross-checked against sklearn and fairlearn."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from fairlearn.metrics import (
+    MetricFrame,
+    demographic_parity_difference,
+    equalized_odds_difference,
+    false_positive_rate,
+    selection_rate,
+    true_positive_rate,
+)
+from sklearn.metrics import roc_auc_score
+
+from gitml.evaluation import classification_metrics, fairness, plot_data
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fairness_matches_fairlearn(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = 3000
+    groups = rng.choice(["a", "b", "c"], n, p=[0.5, 0.4, 0.1])
+    y = rng.integers(0, 2, n)
+    pred = (rng.random(n) < np.where(groups == "a", 0.3, 0.5)).astype(int)
+    ours = fairness(y, pred, groups)
+    assert ours["demographic_parity_difference"] == pytest.approx(
+        demographic_parity_difference(y, pred, sensitive_features=groups))
+    assert ours["equalized_odds_difference"] == pytest.approx(
+        equalized_odds_difference(y, pred, sensitive_features=groups))
+    frame = MetricFrame(
+        metrics={"selection_rate": selection_rate, "tpr": true_positive_rate,
+                 "fpr": false_positive_rate},
+        y_true=y, y_pred=pred, sensitive_features=groups,
+    ).by_group
+    for g in ("a", "b", "c"):
+        for key in ("selection_rate", "tpr", "fpr"):
+            assert ours["groups"][g][key] == pytest.approx(frame.loc[g, key])
+        assert ours["groups"][g]["count"] == int((groups == g).sum())
+
+
+def test_binary_metrics_and_plots() -> None:
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 2, 1000)
+    p1 = np.clip(y * 0.3 + rng.random(1000) * 0.7, 0, 1)
+    proba = np.column_stack([1 - p1, p1])
+    m = classification_metrics(y, proba, [0, 1], 0.5)
+    assert m["roc_auc"] == pytest.approx(roc_auc_score(y, p1))
+    assert set(m) == {"roc_auc", "average_precision", "accuracy", "f1", "log_loss", "brier"}
+    plots = plot_data(y, proba, [0, 1], 0.5, points=50, bins=10)
+    assert len(plots["roc"]) <= 50 and plots["roc"][0] == {"fpr": 0.0, "tpr": 0.0}
+    assert sum(b["count"] for b in plots["calibration"]) == 1000
+    assert len(plots["confusion"]) == 1000
+
+
+def test_multiclass_metrics() -> None:
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 3, 600)
+    raw = rng.random((600, 3)) + np.eye(3)[y]
+    proba = raw / raw.sum(axis=1, keepdims=True)
+    m = classification_metrics(y, proba, [0, 1, 2], 0.5)
+    assert m["roc_auc"] == pytest.approx(roc_auc_score(y, proba, multi_class="ovr"))
+    assert 0 <= m["brier"] <= 2
+    plots = plot_data(y, proba, [0, 1, 2], 0.5, points=20, bins=5)
+    assert {"roc", "prc", "calibration", "confusion"} <= set(plots)
