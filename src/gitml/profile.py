@@ -3,7 +3,8 @@
 Numeric columns keep 1,001 quantiles (enough to compute the Wasserstein distance and a KS
 statistic from quantile functions), histogram bins for PSI and plots, moments and the null rate;
 when the reference has at most `SMALL_SAMPLE` rows the sorted values are kept as well, so that
-exact small-sample tests (KS) can run. Categorical columns keep exact category counts.
+exact small-sample tests (KS) can run; numeric columns with at most `LOW_CARDINALITY` distinct
+values keep their exact value counts. Categorical columns keep exact category counts.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pandas as pd
 PROFILE_VERSION = 1
 QUANTILE_LEVELS = np.linspace(0.0, 1.0, 1001)
 SMALL_SAMPLE = 1000
+LOW_CARDINALITY = 20
 
 
 def _round(values: np.ndarray) -> list[float]:
@@ -49,6 +51,12 @@ def numeric_profile(series: pd.Series, bins: int = 20) -> dict[str, Any]:
     )
     if len(present) <= SMALL_SAMPLE:
         out["values"] = _round(np.sort(present))
+    distinct, distinct_counts = np.unique(present, return_counts=True)
+    if len(distinct) <= LOW_CARDINALITY:
+        # Exact counts of a low-cardinality numeric column: drift monitoring tests these like
+        # categories (as Evidently does for at most 5 distinct values).
+        out["distinct_values"] = _round(distinct)
+        out["distinct_counts"] = [int(c) for c in distinct_counts]
     return out
 
 

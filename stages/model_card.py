@@ -1,0 +1,72 @@
+"""model_card: render the model card (Markdown) from the evaluation results and config."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from gitml.config import load_params
+from gitml.fileio import write_text
+from gitml.stagekit import stage_main
+
+log = logging.getLogger(__name__)
+VERSION_PLACEHOLDER = "unregistered <!-- gitml:version -->"
+
+
+def _fmt(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def render(template: Path, context: dict[str, Any]) -> str:
+    """Render the card template with StrictUndefined (a missing value is an error, not blank)."""
+    env = Environment(loader=FileSystemLoader(str(template.parent)), undefined=StrictUndefined,
+                      keep_trailing_newline=True, autoescape=False)
+    env.globals["fmt"] = _fmt
+    return env.get_template(template.name).render(**context)
+
+
+def _read(path: str) -> Any:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def run(params: str, template: str, signature: str, metrics: str, slices: str, importance: str,
+        validation: str, out: str) -> None:
+    """Collect the card's facts and write it to `out`."""
+    p = load_params(params)
+    card = p.model_card
+    context = {
+        "artifact": "classifier",
+        "version_placeholder": VERSION_PLACEHOLDER,
+        "signature": _read(signature),
+        "hyperparameters": {k: v for k, v in p.model.kwargs.items() if k != "_target_"},
+        "intended_use": str(card.get("intended_use", "Not stated in model_card.intended_use.")),
+        "limitations": str(card.get("limitations", "Not stated in model_card.limitations.")),
+        "data_name": p.data.name,
+        "split_name": p.split.name,
+        "rows": _read(validation)["rows"],
+        "metrics": _read(metrics),
+        "slices": _read(slices),
+        "importance": _read(importance),
+    }
+    write_text(Path(out), render(Path(template), context))
+    log.info("model card -> %s", out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command-line entry point (arguments come from dvc.yaml)."""
+    stage_main(
+        "model_card", __doc__ or "",
+        [("params", "params.yaml"), ("template", "Jinja2 template"),
+         ("signature", "signature JSON"), ("metrics", "metrics JSON"), ("slices", "slices JSON"),
+         ("importance", "importance JSON"), ("validation", "validation JSON"),
+         ("out", "model card Markdown")],
+        run, argv,
+    )
+
+
+if __name__ == "__main__":
+    main()
