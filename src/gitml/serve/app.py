@@ -425,6 +425,11 @@ def create_app(
             await state.batcher.close()
             if state.log is not None:
                 state.log.close()
+            log.info(
+                "stopped after %d requests in %d batches; prediction log closed",
+                state.batcher.jobs,
+                state.batcher.batches,
+            )
 
     async def _follow() -> None:
         assert reloader is not None
