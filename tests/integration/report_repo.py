@@ -99,7 +99,8 @@ def git(*args: str, cwd: Path) -> str:
 
 
 def make_report_repo(path: Path) -> Path:
-    """A repo whose `main` holds one reproduced baseline commit (random_forest, depth 5)."""
+    """A repo whose `main` holds the pipeline without results (tag `pipeline-only`, a first
+    model's situation), then one reproduced baseline commit (random_forest, depth 5)."""
     path.mkdir(parents=True)
     git("init", "-q", "-b", "main", cwd=path)
     (path / "prepare.py").write_text(PREPARE)
@@ -111,6 +112,9 @@ def make_report_repo(path: Path) -> Path:
     shutil.copytree(ROOT / "reports" / "templates", path / "reports" / "templates")
     dvc("init", "-q", cwd=path)
     dvc("config", "core.autostage", "true", cwd=path)
+    git("add", "-A", cwd=path)
+    git("commit", "-q", "-m", "pipeline", cwd=path)
+    git("tag", "pipeline-only", cwd=path)
     dvc("repro", "-q", cwd=path)
     git("add", "-A", cwd=path)
     git("commit", "-q", "-m", "baseline", cwd=path)
@@ -121,3 +125,22 @@ def copy_report_repo(template: Path, dest: Path) -> Path:
     """A private copy of a template repo (git history, DVC cache and workspace)."""
     shutil.copytree(template, dest, symlinks=True)
     return dest
+
+
+def make_review_repo(path: Path) -> Path:
+    """The baseline on `main`, then branch `feature` switching to hist_gradient_boosting (depth 3),
+    committed, with three experiments run on top of it (`d4`, `d6`, `lr2`) and a clean workspace."""
+    repo = make_report_repo(path)
+    git("checkout", "-q", "-b", "feature", cwd=repo)
+    set_params(repo, model={"name": "hist_gradient_boosting", "max_depth": 3})
+    dvc("repro", "-q", cwd=repo)
+    git("add", "-A", cwd=repo)
+    git("commit", "-q", "-m", "boosting", cwd=repo)
+    for name, override in (
+        ("d4", "model.max_depth=4"),
+        ("d6", "model.max_depth=6"),
+        ("lr2", "model.learning_rate=0.2"),
+    ):
+        dvc("exp", "run", "-q", "-n", name, "-S", override, cwd=repo)
+    git("checkout", "-q", "--", ".", cwd=repo)
+    return repo

@@ -8,6 +8,7 @@ at the revision, so DVC-cached outputs read as well as Git-tracked ones; experim
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -126,11 +127,15 @@ class Project:
                 "Pick a revision of this DVC project (--base/--head), or run `dvc init` and "
                 "commit dvc.yaml first.",
             )
+        # DVC resolves metrics targets against the working directory, so read from the root.
         try:
-            metrics = None
-            if self.has_file(sha, outputs.metrics) or self._dvc_fs(sha).exists(outputs.metrics):
-                metrics = dict(dvc.api.metrics_show(outputs.metrics, repo=str(self.root), rev=sha))
-            params = dict(dvc.api.params_show(repo=str(self.root), rev=sha))
+            with contextlib.chdir(self.root):
+                metrics = None
+                if self.has_file(sha, outputs.metrics) or self._dvc_fs(sha).exists(outputs.metrics):
+                    metrics = dict(
+                        dvc.api.metrics_show(outputs.metrics, repo=str(self.root), rev=sha)
+                    )
+                params = dict(dvc.api.params_show(repo=str(self.root), rev=sha))
         except GitmlError:
             raise
         except Exception as error:  # DVC raises many types: corrupt files, missing params

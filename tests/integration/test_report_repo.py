@@ -1,0 +1,253 @@
+"""`gitml report` against a real temp git + DVC repo: numbers equal DVC's own diffs."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+from pathlib import Path
+
+import pytest
+from markdown_it import MarkdownIt
+from typer.testing import CliRunner
+
+from gitml.cli import app
+from gitml.report.api import build
+from tests.integration.report_repo import (
+    copy_report_repo,
+    git,
+    make_review_repo,
+    run,
+    set_params,
+)
+from tests.pipeline_repo import dvc
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def review_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_review_repo(tmp_path_factory.mktemp("report") / "repo")
+
+
+@pytest.fixture
+def repo(tmp_path: Path, review_template: Path) -> Path:
+    return copy_report_repo(review_template, tmp_path / "repo")
+
+
+def gitml(repo: Path, *args: str) -> tuple[int, str, str]:
+    """Run `gitml report` in-process (typer's runner) and return (exit code, stdout, stderr)."""
+    result = CliRunner().invoke(app, ["report", "--root", str(repo), *args])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def dvc_json(repo: Path, *args: str) -> dict:
+    return json.loads(dvc(*args, "--json", cwd=repo).stdout)
+
+
+def test_numbers_equal_dvc_metrics_and_params_diff(repo: Path) -> None:
+    code, out, _ = gitml(repo, "--base", "main", "--format", "json")
+    assert code == 0
+    report = json.loads(out)
+    expected = dvc_json(repo, "metrics", "diff", "main")
+    metrics = expected["reports/metrics.json"]  # dvc lists changed metrics only
+    assert set(metrics) == {"accuracy", "f1"}
+    for row in report["metrics"]:
+        if row["name"] in metrics:
+            want = metrics[row["name"]]
+            assert row["base"] == want["old"] and row["head"] == want["new"]
+            assert math.isclose(row["delta"], want["diff"], abs_tol=1e-12)
+        else:
+            assert row["base"] == row["head"] and row["delta"] == 0, row
+    slices = {
+        f"{s['attribute']}.{'groups.' + s['group'] + '.' if s['group'] else ''}{s['stat']}": s
+        for s in report["slices"]
+    }
+    for key, want in expected["reports/slices.json"].items():
+        assert slices[key]["base"] == want["old"] and slices[key]["head"] == want["new"], key
+    changed_slices = {k for k, s in slices.items() if s["change"] not in ("same",)}
+    assert changed_slices == set(expected["reports/slices.json"])
+    params = dvc_json(repo, "params", "diff", "main")["params.yaml"]
+    shown = {("model.name" if p["group"] else p["key"]): p for p in report["params"]}
+    assert set(shown) == set(params)
+    for key, want in params.items():
+        assert shown[key]["base"] == want["old"] and shown[key]["head"] == want["new"]
+
+
+def test_branch_report_markdown_and_verdict(repo: Path) -> None:
+    report = build(repo)  # head = workspace, base = merge-base(HEAD, main)
+    assert report.base is not None and report.base.rev == git("rev-parse", "main", cwd=repo).strip()
+    statuses = {m.name: m.status for m in report.metrics}
+    # random_forest depth 5 -> boosting depth 3: roc_auc 0.75 -> 0.75, accuracy +0.01, f1 -0.02.
+    assert statuses == {
+        "roc_auc": "unchanged",
+        "average_precision": "unchanged",
+        "accuracy": "improved",
+        "f1": "within_tolerance",
+        "log_loss": "unchanged",
+        "brier": "unchanged",
+    }
+    assert report.verdict.status == "improved" and report.verdict.passed
+    code, md, _ = gitml(repo)
+    assert code == 0
+    assert md.splitlines()[0] == "<!-- gitml-report -->"
+    assert "`model: random_forest → hist_gradient_boosting`" in md
+    assert "{{" not in md and "{%" not in md
+    tokens = MarkdownIt("commonmark").enable("table").parse(md)
+    assert sum(t.type == "table_open" for t in tokens) >= 5
+
+
+def test_fail_on_regression_exits_one(repo: Path) -> None:
+    set_params(repo, model={"max_depth": 1})  # roc_auc 0.75 -> 0.73: beyond tolerance 0.005
+    dvc("repro", "-q", cwd=repo)
+    out = repo / "report.md"
+    code, _, _ = gitml(repo, "--fail-on-regression", "-o", str(out))
+    assert code == 1
+    text = out.read_text()
+    assert "❌ Regressed" in text and "roc_auc regressed" in text
+    code, _, _ = gitml(repo, "-o", str(out))
+    assert code == 0
+
+
+def test_nan_one_sided_and_non_numeric_metrics(repo: Path) -> None:
+    metrics = json.loads((repo / "reports/metrics.json").read_text())
+    metrics["roc_auc"] = float("nan")
+    metrics["f1"] = float("inf")
+    del metrics["brier"]
+    metrics["threshold_note"] = "tuned"
+    (repo / "reports/metrics.json").write_text(json.dumps(metrics))
+    code, out, _ = gitml(repo, "--format", "json", "--fail-on-regression")
+    assert code == 1
+    rows = {m["name"]: m for m in json.loads(out)["metrics"]}
+    assert rows["roc_auc"]["status"] == "invalid" and rows["roc_auc"]["head"] == "NaN"
+    assert rows["f1"]["head"] == "Infinity" and rows["f1"]["delta"] is None
+    assert rows["brier"]["status"] == "removed"
+    assert rows["threshold_note"]["status"] == "added"
+    code, md, _ = gitml(repo)
+    assert "| `roc_auc` ↑ | 0.7500 | NaN | — | — | ⚠️ not a number" in md
+
+
+def test_no_baseline_shows_new_values_only(repo: Path) -> None:
+    # `pipeline-only` has dvc.yaml but no results yet: the first model's pull request.
+    report = build(repo, base="pipeline-only")
+    assert not report.has_baseline and report.verdict.status == "no_baseline"
+    assert {m.status for m in report.metrics} == {"added"}
+    code, md, _ = gitml(repo, "--base", "pipeline-only")
+    assert code == 0 and "No baseline yet: new values only." in md
+    assert "| `roc_auc` ↑ | 0.7500 | ✅ 0.7 |" in md
+
+
+def test_experiment_table_matches_dvc_exp_show(repo: Path) -> None:
+    code, out, _ = gitml(repo, "--all-exps", "--format", "json")
+    assert code == 0
+    table = json.loads(out)
+    names = [r["name"] for r in table["rows"]]
+    assert sorted(names) == ["d4", "d6", "feature", "lr2"]
+    shown = dvc_json(repo, "exp", "show")
+    truth = {}
+    for row in shown:
+        for exp in row.get("experiments") or []:
+            for rev in exp["revs"]:
+                truth[rev["name"]] = rev["data"]["metrics"]["reports/metrics.json"]["data"]
+    for row in table["rows"]:
+        if row["name"] in truth:
+            assert row["metrics"] == truth[row["name"]]
+    aucs = [r["metrics"]["roc_auc"] for r in table["rows"]]
+    assert aucs == sorted(aucs, reverse=True)
+    assert "roc_auc" in table["rows"][0]["best"]
+    assert "model.max_depth" in table["param_keys"] and "model.name" not in table["param_keys"]
+    code, md, _ = gitml(repo, "--exp", "d4", "--exp", "lr2")
+    assert code == 0
+    lines = [
+        line for line in md.splitlines() if line.startswith("| d4") or line.startswith("| lr2")
+    ]
+    assert len(lines) == 2
+
+
+def test_bad_inputs_exit_two_without_output(repo: Path) -> None:
+    out = repo / "out.md"
+    code, _, err = gitml(repo, "--base", "no-such-branch", "-o", str(out))
+    assert code == 2 and "Unknown revision 'no-such-branch'" in err and not out.exists()
+    git("checkout", "-q", "--orphan", "bare", cwd=repo)
+    git("rm", "-rq", "--cached", ".", cwd=repo)
+    git("commit", "-q", "--allow-empty", "-m", "no pipeline", cwd=repo)
+    git("checkout", "-q", "-f", "feature", cwd=repo)
+    code, _, err = gitml(repo, "--base", "bare", "-o", str(out))
+    assert code == 2 and "has no dvc.yaml" in err and not out.exists()
+    code, _, err = gitml(repo, "--exp", "nope", "-o", str(out))
+    assert code == 2 and "No experiment named 'nope'" in err and not out.exists()
+    (repo / "reports/metrics.json").write_text('{"roc_auc": 0.7,')
+    code, _, err = gitml(repo, "-o", str(out))
+    assert code == 2 and "corrupt" in err and not out.exists()
+
+
+def test_shallow_clone_advises_full_fetch(repo: Path, tmp_path: Path) -> None:
+    # main moves on after the branch point, so a depth-1 clone lacks the merge-base.
+    git("checkout", "-q", "main", cwd=repo)
+    git("commit", "-q", "--allow-empty", "-m", "main moves on", cwd=repo)  # origin/HEAD: main
+    shallow = tmp_path / "shallow"
+    run(
+        [
+            "git",
+            "clone",
+            "-q",
+            "--depth",
+            "1",
+            "--no-single-branch",
+            "--branch",
+            "feature",
+            f"file://{repo}",
+            str(shallow),
+        ],
+        tmp_path,
+    )
+    code, _, err = gitml(shallow)
+    assert code == 2
+    assert "git fetch --unshallow" in err and "fetch-depth: 0" in err
+
+
+def test_html_in_headless_chromium(repo: Path, tmp_path: Path) -> None:
+    import shutil
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, (
+        "chromium is not installed; the HTML check needs it: "
+        "apt-get update && apt-get install -y chromium"
+    )
+    page = tmp_path / "report.html"
+    code, _, _ = gitml(repo, "--format", "html", "-o", str(page))
+    assert code == 0
+    html = page.read_text()
+    assert "http://" not in html and "https://" not in html and "<script" not in html
+    assert html.count("<svg") == 3
+    shot = tmp_path / "shot.png"
+    proc = subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            f"--screenshot={shot}",
+            "--window-size=1200,2000",
+            "--enable-logging=stderr",
+            "--v=0",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert shot.exists() and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    console = [line for line in proc.stderr.splitlines() if "CONSOLE" in line]
+    assert console == [], console
+    network = [line for line in proc.stderr.splitlines() if "http://" in line or "https://" in line]
+    assert network == [], network
