@@ -1,4 +1,4 @@
-"""A real `gitml serve` (uvicorn) on 127.0.0.1: load, validation, protocols, log, SIGTERM, replay."""
+"""A real `gitml serve` on 127.0.0.1: load, validation, protocols, log, SIGTERM, replay."""
 
 from __future__ import annotations
 
