@@ -33,8 +33,9 @@ def ordered_classes(classes: list[Any], positive: Any) -> list[int]:
     return list(range(len(classes)))
 
 
-def evaluate(pipeline: Any, frame: pd.DataFrame, features: list[dict[str, Any]],
-             p: Params) -> dict[str, Any]:
+def evaluate(
+    pipeline: Any, frame: pd.DataFrame, features: list[dict[str, Any]], p: Params
+) -> dict[str, Any]:
     """All evaluation results for `frame` (pure apart from the model's own computation)."""
     x = prepare_features(frame, features)
     y = frame[p.data.target].to_numpy()
@@ -56,12 +57,27 @@ def evaluate(pipeline: Any, frame: pd.DataFrame, features: list[dict[str, Any]],
     imp = importance(pipeline, x.iloc[:n], y[:n], scoring, e.importance_repeats, p.seed)
     plots = plot_data(y, proba, classes, e.threshold, e.curve_points, e.calibration_bins)
     score = pd.DataFrame({"score": proba[:, -1] if len(classes) == 2 else proba.max(axis=1)})
-    return {"metrics": metrics, "slices": slices, "importance": imp, "plots": plots,
-            "score_profile": build_profile(score, ["score"], [])}
+    return {
+        "metrics": metrics,
+        "slices": slices,
+        "importance": imp,
+        "plots": plots,
+        "score_profile": build_profile(score, ["score"], []),
+    }
 
 
-def run(params: str, policy: str, model: str, signature: str, test: str, metrics: str,
-        slices: str, importance: str, plots: str, score_profile: str) -> None:
+def run(
+    params: str,
+    policy: str,
+    model: str,
+    signature: str,
+    test: str,
+    metrics: str,
+    slices: str,
+    importance: str,
+    plots: str,
+    score_profile: str,
+) -> None:
     """Evaluate `model` on `test` and write every result file."""
     p = load_params(params)
     trusted = list((read_yaml(policy, "policy file") or {}).get("trusted_types") or [])
@@ -82,12 +98,22 @@ def run(params: str, policy: str, model: str, signature: str, test: str, metrics
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry point (arguments come from dvc.yaml)."""
     stage_main(
-        "evaluate", __doc__ or "",
-        [("params", "params.yaml"), ("policy", "conf/gitml.yaml (trusted types)"),
-         ("model", "skops model"), ("signature", "signature JSON"), ("test", "test Parquet"),
-         ("metrics", "metrics JSON"), ("slices", "slices JSON"), ("importance", "importance JSON"),
-         ("plots", "plots folder"), ("score-profile", "score profile JSON")],
-        run, argv,
+        "evaluate",
+        __doc__ or "",
+        [
+            ("params", "params.yaml"),
+            ("policy", "conf/gitml.yaml (trusted types)"),
+            ("model", "skops model"),
+            ("signature", "signature JSON"),
+            ("test", "test Parquet"),
+            ("metrics", "metrics JSON"),
+            ("slices", "slices JSON"),
+            ("importance", "importance JSON"),
+            ("plots", "plots folder"),
+            ("score-profile", "score profile JSON"),
+        ],
+        run,
+        argv,
     )
 
 

@@ -32,8 +32,9 @@ def run(params: str, out: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry point (arguments come from dvc.yaml)."""
-    stage_main("ingest", __doc__ or "", [("params", "params.yaml"), ("out", "raw Parquet")],
-               run, argv)
+    stage_main(
+        "ingest", __doc__ or "", [("params", "params.yaml"), ("out", "raw Parquet")], run, argv
+    )
 
 
 if __name__ == "__main__":

@@ -23,8 +23,12 @@ def _fmt(value: Any) -> str:
 
 def render(template: Path, context: dict[str, Any]) -> str:
     """Render the card template with StrictUndefined (a missing value is an error, not blank)."""
-    env = Environment(loader=FileSystemLoader(str(template.parent)), undefined=StrictUndefined,
-                      keep_trailing_newline=True, autoescape=False)
+    env = Environment(
+        loader=FileSystemLoader(str(template.parent)),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
     env.globals["fmt"] = _fmt
     return env.get_template(template.name).render(**context)
 
@@ -33,8 +37,16 @@ def _read(path: str) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
-def run(params: str, template: str, signature: str, metrics: str, slices: str, importance: str,
-        validation: str, out: str) -> None:
+def run(
+    params: str,
+    template: str,
+    signature: str,
+    metrics: str,
+    slices: str,
+    importance: str,
+    validation: str,
+    out: str,
+) -> None:
     """Collect the card's facts and write it to `out`."""
     p = load_params(params)
     card = p.model_card
@@ -59,12 +71,20 @@ def run(params: str, template: str, signature: str, metrics: str, slices: str, i
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry point (arguments come from dvc.yaml)."""
     stage_main(
-        "model_card", __doc__ or "",
-        [("params", "params.yaml"), ("template", "Jinja2 template"),
-         ("signature", "signature JSON"), ("metrics", "metrics JSON"), ("slices", "slices JSON"),
-         ("importance", "importance JSON"), ("validation", "validation JSON"),
-         ("out", "model card Markdown")],
-        run, argv,
+        "model_card",
+        __doc__ or "",
+        [
+            ("params", "params.yaml"),
+            ("template", "Jinja2 template"),
+            ("signature", "signature JSON"),
+            ("metrics", "metrics JSON"),
+            ("slices", "slices JSON"),
+            ("importance", "importance JSON"),
+            ("validation", "validation JSON"),
+            ("out", "model card Markdown"),
+        ],
+        run,
+        argv,
     )
 
 

@@ -20,8 +20,9 @@ from gitml.stagekit import stage_main
 log = logging.getLogger(__name__)
 
 
-def split_frame(frame: pd.DataFrame, data: DataConfig, split: SplitParams,
-                seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_frame(
+    frame: pd.DataFrame, data: DataConfig, split: SplitParams, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split stratified on the target, or by time (the latest rows are the test set)."""
     if split.method == "time":
         if not data.time_column:
@@ -30,7 +31,7 @@ def split_frame(frame: pd.DataFrame, data: DataConfig, split: SplitParams,
                 "Set data.time_column to a datetime column, or use -S split=stratified.",
             )
         order = np.argsort(frame[data.time_column].to_numpy(), kind="stable")
-        cut = int(round(len(frame) * (1.0 - split.test_size)))
+        cut = round(len(frame) * (1.0 - split.test_size))
         return frame.iloc[order[:cut]], frame.iloc[order[cut:]]
     counts = frame[data.target].value_counts()
     if counts.min() < 2:
@@ -39,8 +40,9 @@ def split_frame(frame: pd.DataFrame, data: DataConfig, split: SplitParams,
             "a stratified split needs at least two per class.",
             "Add data for that class, or use -S split=time.",
         )
-    train, test = train_test_split(frame, test_size=split.test_size, random_state=seed,
-                                   stratify=frame[data.target])
+    train, test = train_test_split(
+        frame, test_size=split.test_size, random_state=seed, stratify=frame[data.target]
+    )
     return train, test
 
 
@@ -49,24 +51,38 @@ def run(params: str, data: str, validation: str, train: str, test: str, profile:
     p = load_params(params)
     report = json.loads(Path(validation).read_text(encoding="utf-8"))
     if not report.get("passed"):
-        raise GitmlError(f"{validation} says the data did not pass validation.",
-                         "Run the validate stage and fix what it reports.")
+        raise GitmlError(
+            f"{validation} says the data did not pass validation.",
+            "Run the validate stage and fix what it reports.",
+        )
     frame = coerce(pd.read_parquet(data), p.data)
     train_df, test_df = split_frame(frame, p.data, p.split, p.seed)
     write_parquet(Path(train), train_df.reset_index(drop=True))
     write_parquet(Path(test), test_df.reset_index(drop=True))
-    write_json(Path(profile), build_profile(train_df, p.data.numeric_features,
-                                            p.data.categorical_features, p.split.profile_bins))
+    write_json(
+        Path(profile),
+        build_profile(
+            train_df, p.data.numeric_features, p.data.categorical_features, p.split.profile_bins
+        ),
+    )
     log.info("%s split: %d train / %d test rows", p.split.method, len(train_df), len(test_df))
 
 
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry point (arguments come from dvc.yaml)."""
     stage_main(
-        "split", __doc__ or "",
-        [("params", "params.yaml"), ("data", "raw Parquet"), ("validation", "validation JSON"),
-         ("train", "train Parquet"), ("test", "test Parquet"), ("profile", "profile JSON")],
-        run, argv,
+        "split",
+        __doc__ or "",
+        [
+            ("params", "params.yaml"),
+            ("data", "raw Parquet"),
+            ("validation", "validation JSON"),
+            ("train", "train Parquet"),
+            ("test", "test Parquet"),
+            ("profile", "profile JSON"),
+        ],
+        run,
+        argv,
     )
 
 

@@ -22,14 +22,18 @@ def fit(frame: pd.DataFrame, data: DataConfig, model: ModelParams) -> Pipeline:
     x = prepare_features(frame, feature_specs(data))
     y = frame[data.target].to_numpy()
     if len(set(y.tolist())) < 2:
-        raise GitmlError(f"The training split has a single class of '{data.target}'.",
-                         "The model needs at least two classes; check the data and the split.")
+        raise GitmlError(
+            f"The training split has a single class of '{data.target}'.",
+            "The model needs at least two classes; check the data and the split.",
+        )
     pipeline = build_pipeline(data, model)
     try:
         pipeline.fit(x, y)
     except (ValueError, TypeError) as exc:
-        raise GitmlError(f"Training '{model.name}' failed: {str(exc).splitlines()[0]}",
-                         f"Check the hyperparameters in conf/model/{model.name}.yaml.") from exc
+        raise GitmlError(
+            f"Training '{model.name}' failed: {str(exc).splitlines()[0]}",
+            f"Check the hyperparameters in conf/model/{model.name}.yaml.",
+        ) from exc
     return pipeline
 
 
@@ -57,10 +61,16 @@ def run(params: str, train: str, model: str, signature: str) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry point (arguments come from dvc.yaml)."""
     stage_main(
-        "train", __doc__ or "",
-        [("params", "params.yaml"), ("train", "train Parquet"), ("model", "skops model"),
-         ("signature", "signature JSON")],
-        run, argv,
+        "train",
+        __doc__ or "",
+        [
+            ("params", "params.yaml"),
+            ("train", "train Parquet"),
+            ("model", "skops model"),
+            ("signature", "signature JSON"),
+        ],
+        run,
+        argv,
     )
 
 

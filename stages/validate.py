@@ -50,9 +50,11 @@ def run(params: str, data: str, report: str) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry point (arguments come from dvc.yaml)."""
     stage_main(
-        "validate", __doc__ or "",
+        "validate",
+        __doc__ or "",
         [("params", "params.yaml"), ("data", "raw Parquet"), ("report", "validation JSON")],
-        run, argv,
+        run,
+        argv,
     )
 
 

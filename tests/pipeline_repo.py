@@ -23,19 +23,21 @@ def env() -> dict[str, str]:
     out = dict(os.environ)
     out["PATH"] = f"{BIN}{os.pathsep}{out.get('PATH', '')}"
     out.update(
-        GIT_AUTHOR_NAME="gitml test", GIT_AUTHOR_EMAIL="test@gitml.invalid",
-        GIT_COMMITTER_NAME="gitml test", GIT_COMMITTER_EMAIL="test@gitml.invalid",
+        GIT_AUTHOR_NAME="gitml test",
+        GIT_AUTHOR_EMAIL="test@gitml.invalid",
+        GIT_COMMITTER_NAME="gitml test",
+        GIT_COMMITTER_EMAIL="test@gitml.invalid",
         DVC_NO_ANALYTICS="1",
     )
     out.pop("PYTHONPATH", None)
     return out
 
 
-def run(args: list[str], cwd: Path, check: bool = True,
-        timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def run(
+    args: list[str], cwd: Path, check: bool = True, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
     """Run a command in `cwd`; on an unexpected exit code fail with its output."""
-    proc = subprocess.run(args, cwd=cwd, env=env(), capture_output=True, text=True,
-                          timeout=timeout)
+    proc = subprocess.run(args, cwd=cwd, env=env(), capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(
             f"{' '.join(args)} exited {proc.returncode}\n--- stdout\n{proc.stdout}\n"
@@ -53,14 +55,28 @@ def tracked_files() -> list[str]:
     """The project's files as git sees them (tracked, plus untracked and not ignored)."""
     out = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     return [p for p in out.split("\0") if p and (ROOT / p).is_file()]
 
 
-PIPELINE_FILES = ("dvc.yaml", "params.yaml", "conf/", "stages/", "src/gitml/", "data/",
-                  "models/", "reports/", ".dvc/config", ".dvc/.gitignore", ".dvcignore",
-                  ".gitignore")
+PIPELINE_FILES = (
+    "dvc.yaml",
+    "params.yaml",
+    "conf/",
+    "stages/",
+    "src/gitml/",
+    "data/",
+    "models/",
+    "reports/",
+    ".dvc/config",
+    ".dvc/.gitignore",
+    ".dvcignore",
+    ".gitignore",
+)
 
 
 def make_template(dest: Path, n_rows: int = 3000) -> Path:

@@ -31,7 +31,11 @@ def _check_keys(
     for key in mapping:
         if key not in allowed:
             close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
-            hint = f"Did you mean '{close[0]}'?" if close else f"Allowed keys: {', '.join(sorted(allowed))}."
+            hint = (
+                f"Did you mean '{close[0]}'?"
+                if close
+                else f"Allowed keys: {', '.join(sorted(allowed))}."
+            )
             raise GitmlError(
                 f"Unknown key '{where}.{key}' in the params.",
                 f"{hint} Fix the file under conf/ that sets it (params.yaml is composed from conf/).",
@@ -84,9 +88,7 @@ class ColumnSpec:
                 f"'{where}' must be a mapping such as {{dtype: float64, role: feature}}.",
                 "Fix the column declaration in the data config under conf/data/.",
             )
-        _check_keys(
-            where, raw, {"dtype", "role"}, {"nullable", "pii", "min", "max", "categories"}
-        )
+        _check_keys(where, raw, {"dtype", "role"}, {"nullable", "pii", "min", "max", "categories"})
         cats = raw.get("categories")
         if cats is not None and not isinstance(cats, list | tuple):
             raise GitmlError(f"'{where}.categories' must be a list.", "Write it as [a, b, c].")
@@ -136,8 +138,14 @@ class DataConfig:
             raw,
             {"source", "target", "columns"},
             {
-                "name", "path", "read_options", "n_rows", "task", "positive_class",
-                "time_column", "allow_pii_features",
+                "name",
+                "path",
+                "read_options",
+                "n_rows",
+                "task",
+                "positive_class",
+                "time_column",
+                "allow_pii_features",
             },
         )
         source = _choice("data.source", raw["source"], SOURCES)
@@ -325,9 +333,7 @@ class Params:
     def parse(cls, raw: Mapping[str, Any]) -> Params:
         if not isinstance(raw, Mapping):
             raise GitmlError("params.yaml is not a mapping.", "Recompose it with `dvc exp run`.")
-        _check_keys(
-            "params", raw, {"seed", "data", "split", "model"}, {"evaluate", "model_card"}
-        )
+        _check_keys("params", raw, {"seed", "data", "split", "model"}, {"evaluate", "model_card"})
         return cls(
             seed=int(raw["seed"]),
             data=DataConfig.parse(raw["data"]),

@@ -19,15 +19,15 @@ from sklearn.metrics import (
     roc_curve,
 )
 
-
 CONFUSION_ROWS = 20_000
 
 
 def confusion_counts(y: np.ndarray, pred: np.ndarray, classes: list[Any]) -> dict[str, int]:
     """Exact confusion counts keyed 'actual->predicted'."""
     matrix = confusion_matrix(y, pred, labels=classes)
-    return {f"{a}->{p}": int(matrix[i, j]) for i, a in enumerate(classes)
-            for j, p in enumerate(classes)}
+    return {
+        f"{a}->{p}": int(matrix[i, j]) for i, a in enumerate(classes) for j, p in enumerate(classes)
+    }
 
 
 def predict_labels(proba: np.ndarray, classes: list[Any], threshold: float) -> np.ndarray:
@@ -37,8 +37,9 @@ def predict_labels(proba: np.ndarray, classes: list[Any], threshold: float) -> n
     return np.asarray(classes)[np.argmax(proba, axis=1)]
 
 
-def classification_metrics(y: np.ndarray, proba: np.ndarray, classes: list[Any],
-                           threshold: float) -> dict[str, float]:
+def classification_metrics(
+    y: np.ndarray, proba: np.ndarray, classes: list[Any], threshold: float
+) -> dict[str, float]:
     """ROC AUC, average precision, accuracy, F1, log loss and Brier score (binary or multiclass)."""
     pred = predict_labels(proba, classes, threshold)
     if len(classes) == 2:
@@ -75,8 +76,9 @@ def _r(value: float) -> float:
     return round(float(value), 6)
 
 
-def plot_data(y: np.ndarray, proba: np.ndarray, classes: list[Any], threshold: float,
-              points: int, bins: int) -> dict[str, list[dict[str, Any]]]:
+def plot_data(
+    y: np.ndarray, proba: np.ndarray, classes: list[Any], threshold: float, points: int, bins: int
+) -> dict[str, list[dict[str, Any]]]:
     """Data for the DVC plots: ROC, precision-recall, confusion matrix and calibration."""
     pred = predict_labels(proba, classes, threshold)
     # DVC's confusion template counts one record per sample: keep the first CONFUSION_ROWS.
@@ -93,12 +95,15 @@ def plot_data(y: np.ndarray, proba: np.ndarray, classes: list[Any], threshold: f
         y_bin = (np.asarray(y)[:, None] == np.asarray(classes)[None, :]).astype(int).ravel()
         score = proba.ravel()
     fpr, tpr, _ = roc_curve(y_bin, score)
-    out["roc"] = _thin([{"fpr": _r(f), "tpr": _r(t)} for f, t in zip(fpr, tpr, strict=True)],
-                       points)
+    out["roc"] = _thin(
+        [{"fpr": _r(f), "tpr": _r(t)} for f, t in zip(fpr, tpr, strict=True)], points
+    )
     precision, recall, _ = precision_recall_curve(y_bin, score)
     out["prc"] = _thin(
-        [{"recall": _r(r), "precision": _r(p)}
-         for r, p in zip(recall[::-1], precision[::-1], strict=True)],
+        [
+            {"recall": _r(r), "precision": _r(p)}
+            for r, p in zip(recall[::-1], precision[::-1], strict=True)
+        ],
         points,
     )
     edges = np.linspace(0.0, 1.0, bins + 1)
@@ -107,8 +112,14 @@ def plot_data(y: np.ndarray, proba: np.ndarray, classes: list[Any], threshold: f
     for b in range(bins):
         mask = which == b
         if mask.any():
-            cal.append({"bin": b, "mean_predicted": _r(score[mask].mean()),
-                        "fraction_positive": _r(y_bin[mask].mean()), "count": int(mask.sum())})
+            cal.append(
+                {
+                    "bin": b,
+                    "mean_predicted": _r(score[mask].mean()),
+                    "fraction_positive": _r(y_bin[mask].mean()),
+                    "count": int(mask.sum()),
+                }
+            )
     out["calibration"] = cal
     return out
 
@@ -120,8 +131,12 @@ def group_rates(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray) -> p
     frame["fp"] = (1 - frame["t"]) & frame["p"]
     frame["neg"] = 1 - frame["t"]
     agg = frame.groupby("g", sort=True, observed=True).agg(
-        count=("p", "size"), selected=("p", "sum"), tp=("tp", "sum"), fp=("fp", "sum"),
-        pos=("t", "sum"), neg=("neg", "sum"),
+        count=("p", "size"),
+        selected=("p", "sum"),
+        tp=("tp", "sum"),
+        fp=("fp", "sum"),
+        pos=("t", "sum"),
+        neg=("neg", "sum"),
     )
     out = pd.DataFrame(index=agg.index)
     out["count"] = agg["count"]
@@ -139,8 +154,10 @@ def fairness(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray) -> dict
     fpr_gap = float(rates["fpr"].max() - rates["fpr"].min())
     return {
         "groups": {
-            str(g): {k: (None if pd.isna(v) else (int(v) if k == "count" else float(v)))
-                     for k, v in row.items()}
+            str(g): {
+                k: (None if pd.isna(v) else (int(v) if k == "count" else float(v)))
+                for k, v in row.items()
+            }
             for g, row in rates.iterrows()
         },
         "demographic_parity_difference": dpd,
@@ -148,14 +165,18 @@ def fairness(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray) -> dict
     }
 
 
-def importance(pipeline: Any, x: pd.DataFrame, y: np.ndarray, scoring: str, repeats: int,
-               seed: int) -> dict[str, dict[str, float]]:
+def importance(
+    pipeline: Any, x: pd.DataFrame, y: np.ndarray, scoring: str, repeats: int, seed: int
+) -> dict[str, dict[str, float]]:
     """Permutation importance per input feature, sorted by mean decrease (largest first)."""
-    result = permutation_importance(pipeline, x, y, scoring=scoring, n_repeats=repeats,
-                                    random_state=seed, n_jobs=1)
+    result = permutation_importance(
+        pipeline, x, y, scoring=scoring, n_repeats=repeats, random_state=seed, n_jobs=1
+    )
     order = np.argsort(-result.importances_mean, kind="stable")
     return {
-        str(x.columns[i]): {"mean": _r(result.importances_mean[i]),
-                            "std": _r(result.importances_std[i])}
+        str(x.columns[i]): {
+            "mean": _r(result.importances_mean[i]),
+            "std": _r(result.importances_std[i]),
+        }
         for i in order
     }

@@ -43,8 +43,10 @@ def build_estimator(model: ModelParams) -> BaseEstimator:
             "(they are passed to the class as keyword arguments).",
         ) from exc
     if not isinstance(estimator, BaseEstimator):
-        raise GitmlError(f"'{model.target}' is not a scikit-learn estimator.",
-                         "Point _target_ at a scikit-learn compatible classifier class.")
+        raise GitmlError(
+            f"'{model.target}' is not a scikit-learn estimator.",
+            "Point _target_ at a scikit-learn compatible classifier class.",
+        )
     return estimator
 
 
@@ -64,14 +66,20 @@ def build_pipeline(data: DataConfig, model: ModelParams) -> Pipeline:
         cat_step: Any = Pipeline(
             [
                 ("impute", SimpleImputer(strategy="constant", fill_value=MISSING)),
-                ("encode", OneHotEncoder(categories=cat_arg, handle_unknown="ignore",
-                                         sparse_output=False)),
+                (
+                    "encode",
+                    OneHotEncoder(categories=cat_arg, handle_unknown="ignore", sparse_output=False),
+                ),
             ]
         )
     else:
         unknown = np.nan if model.categorical == "native" else -1
-        cat_step = OrdinalEncoder(categories=cat_arg, handle_unknown="use_encoded_value",
-                                  unknown_value=unknown, encoded_missing_value=unknown)
+        cat_step = OrdinalEncoder(
+            categories=cat_arg,
+            handle_unknown="use_encoded_value",
+            unknown_value=unknown,
+            encoded_missing_value=unknown,
+        )
     transformers = []
     if numeric:
         transformers.append(("numeric", num_step, numeric))
@@ -79,8 +87,10 @@ def build_pipeline(data: DataConfig, model: ModelParams) -> Pipeline:
         transformers.append(("categorical", cat_step, categorical))
     pre = ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
     estimator = build_estimator(model)
-    if model.categorical == "native" and categorical and "categorical_features" in (
-        estimator.get_params()
+    if (
+        model.categorical == "native"
+        and categorical
+        and "categorical_features" in (estimator.get_params())
     ):
         mask = [False] * len(numeric) + [True] * len(categorical)
         estimator.set_params(categorical_features=mask)
@@ -179,16 +189,20 @@ def loads_model(data: bytes, trusted: list[str], source: str = "model") -> Any:
     try:
         return sio.loads(data, trusted=list(trusted))
     except Exception as exc:
-        raise GitmlError(f"The {source} could not be loaded with skops: {exc}.",
-                         "Check that it is a skops file written by gitml.") from exc
+        raise GitmlError(
+            f"The {source} could not be loaded with skops: {exc}.",
+            "Check that it is a skops file written by gitml.",
+        ) from exc
 
 
 def load_model(path: str | Path, trusted: list[str]) -> Any:
     """Load a skops model file (see `loads_model`)."""
     p = Path(path)
     if not p.is_file():
-        raise GitmlError(f"The model file '{p}' does not exist.",
-                         "Run the pipeline (make run) or fetch the artifact with `dvc pull`.")
+        raise GitmlError(
+            f"The model file '{p}' does not exist.",
+            "Run the pipeline (make run) or fetch the artifact with `dvc pull`.",
+        )
     return loads_model(p.read_bytes(), trusted, source=f"model file '{p}'")
 
 
@@ -239,10 +253,14 @@ def load_signature(path: str | Path) -> Signature:
     """Read models/signature.json."""
     p = Path(path)
     if not p.is_file():
-        raise GitmlError(f"The signature file '{p}' does not exist.",
-                         "It is written by the train stage next to the model.")
+        raise GitmlError(
+            f"The signature file '{p}' does not exist.",
+            "It is written by the train stage next to the model.",
+        )
     try:
         return Signature.from_dict(json.loads(p.read_text(encoding="utf-8")))
     except (ValueError, KeyError, TypeError) as exc:
-        raise GitmlError(f"The signature file '{p}' is malformed ({exc}).",
-                         "Re-run the train stage to rewrite it.") from exc
+        raise GitmlError(
+            f"The signature file '{p}' is malformed ({exc}).",
+            "Re-run the train stage to rewrite it.",
+        ) from exc

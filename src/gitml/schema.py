@@ -40,23 +40,34 @@ def _dtype(spec: ColumnSpec) -> str:
 
 def _checks(spec: ColumnSpec, task: str, is_target: bool) -> list[pa.Check]:
     checks: list[pa.Check] = [
-        pa.Check(lambda s: bool(s.notna().any()), element_wise=False, name="not_all_null",
-                 error="every value is null")
+        pa.Check(
+            lambda s: bool(s.notna().any()),
+            element_wise=False,
+            name="not_all_null",
+            error="every value is null",
+        )
     ]
     if spec.categories is not None:
-        allowed = [str(c) for c in spec.categories] if spec.is_categorical else list(spec.categories)
+        allowed = (
+            [str(c) for c in spec.categories] if spec.is_categorical else list(spec.categories)
+        )
         checks.append(pa.Check.isin(allowed, name="allowed_categories"))
     if spec.min is not None and spec.max is not None:
-        checks.append(pa.Check.in_range(_bound(spec, spec.min), _bound(spec, spec.max),
-                                         name="in_range"))
+        checks.append(
+            pa.Check.in_range(_bound(spec, spec.min), _bound(spec, spec.max), name="in_range")
+        )
     elif spec.min is not None:
         checks.append(pa.Check.ge(_bound(spec, spec.min), name="in_range"))
     elif spec.max is not None:
         checks.append(pa.Check.le(_bound(spec, spec.max), name="in_range"))
     if is_target:
         checks.append(
-            pa.Check(lambda s: bool(s.nunique(dropna=True) >= 2), element_wise=False,
-                     name="at_least_two_classes", error="the target has only one class")
+            pa.Check(
+                lambda s: bool(s.nunique(dropna=True) >= 2),
+                element_wise=False,
+                name="at_least_two_classes",
+                error="the target has only one class",
+            )
         )
     return checks
 
@@ -87,8 +98,12 @@ class ValidationResult:
     columns: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"passed": self.passed, "rows": self.rows, "failures": self.failures,
-                "columns": self.columns}
+        return {
+            "passed": self.passed,
+            "rows": self.rows,
+            "failures": self.failures,
+            "columns": self.columns,
+        }
 
 
 def _example(value: Any) -> Any:
@@ -124,8 +139,9 @@ def _summarise(cases: pd.DataFrame) -> list[dict[str, Any]]:
             check = "dtype " + check.split("(", 1)[-1].rstrip(")").strip("'")
         elif check == "not_nullable":
             check = "null values"
-        rows.append({"column": column, "check": check, "failures": int(len(group)),
-                     "examples": examples})
+        rows.append(
+            {"column": column, "check": check, "failures": len(group), "examples": examples}
+        )
     # A value that cannot be cast fails every later check too: report only the dtype problem.
     bad_dtype = {r["column"] for r in rows if r["check"].startswith("dtype ")}
     seen: set[tuple[str, str]] = set()

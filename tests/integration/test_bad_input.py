@@ -16,9 +16,16 @@ from tests.pipeline_repo import ROOT
 pytestmark = pytest.mark.integration
 
 CSV_DATA = {
-    "name": "mine", "source": "csv", "path": None, "read_options": {"sep": ","},
-    "n_rows": None, "target": "label", "task": "binary", "positive_class": 1,
-    "time_column": None, "allow_pii_features": False,
+    "name": "mine",
+    "source": "csv",
+    "path": None,
+    "read_options": {"sep": ","},
+    "n_rows": None,
+    "target": "label",
+    "task": "binary",
+    "positive_class": 1,
+    "time_column": None,
+    "allow_pii_features": False,
     "columns": {
         "x1": {"dtype": "float64", "role": "feature", "nullable": False, "min": -100, "max": 100},
         "colour": {"dtype": "category", "role": "feature", "categories": ["red", "green", "blue"]},
@@ -40,9 +47,13 @@ def params_for(tmp: Path, csv: Path, **changes: object) -> Path:
 
 
 def stage(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", f"stages.{name}", *args], cwd=cwd,
-                          capture_output=True, text=True, env={"PYTHONPATH": str(ROOT),
-                                                               "PATH": "/usr/bin:/bin"})
+    return subprocess.run(
+        [sys.executable, "-m", f"stages.{name}", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
 
 
 def ingest_then_validate(tmp: Path, content: bytes, **changes: object):
@@ -53,8 +64,20 @@ def ingest_then_validate(tmp: Path, content: bytes, **changes: object):
     first = stage("ingest", "--params", str(params), "--out", str(raw), cwd=tmp)
     if first.returncode != 0:
         return first, raw, report
-    return stage("validate", "--params", str(params), "--data", str(raw), "--report",
-                 str(report), cwd=tmp), raw, report
+    return (
+        stage(
+            "validate",
+            "--params",
+            str(params),
+            "--data",
+            str(raw),
+            "--report",
+            str(report),
+            cwd=tmp,
+        ),
+        raw,
+        report,
+    )
 
 
 def assert_clean_error(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
@@ -74,8 +97,9 @@ def assert_clean_error(proc: subprocess.CompletedProcess[str], *needles: str) ->
     ],
     ids=["missing-file", "empty-file", "wrong-delimiter", "wrong-encoding"],
 )
-def test_unreadable_files_fail_in_ingest(tmp_path: Path, content: bytes | None,
-                                         needles: tuple[str, ...]) -> None:
+def test_unreadable_files_fail_in_ingest(
+    tmp_path: Path, content: bytes | None, needles: tuple[str, ...]
+) -> None:
     csv = tmp_path / "in.csv"
     if content is not None:
         csv.write_bytes(content)
@@ -91,19 +115,32 @@ def test_unreadable_files_fail_in_ingest(tmp_path: Path, content: bytes | None,
     ("content", "column", "check"),
     [
         ("x1,label\n1.5,0\n2.0,1\n", "colour", "missing column"),
-        (GOOD.replace("x1,colour,label", "x1,colour,label,extra").replace(",0\n", ",0,9\n")
-         .replace(",1\n", ",1,9\n"), "extra", "undeclared column"),
+        (
+            GOOD.replace("x1,colour,label", "x1,colour,label,extra")
+            .replace(",0\n", ",0,9\n")
+            .replace(",1\n", ",1,9\n"),
+            "extra",
+            "undeclared column",
+        ),
         (GOOD.replace("1.5", "one"), "x1", "dtype float64"),
         (GOOD.replace("3.25", "300"), "x1", "in_range"),
         (GOOD.replace("blue", "purple"), "colour", "isin"),
         ("x1,colour,label\n,red,0\n,green,1\n", "x1", "every value is null"),
         (GOOD.replace(",1\n", ",0\n"), "label", "the target has only one class"),
     ],
-    ids=["missing-column", "extra-column", "wrong-dtype", "out-of-range", "unseen-category",
-         "all-null", "one-class"],
+    ids=[
+        "missing-column",
+        "extra-column",
+        "wrong-dtype",
+        "out-of-range",
+        "unseen-category",
+        "all-null",
+        "one-class",
+    ],
 )
-def test_bad_data_fails_in_validate_with_a_table(tmp_path: Path, content: str, column: str,
-                                                 check: str) -> None:
+def test_bad_data_fails_in_validate_with_a_table(
+    tmp_path: Path, content: str, column: str, check: str
+) -> None:
     proc, _raw, report = ingest_then_validate(tmp_path, content.encode())
     assert_clean_error(proc, "does not match its declared schema")
     assert proc.returncode == 1

@@ -23,8 +23,13 @@ def exps(repo: Path) -> list[dict]:
             for rev in exp.get("revs") or []:
                 data = rev.get("data") or {}
                 if data.get("metrics"):
-                    out.append({"name": rev.get("name"), "params": data["params"],
-                                "metrics": data["metrics"]})
+                    out.append(
+                        {
+                            "name": rev.get("name"),
+                            "params": data["params"],
+                            "metrics": data["metrics"],
+                        }
+                    )
     return out
 
 
@@ -54,8 +59,11 @@ def test_override_experiment_is_recorded(ran_repo: Path) -> None:
     params = yaml.safe_load((ran_repo / "params.yaml").read_text())
     assert params["model"]["name"] == "random_forest" and params["model"]["n_estimators"] == 20
     recorded = exps(ran_repo)
-    forest = [e for e in recorded
-              if e["params"]["params.yaml"]["data"]["model"]["name"] == "random_forest"]
+    forest = [
+        e
+        for e in recorded
+        if e["params"]["params.yaml"]["data"]["model"]["name"] == "random_forest"
+    ]
     assert forest and forest[0]["metrics"]["reports/metrics.json"]["data"]["roc_auc"] > 0.5
 
 
@@ -65,8 +73,11 @@ def test_queued_sweep_runs_every_point(ran_repo: Path) -> None:
     deadline = time.monotonic() + 300
     depths: set[int] = set()
     while time.monotonic() < deadline:
-        status = json.loads(dvc("queue", "status", "--json", cwd=ran_repo).stdout or "[]") \
-            if "--json" in dvc("queue", "status", "--help", cwd=ran_repo).stdout else None
+        status = (
+            json.loads(dvc("queue", "status", "--json", cwd=ran_repo).stdout or "[]")
+            if "--json" in dvc("queue", "status", "--help", cwd=ran_repo).stdout
+            else None
+        )
         depths = {e["params"]["params.yaml"]["data"]["model"]["max_depth"] for e in exps(ran_repo)}
         if {2, 4} <= depths:
             break
@@ -90,12 +101,14 @@ def _user_csv(path: Path, rows: int = 400, seed: int = 0) -> None:
 
     rng = np.random.default_rng(seed)
     x1 = rng.normal(0, 10, rows)
-    frame = pd.DataFrame({
-        "x1": x1.round(3),
-        "x2": np.where(rng.random(rows) < 0.05, np.nan, rng.normal(0, 1, rows).round(3)),
-        "colour": rng.choice(["red", "green", "blue"], rows),
-        "label": (x1 + rng.normal(0, 5, rows) > 0).astype(int),
-    })
+    frame = pd.DataFrame(
+        {
+            "x1": x1.round(3),
+            "x2": np.where(rng.random(rows) < 0.05, np.nan, rng.normal(0, 1, rows).round(3)),
+            "colour": rng.choice(["red", "green", "blue"], rows),
+            "label": (x1 + rng.normal(0, 5, rows) > 0).astype(int),
+        }
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(path, index=False)
 
@@ -137,8 +150,9 @@ def test_bad_user_data_stops_at_validate_and_writes_nothing_downstream(pipeline_
     ("override", "needle"),
     [("model=random_forst", "random_forst"), ("model.n_estimaters=3", "n_estimaters")],
 )
-def test_config_typo_is_refused_before_anything_runs(pipeline_repo: Path, override: str,
-                                                     needle: str) -> None:
+def test_config_typo_is_refused_before_anything_runs(
+    pipeline_repo: Path, override: str, needle: str
+) -> None:
     proc = dvc("exp", "run", "-S", override, cwd=pipeline_repo, check=False)
     assert proc.returncode != 0
     assert needle in proc.stdout + proc.stderr

@@ -48,7 +48,7 @@ def test_unknown_top_level_section(raw: dict) -> None:
 def test_bad_dtype_choice(raw: dict) -> None:
     bad = copy.deepcopy(raw)
     bad["data"]["columns"]["age"]["dtype"] = "integer"
-    with pytest.raises(GitmlError, match="data.columns.age.dtype"):
+    with pytest.raises(GitmlError, match=r"data\.columns\.age\.dtype"):
         Params.parse(bad)
 
 

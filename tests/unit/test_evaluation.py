@@ -28,13 +28,20 @@ def test_fairness_matches_fairlearn(seed: int) -> None:
     pred = (rng.random(n) < np.where(groups == "a", 0.3, 0.5)).astype(int)
     ours = fairness(y, pred, groups)
     assert ours["demographic_parity_difference"] == pytest.approx(
-        demographic_parity_difference(y, pred, sensitive_features=groups))
+        demographic_parity_difference(y, pred, sensitive_features=groups)
+    )
     assert ours["equalized_odds_difference"] == pytest.approx(
-        equalized_odds_difference(y, pred, sensitive_features=groups))
+        equalized_odds_difference(y, pred, sensitive_features=groups)
+    )
     frame = MetricFrame(
-        metrics={"selection_rate": selection_rate, "tpr": true_positive_rate,
-                 "fpr": false_positive_rate},
-        y_true=y, y_pred=pred, sensitive_features=groups,
+        metrics={
+            "selection_rate": selection_rate,
+            "tpr": true_positive_rate,
+            "fpr": false_positive_rate,
+        },
+        y_true=y,
+        y_pred=pred,
+        sensitive_features=groups,
     ).by_group
     for g in ("a", "b", "c"):
         for key in ("selection_rate", "tpr", "fpr"):

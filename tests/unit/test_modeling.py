@@ -13,7 +13,13 @@ import yaml
 from gitml.config import Params
 from gitml.data.synthetic import generate
 from gitml.errors import GitmlError
-from gitml.modeling import dumps_model, feature_specs, loads_model, prepare_features, untrusted_types
+from gitml.modeling import (
+    dumps_model,
+    feature_specs,
+    loads_model,
+    prepare_features,
+    untrusted_types,
+)
 from gitml.schema import coerce
 from stages.train import fit
 

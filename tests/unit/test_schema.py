@@ -40,7 +40,10 @@ def test_clean_data_passes(frame: pd.DataFrame, data: DataConfig) -> None:
 
 def test_missing_and_extra_columns(frame: pd.DataFrame, data: DataConfig) -> None:
     frame = frame.drop(columns=["region"]).assign(shoe_size=42)
-    assert problems(frame, data) == {("region", "missing column"), ("shoe_size", "undeclared column")}
+    assert problems(frame, data) == {
+        ("region", "missing column"),
+        ("shoe_size", "undeclared column"),
+    }
 
 
 def test_wrong_dtype_reported_once_with_example(frame: pd.DataFrame, data: DataConfig) -> None:

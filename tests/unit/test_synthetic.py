@@ -47,6 +47,7 @@ def test_scenario_changes_exactly_its_columns(name: str) -> None:
 def test_concept_drift_keeps_features_changes_target() -> None:
     base, concept = generate(20_000, seed=5), generate(20_000, seed=5, scenario="concept")
     pd.testing.assert_series_equal(base["debt_to_income"], concept["debt_to_income"])
+
     def gap(frame: pd.DataFrame) -> float:
         hi = frame["debt_to_income"] > 0.5
         return float(frame.loc[hi, "default"].mean() - frame.loc[~hi, "default"].mean())

@@ -19,8 +19,12 @@ def _breast_cancer() -> pd.DataFrame:
     return frame.rename(columns={"target": "benign"}).astype({"benign": "int64"})
 
 
-def read_table(path: str | Path, fmt: str, read_options: dict[str, object] | None = None,
-               expected: list[str] | None = None) -> pd.DataFrame:
+def read_table(
+    path: str | Path,
+    fmt: str,
+    read_options: dict[str, object] | None = None,
+    expected: list[str] | None = None,
+) -> pd.DataFrame:
     """Read a CSV or Parquet file; a missing, empty or mis-delimited file raises GitmlError."""
     p = Path(path)
     options = dict(read_options or {})
@@ -43,7 +47,9 @@ def read_table(path: str | Path, fmt: str, read_options: dict[str, object] | Non
             "Set data.read_options.encoding to the file's encoding, e.g. latin-1 or cp1252.",
         ) from exc
     except pd.errors.EmptyDataError as exc:
-        raise GitmlError(f"The data file '{p}' has no rows or columns.", "Check its content.") from exc
+        raise GitmlError(
+            f"The data file '{p}' has no rows or columns.", "Check its content."
+        ) from exc
     except (pd.errors.ParserError, ValueError, OSError) as exc:
         kind = "Parquet" if fmt == "parquet" else "CSV"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

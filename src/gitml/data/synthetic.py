@@ -25,8 +25,13 @@ import pandas as pd
 
 EMPLOYMENT = ("salaried", "self_employed", "contract", "unemployed", "retired")
 EMPLOYMENT_P = (0.58, 0.14, 0.13, 0.07, 0.08)
-EMPLOYMENT_EFFECT = {"salaried": 0.0, "self_employed": 0.3, "contract": 0.45,
-                     "unemployed": 1.1, "retired": 0.1}
+EMPLOYMENT_EFFECT = {
+    "salaried": 0.0,
+    "self_employed": 0.3,
+    "contract": 0.45,
+    "unemployed": 1.1,
+    "retired": 0.1,
+}
 REGIONS = ("north", "south", "east", "west", "central")
 REGIONS_P = (0.22, 0.24, 0.18, 0.2, 0.16)
 HOME = ("rent", "mortgage", "own", "other")
@@ -117,8 +122,15 @@ def generate(n_rows: int = 20_000, seed: int = 42, scenario: str = "none") -> pd
     dti = np.round(np.clip(rng.beta(2.2, 4.5, n) * 0.9, 0.0, 5.0), 4)
     history = np.round(np.minimum(rng.gamma(2.2, 4.0, n), age - 18.0), 2)
     open_accounts = rng.poisson(2.0 + history / 4.0).astype("int64")
-    loan = np.round(np.clip(np.exp(rng.normal(np.log(11_000), 0.6, n))
-                            * np.sqrt(np.nan_to_num(income, nan=48_000) / 48_000), 500, 900_000), 2)
+    loan = np.round(
+        np.clip(
+            np.exp(rng.normal(np.log(11_000), 0.6, n))
+            * np.sqrt(np.nan_to_num(income, nan=48_000) / 48_000),
+            500,
+            900_000,
+        ),
+        2,
+    )
     delinquencies = rng.poisson(0.25, n).astype("int64")
     region = rng.choice(REGIONS, n, p=REGIONS_P)
     home = rng.choice(HOME, n, p=HOME_P)
