@@ -1,0 +1,202 @@
+"""`gitml monitor` on real files, through a subprocess: exit codes, formats, clean errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from gitml.data.synthetic import generate
+from gitml.fileio import write_json, write_parquet
+from gitml.profile import build_profile
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+NUMERIC = [
+    "age",
+    "income",
+    "debt_to_income",
+    "credit_history_years",
+    "loan_amount",
+    "open_accounts",
+    "delinquencies_2y",
+]
+CATEGORICAL = ["employment_type", "region", "home_ownership"]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project folder: conf/, reports/templates, params.yaml, profiles and batches."""
+    root = tmp_path_factory.mktemp("monitor")
+    shutil.copytree(REPO / "conf", root / "conf")
+    shutil.copytree(REPO / "reports" / "templates", root / "reports" / "templates")
+    shutil.copy(REPO / "params.yaml", root / "params.yaml")
+    rng = np.random.default_rng(0)
+    write_json(
+        root / "data" / "profile.json",
+        build_profile(generate(20_000, seed=1), NUMERIC, CATEGORICAL),
+    )
+    write_json(
+        root / "data" / "score_profile.json",
+        build_profile(pd.DataFrame({"score": rng.beta(2, 5, 4000)}), ["score"], []),
+    )
+    for scenario in ("none", "covariate", "new_category"):
+        batch = generate(6_000, seed=9, scenario=scenario)
+        batch["score"] = rng.beta(2, 5, len(batch))
+        write_parquet(root / f"{scenario}.parquet", batch)
+        batch.to_csv(root / f"{scenario}.csv", index=False)
+    lines = [
+        json.dumps(
+            {"inputs": {k: (None if pd.isna(v) else v) for k, v in row.items()}, "score": float(s)}
+        )
+        for row, s in zip(
+            generate(3_000, seed=10, scenario="covariate")[NUMERIC + CATEGORICAL]
+            .astype(object)
+            .to_dict("records"),
+            rng.beta(2, 5, 3000),
+            strict=True,
+        )
+    ]
+    (root / "predictions.jsonl").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def gitml(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gitml.cli", "monitor", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_no_drift_exits_zero_with_json(project: Path) -> None:
+    done = gitml(
+        project,
+        "--profile",
+        "data/profile.json",
+        "--current",
+        "none.parquet",
+        "--format",
+        "json",
+        "-o",
+        "out/none.json",
+        "--fail-on-drift",
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads((project / "out" / "none.json").read_text())
+    assert report["n_drifted"] == 0 and report["status"] == "ok"
+    assert report["prediction"]["method"] == "wasserstein" and not report["prediction_drift"]
+    assert isinstance(report["drift_share"], float)
+
+
+def test_critical_column_drift_exits_one(project: Path) -> None:
+    conf = yaml.safe_load((project / "conf" / "gitml.yaml").read_text())
+    conf["monitor"]["critical_columns"] = ["loan_amount"]
+    (project / "conf" / "gitml.yaml").write_text(yaml.safe_dump(conf))
+    try:
+        done = gitml(
+            project,
+            "--profile",
+            "data/profile.json",
+            "--current",
+            "covariate.csv",
+            "--format",
+            "json",
+            "--fail-on-drift",
+        )
+        assert done.returncode == 1, done.stderr
+        report = json.loads(done.stdout)
+        assert report["drifted_columns"] == ["loan_amount", "open_accounts"]
+        assert report["dataset_drift"] and report["critical_drifted"] == ["loan_amount"]
+        without = gitml(
+            project,
+            "--profile",
+            "data/profile.json",
+            "--current",
+            "covariate.csv",
+            "--format",
+            "json",
+        )
+        assert without.returncode == 0
+    finally:
+        shutil.copy(REPO / "conf" / "gitml.yaml", project / "conf" / "gitml.yaml")
+
+
+@pytest.mark.parametrize("fmt", ["md", "html"])
+def test_markdown_and_html_reports(project: Path, fmt: str) -> None:
+    out = project / "out" / f"report.{fmt}"
+    done = gitml(
+        project,
+        "--profile",
+        "data/profile.json",
+        "--current",
+        "new_category.parquet",
+        "--params",
+        "params.yaml",
+        "--format",
+        fmt,
+        "-o",
+        str(out),
+    )
+    assert done.returncode == 0, done.stderr
+    text = out.read_text()
+    assert "{{" not in text and "{%" not in text
+    assert "employment_type" in text and "gig" in text
+    if fmt == "html":
+        assert text.startswith("<!DOCTYPE html>") and "<script" not in text
+
+
+def test_prediction_log(project: Path) -> None:
+    done = gitml(
+        project, "--profile", "data/profile.json", "--log", "predictions.jsonl", "--format", "json"
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["rows"] == 3_000
+    assert report["drifted_columns"] == ["loan_amount", "open_accounts"]
+    assert report["prediction"] is not None
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--profile", "data/profile.json", "--current", "missing.csv"], "does not exist"),
+        (["--profile", "data/nope.json", "--current", "none.csv"], "does not exist"),
+        (["--current", "none.csv"], "exactly one reference"),
+        (["--profile", "data/profile.json"], "exactly one batch"),
+        (
+            ["--profile", "data/profile.json", "--current", "none.csv", "--format", "pdf"],
+            "Unknown format",
+        ),
+        (["--profile", "data/profile.json", "--current", "bad_types.csv"], "wrong type"),
+        (["--profile", "data/profile.json", "--current", "empty.csv"], "empty"),
+        (["--profile", "data/profile.json", "--current", "header_only.csv"], "empty"),
+        (["--profile", "data/profile.json", "--current", "few_columns.csv"], "lacks"),
+        (["--profile", "score_only.json", "--current", "none.csv"], "profile"),
+        (["--version", "v9.9.9", "--current", "none.csv"], ""),
+    ],
+)
+def test_errors_exit_two_without_a_traceback(project: Path, args: list[str], message: str) -> None:
+    frame = generate(50, seed=3)
+    bad = frame.astype({"age": object})
+    bad.loc[7, "age"] = "forty"
+    bad.to_csv(project / "bad_types.csv", index=False)
+    (project / "empty.csv").write_text("")
+    frame.iloc[:0].to_csv(project / "header_only.csv", index=False)
+    frame[["age", "region"]].to_csv(project / "few_columns.csv", index=False)
+    (project / "score_only.json").write_text('{"rows": 3}')
+    done = gitml(project, *args)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr
+    assert done.stderr.startswith("error: ") or "Usage" in done.stderr
+    assert message in done.stderr
