@@ -152,8 +152,16 @@ def make_tables(rows: int, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def run_tool(python: Path, script: str, ref: Path, cur: Path, out: Path) -> dict:
-    cmd = [str(python), "-c", script, str(ref), str(cur), str(out), ",".join(NUMERIC),
-           ",".join(CATEGORICAL)]
+    cmd = [
+        str(python),
+        "-c",
+        script,
+        str(ref),
+        str(cur),
+        str(out),
+        ",".join(NUMERIC),
+        ",".join(CATEGORICAL),
+    ]
     subprocess.run(cmd, check=True, cwd=ROOT.parent)
     return json.loads(out.read_text())
 
@@ -166,31 +174,44 @@ def main(argv: list[str] | None = None) -> None:
     WORK.mkdir(parents=True, exist_ok=True)
     if not args.no_evidently and not EVIDENTLY_PY.exists():
         sys.exit(f"{EVIDENTLY_PY} is missing: create it as the module docstring says.")
-    print(f"machine: {platform.processor() or platform.machine()}, python {platform.python_version()}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, python {platform.python_version()}"
+    )
     for rows in args.rows:
         ref, cur = make_tables(rows)
         ref_path, cur_path = WORK / f"ref_{rows}.parquet", WORK / f"cur_{rows}.parquet"
         ref.to_parquet(ref_path, index=False)
         cur.to_parquet(cur_path, index=False)
         del ref, cur
-        ours = run_tool(Path(sys.executable), GITML_RUN, ref_path, cur_path,
-                        WORK / f"gitml_{rows}.json")
-        line = (f"{rows:>9,} rows  gitml: profile {ours['profile_s']:.2f} s, monitor "
-                f"{ours['monitor_s']:.2f} s, peak +{ours['peak_extra_mb']:.0f} MB")
+        ours = run_tool(
+            Path(sys.executable), GITML_RUN, ref_path, cur_path, WORK / f"gitml_{rows}.json"
+        )
+        line = (
+            f"{rows:>9,} rows  gitml: profile {ours['profile_s']:.2f} s, monitor "
+            f"{ours['monitor_s']:.2f} s, peak +{ours['peak_extra_mb']:.0f} MB"
+        )
         if not args.no_evidently:
-            theirs = run_tool(EVIDENTLY_PY, EVIDENTLY_RUN, ref_path, cur_path,
-                              WORK / f"evidently_{rows}.json")
-            differ = [n for n in ours["columns"]
-                      if ours["columns"][n]["drifted"] != theirs["columns"][n]["drifted"]]
+            theirs = run_tool(
+                EVIDENTLY_PY, EVIDENTLY_RUN, ref_path, cur_path, WORK / f"evidently_{rows}.json"
+            )
+            differ = [
+                n
+                for n in ours["columns"]
+                if ours["columns"][n]["drifted"] != theirs["columns"][n]["drifted"]
+            ]
             drifted = sorted(n for n, c in ours["columns"].items() if c["drifted"])
             total = ours["profile_s"] + ours["monitor_s"]
-            line += (f" | evidently {theirs['monitor_s']:.2f} s, peak "
-                     f"+{theirs['peak_extra_mb']:.0f} MB | speed-up {theirs['monitor_s'] / total:.0f}x"
-                     f" (profile+monitor), {theirs['monitor_s'] / ours['monitor_s']:.0f}x (monitor)"
-                     f" | decisions differ on {len(differ)} of {len(ours['columns'])} columns"
-                     f"{': ' + ', '.join(differ) if differ else ''}; drifted: {', '.join(drifted)}")
-            worst = max(abs(ours["columns"][n]["score"] - theirs["columns"][n]["score"])
-                        for n in ours["columns"])
+            line += (
+                f" | evidently {theirs['monitor_s']:.2f} s, peak "
+                f"+{theirs['peak_extra_mb']:.0f} MB | speed-up {theirs['monitor_s'] / total:.0f}x"
+                f" (profile+monitor), {theirs['monitor_s'] / ours['monitor_s']:.0f}x (monitor)"
+                f" | decisions differ on {len(differ)} of {len(ours['columns'])} columns"
+                f"{': ' + ', '.join(differ) if differ else ''}; drifted: {', '.join(drifted)}"
+            )
+            worst = max(
+                abs(ours["columns"][n]["score"] - theirs["columns"][n]["score"])
+                for n in ours["columns"]
+            )
             line += f" | max |score difference| {worst:.4f}"
         print(line, flush=True)
 
