@@ -66,7 +66,15 @@ def test_bad_input_creates_no_tag(project: Project) -> None:  # noqa: F811
     # promote
     refused(root, origin, "promote", "v1.0.0", "--to", "prod", expect="Stage 'prod' is not in",
             subprocess=True)  # fmt: skip
-    refused(root, origin, "promote", "v3.0.0", "--to", "staging", expect="v3.0.0 of 'classifier' is not registered")
+    refused(
+        root,
+        origin,
+        "promote",
+        "v3.0.0",
+        "--to",
+        "staging",
+        expect="v3.0.0 of 'classifier' is not registered",
+    )
     refused(root, origin, "promote", "1.0", "--to", "staging", expect="not a version like")
     refused(root, origin, "promote", "v1.0.0", "--to", "staging", "--artifact", "fraud",
             expect="Unknown artifact 'fraud'")  # fmt: skip

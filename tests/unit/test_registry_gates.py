@@ -60,10 +60,15 @@ GATES = GatePolicy(
     required_checks=("validation_passed",),
 )
 RULES = {"roc_auc": AUC, "log_loss": LOSS}
-SLICES = {"sex": {"demographic_parity_difference": 0.05}, "age": {"demographic_parity_difference": 0.02}}
+SLICES = {
+    "sex": {"demographic_parity_difference": 0.05},
+    "age": {"demographic_parity_difference": 0.02},
+}
 
 
-def evidence(auc: float, loss: float = 0.45, slices: object = SLICES, valid: object = True) -> Evidence:
+def evidence(
+    auc: float, loss: float = 0.45, slices: object = SLICES, valid: object = True
+) -> Evidence:
     return Evidence(
         metrics={"roc_auc": auc, "log_loss": loss},
         slices=slices,  # type: ignore[arg-type]

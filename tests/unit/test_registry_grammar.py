@@ -21,7 +21,10 @@ pytestmark = pytest.mark.unit
     ("tag", "expected"),
     [
         ("churn@v1.2.3", TagName("churn", Action.REGISTER, version="v1.2.3")),
-        ("churn@v1.2.3-rc.1+build.5", TagName("churn", Action.REGISTER, version="v1.2.3-rc.1+build.5")),
+        (
+            "churn@v1.2.3-rc.1+build.5",
+            TagName("churn", Action.REGISTER, version="v1.2.3-rc.1+build.5"),
+        ),
         ("churn#prod#12", TagName("churn", Action.ASSIGN, stage="prod", counter=12)),
         ("churn#prod", TagName("churn", Action.ASSIGN, stage="prod")),
         ("churn#prod!#13", TagName("churn", Action.UNASSIGN, stage="prod", counter=13)),
@@ -29,7 +32,10 @@ pytestmark = pytest.mark.unit
         ("churn@v1.2.3!", TagName("churn", Action.DEREGISTER, version="v1.2.3")),
         ("churn@deprecated#15", TagName("churn", Action.DEPRECATE, counter=15)),
         ("churn@deprecated", TagName("churn", Action.DEPRECATE)),
-        ("models/dir=churn-2@v0.0.1", TagName("models/dir:churn-2", Action.REGISTER, version="v0.0.1")),
+        (
+            "models/dir=churn-2@v0.0.1",
+            TagName("models/dir:churn-2", Action.REGISTER, version="v0.0.1"),
+        ),
     ],
 )
 def test_parse_and_format_round_trip(tag: str, expected: TagName) -> None:
@@ -39,8 +45,18 @@ def test_parse_and_format_round_trip(tag: str, expected: TagName) -> None:
 
 @pytest.mark.parametrize(
     "tag",
-    ["v1.0.0", "churn@1.2.3", "churn@v1.2", "churn@v01.2.3", "churn#", "churn#prod#x", "-churn@v1.0.0",
-     "churn#prod#1#2", "churn@v1.0.0#", "ch urn@v1.0.0"],
+    [
+        "v1.0.0",
+        "churn@1.2.3",
+        "churn@v1.2",
+        "churn@v01.2.3",
+        "churn#",
+        "churn#prod#x",
+        "-churn@v1.0.0",
+        "churn#prod#1#2",
+        "churn@v1.0.0#",
+        "ch urn@v1.0.0",
+    ],
 )
 def test_malformed_names_are_not_registry_tags(tag: str) -> None:
     assert parse_tag(tag) is None
@@ -62,8 +78,19 @@ def test_format_rejects_bad_parts() -> None:
 
 
 def test_semver_precedence() -> None:
-    ordered = ["v0.9.0", "v1.0.0-alpha", "v1.0.0-alpha.1", "v1.0.0-alpha.beta", "v1.0.0-beta.2",
-               "v1.0.0-beta.11", "v1.0.0-rc.1", "v1.0.0", "v1.0.1", "v1.10.0", "v2.0.0"]
+    ordered = [
+        "v0.9.0",
+        "v1.0.0-alpha",
+        "v1.0.0-alpha.1",
+        "v1.0.0-alpha.beta",
+        "v1.0.0-beta.2",
+        "v1.0.0-beta.11",
+        "v1.0.0-rc.1",
+        "v1.0.0",
+        "v1.0.1",
+        "v1.10.0",
+        "v2.0.0",
+    ]
     shuffled = sorted(ordered, key=lambda v: v[::-1])
     assert sorted(shuffled, key=lambda v: SemVer.parse(v).key()) == ordered
     assert str(SemVer.parse("v1.0.0-rc.1+b7")) == "v1.0.0-rc.1+b7"

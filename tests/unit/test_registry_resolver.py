@@ -39,7 +39,8 @@ def holder(tags: list[RawTag], stage: str, artifact: str = "churn", **kw: bool) 
 
 
 def test_latest_counter_holds_the_stage() -> None:
-    tags = registered("v1.0.0", "v2.0.0") + [
+    tags = [
+        *registered("v1.0.0", "v2.0.0"),
         tag("churn#prod#1", "v1.0.0", T0 + 5),
         tag("churn#prod#2", "v2.0.0", T0 + 6),
     ]
@@ -57,7 +58,8 @@ def test_counter_beats_clock_within_the_same_second() -> None:
 
 
 def test_counter_beats_a_skewed_clock() -> None:
-    tags = registered("v1.0.0", "v2.0.0") + [
+    tags = [
+        *registered("v1.0.0", "v2.0.0"),
         tag("churn#prod#1", "v1.0.0", T0 + 100),  # a machine with a fast clock wrote #1
         tag("churn#prod#2", "v2.0.0", T0 + 10),
     ]
@@ -65,7 +67,8 @@ def test_counter_beats_a_skewed_clock() -> None:
 
 
 def test_unassign_empties_the_stage_without_falling_back() -> None:
-    tags = registered("v1.0.0", "v2.0.0") + [
+    tags = [
+        *registered("v1.0.0", "v2.0.0"),
         tag("churn#prod#1", "v1.0.0"),
         tag("churn#prod#2", "v2.0.0"),
         tag("churn#prod!#3", "v2.0.0"),
@@ -74,7 +77,8 @@ def test_unassign_empties_the_stage_without_falling_back() -> None:
 
 
 def test_unassigning_a_former_holder_leaves_the_current_one() -> None:
-    tags = registered("v1.0.0", "v2.0.0") + [
+    tags = [
+        *registered("v1.0.0", "v2.0.0"),
         tag("churn#prod#1", "v1.0.0"),
         tag("churn#prod#2", "v2.0.0"),
         tag("churn#prod!#3", "v1.0.0"),
@@ -83,7 +87,8 @@ def test_unassigning_a_former_holder_leaves_the_current_one() -> None:
 
 
 def test_reassign_after_unassign() -> None:
-    tags = registered("v1.0.0") + [
+    tags = [
+        *registered("v1.0.0"),
         tag("churn#prod#1", "v1.0.0"),
         tag("churn#prod!#2", "v1.0.0"),
         tag("churn#prod#3", "v1.0.0"),
@@ -96,7 +101,8 @@ def rollback_body(of: str) -> str:
 
 
 def test_rollback_restores_and_a_second_rollback_goes_further_back() -> None:
-    tags = registered("v1.0.0", "v2.0.0", "v3.0.0") + [
+    tags = [
+        *registered("v1.0.0", "v2.0.0", "v3.0.0"),
         tag("churn#prod#1", "v1.0.0"),
         tag("churn#prod#2", "v2.0.0"),
         tag("churn#prod#3", "v3.0.0"),
@@ -114,7 +120,8 @@ def test_rollback_restores_and_a_second_rollback_goes_further_back() -> None:
 
 
 def test_rollback_skips_deregistered_and_empty_spells() -> None:
-    tags = registered("v1.0.0", "v2.0.0", "v3.0.0") + [
+    tags = [
+        *registered("v1.0.0", "v2.0.0", "v3.0.0"),
         tag("churn#prod#1", "v1.0.0"),
         tag("churn#prod#2", "v2.0.0"),
         tag("churn#prod!#3", "v2.0.0"),
@@ -126,7 +133,8 @@ def test_rollback_skips_deregistered_and_empty_spells() -> None:
 
 
 def test_deregistered_holder_and_deprecated_artifact_leave_stages_empty() -> None:
-    base = registered("v1.0.0", "v2.0.0") + [
+    base = [
+        *registered("v1.0.0", "v2.0.0"),
         tag("churn#prod#1", "v1.0.0"),
         tag("churn#prod#2", "v2.0.0"),
     ]
@@ -137,13 +145,17 @@ def test_deregistered_holder_and_deprecated_artifact_leave_stages_empty() -> Non
 
 
 def test_two_artifacts_are_independent() -> None:
-    tags = registered("v1.0.0", "v2.0.0") + registered("v1.0.0", artifact="fraud") + [
-        tag("churn#prod#1", "v1.0.0"),
-        tag("churn#prod#2", "v2.0.0"),
-        tag("fraud#prod#1", "v1.0.0"),
-        tag("fraud#prod!#2", "v1.0.0"),
-        tag("fraud#staging#3", "v1.0.0"),
-    ]
+    tags = (
+        registered("v1.0.0", "v2.0.0")
+        + registered("v1.0.0", artifact="fraud")
+        + [
+            tag("churn#prod#1", "v1.0.0"),
+            tag("churn#prod#2", "v2.0.0"),
+            tag("fraud#prod#1", "v1.0.0"),
+            tag("fraud#prod!#2", "v1.0.0"),
+            tag("fraud#staging#3", "v1.0.0"),
+        ]
+    )
     state = build_state(tags)
     assert sorted(state.artifacts) == ["churn", "fraud"]
     assert holder(tags, "prod") == "v2.0.0"
@@ -154,12 +166,14 @@ def test_two_artifacts_are_independent() -> None:
 
 
 def test_tags_without_counter_are_ordered_by_time() -> None:
-    tags = registered("v1.0.0", "v2.0.0") + [
+    tags = [
+        *registered("v1.0.0", "v2.0.0"),
         tag("churn#prod#1", "v1.0.0", T0 + 10),
         tag("churn#prod", "v2.0.0", T0 + 20),  # GTO "simple" tag, later in time
     ]
     assert holder(tags, "prod") == "v2.0.0"
-    tags = registered("v1.0.0", "v2.0.0") + [
+    tags = [
+        *registered("v1.0.0", "v2.0.0"),
         tag("churn#prod", "v2.0.0", T0 + 5),
         tag("churn#prod#1", "v1.0.0", T0 + 10),
     ]
@@ -174,7 +188,8 @@ def test_registration_precedes_same_second_assignment_in_history() -> None:
 
 
 def test_lightweight_malformed_and_unsigned_tags() -> None:
-    tags = registered("v1.0.0", "v2.0.0") + [
+    tags = [
+        *registered("v1.0.0", "v2.0.0"),
         tag("churn#prod#1", "v1.0.0", signature="-----BEGIN SSH SIGNATURE-----\n"),
         tag("churn#prod#2", "v2.0.0"),  # unsigned
         RawTag("churn#prod#3", "commit", sha("v1.0.0")),  # lightweight: never counts
@@ -198,14 +213,24 @@ def test_assignment_of_an_unregistered_commit_uses_the_commit() -> None:
 
 
 def test_state_is_deterministic_under_input_order() -> None:
-    tags = registered("v1.0.0", "v2.0.0", "v3.0.0") + [
-        tag(f"churn#{stage}#{i}", v, T0 + i // 3)
-        for i, (stage, v) in enumerate(
-            [("staging", "v1.0.0"), ("prod", "v1.0.0"), ("staging", "v2.0.0"), ("prod", "v2.0.0"),
-             ("staging", "v3.0.0"), ("prod", "v3.0.0")],
-            start=1,
-        )
-    ] + [tag("churn#prod!#7", "v3.0.0", T0 + 2), tag("churn#prod#8", "v2.0.0", T0 + 2)]
+    tags = (
+        registered("v1.0.0", "v2.0.0", "v3.0.0")
+        + [
+            tag(f"churn#{stage}#{i}", v, T0 + i // 3)
+            for i, (stage, v) in enumerate(
+                [
+                    ("staging", "v1.0.0"),
+                    ("prod", "v1.0.0"),
+                    ("staging", "v2.0.0"),
+                    ("prod", "v2.0.0"),
+                    ("staging", "v3.0.0"),
+                    ("prod", "v3.0.0"),
+                ],
+                start=1,
+            )
+        ]
+        + [tag("churn#prod!#7", "v3.0.0", T0 + 2), tag("churn#prod#8", "v2.0.0", T0 + 2)]
+    )
     reference = [e.tag for e in build_state(tags).artifact("churn").events]
     for seed in range(5):
         shuffled = tags[:]
@@ -223,8 +248,25 @@ def test_journal_merges_artifacts_by_time() -> None:
         tag("churn#prod#1", "a", T0 + 2),
     ]
     assert [e.tag for e in all_events(build_state(tags))] == [
-        "churn@v1.0.0", "fraud@v1.0.0", "churn#prod#1",
+        "churn@v1.0.0",
+        "fraud@v1.0.0",
+        "churn#prod#1",
     ]
+
+
+def test_message_body_is_valid_yaml_with_the_same_content() -> None:
+    import yaml
+
+    body = {
+        "reason": 'it\'s: "quoted" — ünïcode\nand a second line',
+        "forced": False,
+        "rollback_of": None,
+        "metrics": {"roc_auc": 0.8312, "log_loss": 0.43, "rows": 1200},
+        "gates": {"passed": True, "results": [{"gate": "roc_auc", "status": "improved"}]},
+    }
+    text = format_message("Assigning stage prod to artifact churn version v1.0.0", body)
+    _subject, rest = text.split("\n\n", 1)
+    assert yaml.safe_load(rest) == parse_body(rest) == {"gitml": 1, **body}
 
 
 def test_message_body_round_trip_and_foreign_bodies() -> None:
@@ -233,5 +275,11 @@ def test_message_body_round_trip_and_foreign_bodies() -> None:
     assert subject == "Assigning stage prod"
     assert parse_body(body) == {"gitml": 1, "reason": "ok: yes", "rollback_of": None}
     assert parse_body("free text written by a human") == {}
+    block_yaml = "gitml: 1\nreason: edited by hand\ngates:\n  passed: true\n"
+    assert parse_body(block_yaml) == {
+        "gitml": 1,
+        "reason": "edited by hand",
+        "gates": {"passed": True},
+    }
     assert parse_body("gitml: [unclosed") == {}
     assert parse_body("gitml: 99\nreason: future schema") == {}
