@@ -1,0 +1,338 @@
+"""Serving benchmark: `gitml serve` against `mlflow models serve` on the same model, same machine.
+
+To run (from the project root, after `make install`):
+    python3 -m venv benchmarks/.venv-mlflow
+    benchmarks/.venv-mlflow/bin/pip install mlflow scikit-learn==<ours> skops==<ours> pandas
+    .venv/bin/python benchmarks/serve_bench.py [--seconds 10] [--batch-rows 1000000]
+
+MLflow lives only in benchmarks/.venv-mlflow (never a project dependency). The MLflow model is
+OUR skops pipeline, loaded with skops in that venv (trusting conf/gitml.yaml's list) and saved
+with mlflow.sklearn, served with `--env-manager local`. Load comes from a Python asyncio + httpx
+generator, one row per request, at 1, 8 and 32 concurrent clients. Work files go under
+benchmarks/work/serve (git-ignored). Prints a Markdown section for benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / "benchmarks" / "work" / "serve"
+MLFLOW_VENV = ROOT / "benchmarks" / ".venv-mlflow"
+GITML = str(Path(sys.executable).parent / "gitml")
+
+SAVE_MLFLOW = r"""
+import json, sys
+import skops.io as sio, mlflow.sklearn
+model_path, trusted, out = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
+model = sio.load(model_path, trusted=trusted)
+mlflow.sklearn.save_model(model, out, serialization_format="cloudpickle")
+print(mlflow.__version__)
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], deadline: float = 180) -> None:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{url} not ready in {deadline}s")
+
+
+async def load(url: str, bodies: list[bytes], clients: int, seconds: float) -> dict[str, float]:
+    """Closed-loop load: each client sends its next request when the previous one returns."""
+    latencies: list[float] = []
+    errors = 0
+    stop_at = time.perf_counter() + seconds
+
+    async def client(k: int) -> None:
+        nonlocal errors
+        i = k
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        async with httpx.AsyncClient(timeout=60, limits=limits) as http:
+            while time.perf_counter() < stop_at:
+                body = bodies[i % len(bodies)]
+                i += clients
+                t0 = time.perf_counter()
+                r = await http.post(url, content=body, headers={"content-type": "application/json"})
+                latencies.append(time.perf_counter() - t0)
+                if r.status_code != 200:
+                    errors += 1
+
+    start = time.perf_counter()
+    await asyncio.gather(*(client(k) for k in range(clients)))
+    elapsed = time.perf_counter() - start
+    lat = np.array(latencies) * 1000
+    return {
+        "clients": clients,
+        "requests": len(lat),
+        "errors": errors,
+        "rps": len(lat) / elapsed,
+        "p50": float(np.percentile(lat, 50)),
+        "p99": float(np.percentile(lat, 99)),
+    }
+
+
+def in_process_latency(
+    model_path: Path, rows: list[dict[str, Any]], threads: int
+) -> dict[str, Any]:
+    """Median time of prepare_features + predict_proba in this process, for 1, 8, 1000 rows."""
+    import pandas as pd
+    from threadpoolctl import threadpool_limits
+
+    from gitml.modeling import load_model, load_signature, prepare_features
+    from gitml.policy import load_policy
+
+    trusted = list(load_policy(ROOT).trusted_types)
+    model = load_model(model_path, trusted)
+    sig = load_signature(model_path.with_name("signature.json"))
+    out = {}
+    with threadpool_limits(threads):
+        for n in (1, 8, 1000):
+            frame = pd.DataFrame(rows[:n])
+            times = []
+            for _ in range(30 if n < 1000 else 10):
+                t0 = time.perf_counter()
+                model.predict_proba(prepare_features(frame, sig.features))
+                times.append(time.perf_counter() - t0)
+            out[n] = float(np.median(times) * 1000)
+    return out
+
+
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of one child process (from wait4's rusage)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{cmd[0]} exited {proc.returncode}")
+    return time.perf_counter() - t0, usage.ru_maxrss / 1024
+
+
+BASELINE = r"""
+import sys, time
+import pandas as pd
+from threadpoolctl import threadpool_limits
+from pathlib import Path
+from gitml.modeling import load_model, load_signature, prepare_features
+from gitml.policy import load_policy
+root, model_path, data = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+threads = int(sys.argv[4])
+model = load_model(model_path, list(load_policy(root).trusted_types))
+sig = load_signature(model_path.with_name("signature.json"))
+frame = pd.read_parquet(data, columns=sig.feature_names)
+t0 = time.perf_counter()
+with threadpool_limits(threads):
+    model.predict_proba(prepare_features(frame, sig.features))
+print(time.perf_counter() - t0)
+"""
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", type=Path, default=ROOT / "models" / "model.skops")
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--batch-rows", type=int, default=1_000_000)
+    ap.add_argument("--clients", default="1,8,32")
+    ap.add_argument("--skip-mlflow", action="store_true")
+    args = ap.parse_args()
+
+    from gitml.data.synthetic import generate
+    from gitml.policy import load_policy
+
+    policy = load_policy(ROOT)
+    WORK.mkdir(parents=True, exist_ok=True)
+    model = WORK / "model" / "model.skops"
+    model.parent.mkdir(exist_ok=True)
+    shutil.copy(args.model, model)
+    shutil.copy(args.model.with_name("signature.json"), model.with_name("signature.json"))
+    sig = json.loads(model.with_name("signature.json").read_text())
+    names = [f["name"] for f in sig["features"]]
+    frame = generate(5000, seed=7)[names]
+    rows = json.loads(frame.to_json(orient="records"))
+    bodies = [json.dumps({"dataframe_records": [r]}).encode() for r in rows]
+    clients = [int(c) for c in args.clients.split(",")]
+    results: dict[str, list[dict[str, float]]] = {}
+    versions: dict[str, str] = {}
+
+    # gitml
+    port = free_port()
+    gitml = subprocess.Popen(
+        [
+            GITML,
+            "serve",
+            "--model",
+            str(model),
+            "--root",
+            str(ROOT),
+            "--port",
+            str(port),
+            "--log",
+            str(WORK / "predictions.jsonl"),
+        ],
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/health", gitml)
+        url = f"http://127.0.0.1:{port}/invocations"
+        asyncio.run(load(url, bodies, 8, 2))  # warm-up
+        results["gitml"] = [asyncio.run(load(url, bodies, c, args.seconds)) for c in clients]
+    finally:
+        gitml.send_signal(signal.SIGTERM)
+        gitml.wait(60)
+
+    # mlflow
+    if not args.skip_mlflow and (MLFLOW_VENV / "bin" / "mlflow").exists():
+        mlmodel = WORK / "mlflow-model"
+        shutil.rmtree(mlmodel, ignore_errors=True)
+        versions["mlflow"] = subprocess.run(
+            [
+                str(MLFLOW_VENV / "bin" / "python"),
+                "-c",
+                SAVE_MLFLOW,
+                str(model),
+                json.dumps(list(policy.trusted_types)),
+                str(mlmodel),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        port = free_port()
+        env = {
+            **os.environ,
+            "PATH": f"{MLFLOW_VENV / 'bin'}:{os.environ['PATH']}",
+            "MLFLOW_TRACKING_URI": f"file://{WORK / 'mlruns'}",
+        }
+        ml = subprocess.Popen(
+            [
+                str(MLFLOW_VENV / "bin" / "mlflow"),
+                "models",
+                "serve",
+                "-m",
+                str(mlmodel),
+                "--env-manager",
+                "local",
+                "-p",
+                str(port),
+                "-h",
+                "127.0.0.1",
+                "--workers",
+                "1",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            wait_ready(f"http://127.0.0.1:{port}/ping", ml)
+            url = f"http://127.0.0.1:{port}/invocations"
+            asyncio.run(load(url, bodies, 8, 2))
+            results["mlflow"] = [asyncio.run(load(url, bodies, c, args.seconds)) for c in clients]
+        finally:
+            os.killpg(ml.pid, signal.SIGTERM)
+            ml.wait(60)
+
+    inproc = in_process_latency(model, rows, policy.serve.predict_threads)
+
+    batch: dict[str, float] = {}
+    if args.batch_rows:
+        data = WORK / f"batch-{args.batch_rows}.parquet"
+        if not data.exists():
+            generate(args.batch_rows, seed=5).to_parquet(data, index=False)
+        base_wall, base_rss = timed(
+            [
+                sys.executable,
+                "-c",
+                BASELINE,
+                str(ROOT),
+                str(model),
+                str(data),
+                str(policy.serve.predict_threads),
+            ]
+        )
+        base_inner = float(
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    BASELINE,
+                    str(ROOT),
+                    str(model),
+                    str(data),
+                    str(policy.serve.predict_threads),
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+        )
+        out = WORK / "batch-out.parquet"
+        wall, rss = timed(
+            [
+                GITML,
+                "predict",
+                "--model",
+                str(model),
+                "--root",
+                str(ROOT),
+                str(data),
+                "-o",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        batch = {
+            "rows": args.batch_rows,
+            "baseline_predict_s": base_inner,
+            "baseline_process_s": base_wall,
+            "baseline_rss_mb": base_rss,
+            "gitml_predict_s": wall,
+            "gitml_rss_mb": rss,
+            "chunk_rows": policy.serve.chunk_rows,
+        }
+
+    report = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+        f"{platform.python_version()}, {platform.platform()}",
+        "load_average": os.getloadavg(),
+        "results": results,
+        "in_process_ms": inproc,
+        "batch": batch,
+        "versions": versions,
+    }
+    (WORK / "results.json").write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
