@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from gitml.config import load_params
-from gitml.data.sources import load_source
+from gitml.data.sources import load_source, read_table
 from gitml.errors import GitmlError
 from gitml.fileio import write_parquet
 from gitml.stagekit import stage_main
@@ -16,10 +16,14 @@ from gitml.stagekit import stage_main
 log = logging.getLogger(__name__)
 
 
-def run(params: str, out: str) -> None:
-    """Load the source named by params `data` and write it to `out`."""
+def run(params: str, out: str, batches: str) -> None:
+    """Load the source named by params `data`, append the files in `batches`, write to `out`."""
     p = load_params(params)
     frame: pd.DataFrame = load_source(p.data, p.seed)
+    extra = load_batches(Path(batches), [c.name for c in p.data.columns])
+    if extra:
+        frame = pd.concat([frame, *extra], ignore_index=True)
+        log.info("appended %d batch file(s) from %s", len(extra), batches)
     try:
         write_parquet(Path(out), frame)
     except (TypeError, ValueError) as exc:  # pyarrow cannot store a column of mixed types
@@ -30,10 +34,22 @@ def run(params: str, out: str) -> None:
     log.info("%d rows x %d columns from %s -> %s", len(frame), frame.shape[1], p.data.name, out)
 
 
+def load_batches(folder: Path, columns: list[str]) -> list[pd.DataFrame]:
+    """Read the appended batches (`gitml retrain` puts them there), sorted by file name."""
+    if not folder.is_dir():
+        return []
+    files = sorted(p for p in folder.iterdir() if p.suffix in (".csv", ".parquet"))
+    return [read_table(f, f.suffix.lstrip("."), {}, columns) for f in files]
+
+
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry point (arguments come from dvc.yaml)."""
     stage_main(
-        "ingest", __doc__ or "", [("params", "params.yaml"), ("out", "raw Parquet")], run, argv
+        "ingest",
+        __doc__ or "",
+        [("params", "params.yaml"), ("out", "raw Parquet"), ("batches", "appended batches folder")],
+        run,
+        argv,
     )
 
 

@@ -16,8 +16,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-data_app = typer.Typer(help="Built-in data: generate training tables and drift scenarios.",
-                       no_args_is_help=True)
+data_app = typer.Typer(
+    help="Built-in data: generate training tables and drift scenarios.", no_args_is_help=True
+)
 app.add_typer(data_app, name="data")
 from gitml.registry.cli import model_app  # noqa: E402
 
@@ -36,7 +37,9 @@ app.command("report")(report_command)
 @data_app.command("generate")
 def data_generate(
     output: Path = typer.Option(..., "-o", "--output", help="Where to write (.csv or .parquet)."),
-    scenario: str = typer.Option("none", "--scenario", help="Drift scenario (see `data scenarios`)."),
+    scenario: str = typer.Option(
+        "none", "--scenario", help="Drift scenario (see `data scenarios`)."
+    ),
     rows: int = typer.Option(20_000, "--rows", help="Number of rows."),
     seed: int = typer.Option(42, "--seed", help="Random seed."),
 ) -> None:
@@ -56,6 +59,24 @@ def data_generate(
 
             raise GitmlError(f"Cannot tell the format of '{output}'.", "Name it .csv or .parquet.")
     typer.echo(f"wrote {len(frame)} rows ({scenario}) to {output}")
+
+
+@app.command("retrain")
+def retrain_command(
+    data: Path = typer.Option(..., "--data", help="A labelled batch (.csv or .parquet)."),
+    stage: str = typer.Option("production", "--stage", help="Report against this stage's version."),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Report path (Markdown)."),
+    root: Path = typer.Option(Path("."), "--root", help="The project repository."),
+) -> None:
+    """Add a labelled batch, rerun the pipeline as a DVC experiment, write the report vs a stage."""
+    from gitml.retrain import retrain
+
+    with user_errors():
+        done = retrain(root, data, stage=stage, report_path=output)
+    base = done.base or "HEAD (no version in that stage yet)"
+    typer.echo(
+        f"stored {done.batch.name} (+{done.rows} rows); report against {base}: {done.report}"
+    )
 
 
 @data_app.command("scenarios")

@@ -61,7 +61,9 @@ def ingest_then_validate(tmp: Path, content: bytes, **changes: object):
     csv.write_bytes(content)
     params = params_for(tmp, csv, **changes)
     raw, report = tmp / "raw.parquet", tmp / "validation.json"
-    first = stage("ingest", "--params", str(params), "--out", str(raw), cwd=tmp)
+    first = stage(
+        "ingest", "--params", str(params), "--out", str(raw), "--batches", str(tmp / "b"), cwd=tmp
+    )
     if first.returncode != 0:
         return first, raw, report
     return (
@@ -105,7 +107,16 @@ def test_unreadable_files_fail_in_ingest(
         csv.write_bytes(content)
     params = params_for(tmp_path, csv)
     out = tmp_path / "raw.parquet"
-    proc = stage("ingest", "--params", str(params), "--out", str(out), cwd=tmp_path)
+    proc = stage(
+        "ingest",
+        "--params",
+        str(params),
+        "--out",
+        str(out),
+        "--batches",
+        str(tmp_path / "b"),
+        cwd=tmp_path,
+    )
     assert_clean_error(proc, *needles)
     assert not out.exists()
     assert not list(tmp_path.glob(".raw.parquet*")), "a temp file was left behind"
