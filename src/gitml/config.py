@@ -7,7 +7,7 @@ path and a did-you-mean suggestion, before any output is written.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ NUMERIC_DTYPES = ("int64", "float64", "bool")
 
 
 def _check_keys(
-    where: str, mapping: Mapping[str, Any], required: set[str], optional: set[str] = frozenset()
+    where: str, mapping: Mapping[str, Any], required: set[str], optional: Collection[str] = ()
 ) -> None:
     """Fail on unknown or missing keys, naming the key path and the closest valid key."""
     allowed = required | set(optional)

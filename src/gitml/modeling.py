@@ -139,7 +139,7 @@ def _canonical_zip(raw: bytes) -> bytes:
 
     def walk(node: Any) -> Any:
         if isinstance(node, dict):
-            out = {}
+            out: dict[str, Any] = {}
             for key, value in node.items():
                 if key == "__id__" and isinstance(value, int):
                     out[key] = ids.setdefault(value, len(ids) + 1)

@@ -1,0 +1,69 @@
+"""Benchmark `gitml report` (issue 3) in a temp git + DVC repo.
+
+1. A two-revision report (`gitml report --base main`) against `dvc metrics diff --md` +
+   `dvc params diff --md` + `dvc plots diff` run back to back, in the same run. Target ratio <= 1.0.
+2. A comparison of 50 experiments (`gitml report --all-exps`). Target <= 5 s.
+
+Run: .venv/bin/python benchmarks/report_bench.py [--exps 50] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.integration.report_repo import make_review_repo  # noqa: E402
+from tests.pipeline_repo import BIN, dvc, env  # noqa: E402
+
+
+def timed(args: list[str], cwd: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run(args, cwd=cwd, env=env(), check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--exps", type=int, default=50)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        repo = make_review_repo(Path(tmp) / "repo")
+        gitml = [str(BIN / "gitml"), "report"]
+        ours, theirs = [], []
+        for _ in range(args.repeats):
+            ours.append(timed([*gitml, "--base", "main", "-o", f"{tmp}/r.md"], repo))
+            theirs.append(
+                timed([str(BIN / "dvc"), "metrics", "diff", "main", "--md"], repo)
+                + timed([str(BIN / "dvc"), "params", "diff", "main", "--md"], repo)
+                + timed([str(BIN / "dvc"), "plots", "diff", "main", "-o", f"{tmp}/plots"], repo)
+            )
+        html = timed([*gitml, "--base", "main", "--format", "html", "-o", f"{tmp}/r.html"], repo)
+        have = 3  # make_review_repo runs three experiments
+        for i in range(args.exps - have):
+            dvc("exp", "run", "-q", "-n", f"bench-{i:02d}", "-S",
+                f"model.learning_rate={0.01 + i / 1000:.3f}", cwd=repo)  # fmt: skip
+        many = [
+            timed([*gitml, "--all-exps", "-o", f"{tmp}/c.md"], repo) for _ in range(args.repeats)
+        ]
+        rows = (Path(tmp) / "c.md").read_text().count("\n| ") - 1
+    o, t, m = statistics.median(ours), statistics.median(theirs), statistics.median(many)
+    print(
+        f"machine: {platform.machine()}, {platform.processor() or '?'}, Python {platform.python_version()}"
+    )
+    print(f"two-revision md report: gitml {o:.2f} s vs dvc metrics+params+plots diff {t:.2f} s "
+          f"-> ratio {o / t:.2f} (target <= 1.0); html {html:.2f} s")  # fmt: skip
+    print(f"{rows} experiments (--all-exps): {m:.2f} s (target <= 5 s)")
+
+
+if __name__ == "__main__":
+    main()
