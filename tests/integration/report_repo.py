@@ -1,4 +1,3 @@
-# ruff: noqa: E501  (the stage scripts below are kept compact on purpose)
 """A tiny real git + DVC project for `gitml report` tests and benchmarks.
 
 Two stages (`prepare` writes a small CSV and a validation report; `evaluate` turns params into
