@@ -433,6 +433,26 @@ def lineage(root: Path | str, version: str, artifact: str | None = None) -> dict
     }
 
 
+CARD_PATH = "reports/model_card.md"
+CARD_PLACEHOLDER = "unregistered <!-- gitml:version -->"
+
+
+def card(root: Path | str, version: str, artifact: str | None = None) -> str:
+    """The model card committed with `version`, its version placeholder filled from the registry."""
+    reg = _Registry(root)
+    art = reg.known_artifact(reg.artifact_name(artifact))
+    found = reg.find_version(art, version)
+    raw = reg.git.read_file(found.commit, CARD_PATH)
+    if raw is None:
+        raise GitmlError(
+            f"Commit {found.commit[:12]} of {art.name}@{found.version} has no {CARD_PATH}.",
+            "The model_card stage writes it; versions registered before it existed have none.",
+        )
+    stages = f", stages: {', '.join(found.stages)}" if found.stages else ""
+    filled = f"`{art.name}@{found.version}` (commit `{found.commit[:12]}`{stages})"
+    return raw.decode("utf-8").replace(CARD_PLACEHOLDER, filled)
+
+
 # ---- writes ----------------------------------------------------------------------------------
 
 

@@ -327,6 +327,25 @@ def lineage(
     typer.echo(_table(rows, ("time", "event", "stage", "tag", "reason")))
 
 
+@model_app.command("card")
+def card(
+    version: str = typer.Argument(..., help="Registered version."),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Write here, not stdout."),
+    artifact: str | None = _ARTIFACT,
+    repo: Path = _REPO,
+) -> None:
+    """Print VERSION's model card (committed by the pipeline) with its version filled in."""
+    from gitml import registry
+    from gitml.fileio import write_text
+
+    with user_errors():
+        text = registry.card(repo, version, artifact)
+        if output is not None:
+            write_text(output, text)
+    if output is None:
+        typer.echo(text, nl=False)
+
+
 @model_app.command("doctor")
 def doctor(
     require_signed: bool = typer.Option(
