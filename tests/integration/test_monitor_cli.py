@@ -173,17 +173,15 @@ def test_prediction_log(project: Path) -> None:
         (["--profile", "data/profile.json", "--current", "missing.csv"], "does not exist"),
         (["--profile", "data/nope.json", "--current", "none.csv"], "does not exist"),
         (["--current", "none.csv"], "exactly one reference"),
-        (["--profile", "data/profile.json"], "exactly one batch"),
         (
             ["--profile", "data/profile.json", "--current", "none.csv", "--format", "pdf"],
             "Unknown format",
         ),
         (["--profile", "data/profile.json", "--current", "bad_types.csv"], "wrong type"),
         (["--profile", "data/profile.json", "--current", "empty.csv"], "empty"),
-        (["--profile", "data/profile.json", "--current", "header_only.csv"], "empty"),
         (["--profile", "data/profile.json", "--current", "few_columns.csv"], "lacks"),
         (["--profile", "score_only.json", "--current", "none.csv"], "profile"),
-        (["--version", "v9.9.9", "--current", "none.csv"], ""),
+        (["--version", "v9.9.9", "--current", "none.csv"], "not a git repository"),
     ],
 )
 def test_errors_exit_two_without_a_traceback(project: Path, args: list[str], message: str) -> None:

@@ -8,6 +8,7 @@ line with its features under `inputs`) line by line.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,13 +147,25 @@ class BatchSource:
             1 << 16,
             min(CSV_BLOCK_BYTES * 8, int(self.path.stat().st_size / total * self.chunk_rows)),
         )
-        reader = csv.open_csv(
-            self.path,
-            read_options=csv.ReadOptions(block_size=block),
-            convert_options=csv.ConvertOptions(
-                column_types=types, include_columns=wanted or None, strings_can_be_null=True
-            ),
-        )
+        def wrong_type(exc: Exception) -> GitmlError:
+            found = re.search(r"CSV column #(\d+)", str(exc))
+            column = f" in column '{names[int(found.group(1))]}'" if found else ""
+            return GitmlError(
+                f"'{self.path}' has a value of the wrong type{column}: {exc}.",
+                "Numeric columns of the reference must hold numbers in the batch; "
+                "fix the values or check that it is the right table.",
+            )
+
+        try:
+            reader = csv.open_csv(
+                self.path,
+                read_options=csv.ReadOptions(block_size=block),
+                convert_options=csv.ConvertOptions(
+                    column_types=types, include_columns=wanted or None, strings_can_be_null=True
+                ),
+            )
+        except pa.ArrowInvalid as exc:
+            raise wrong_type(exc) from None
         produced = False
         while True:
             try:
@@ -160,11 +173,7 @@ class BatchSource:
             except StopIteration:
                 break
             except pa.ArrowInvalid as exc:
-                raise GitmlError(
-                    f"'{self.path}' has a value of the wrong type: {exc}.",
-                    "Numeric columns of the reference must hold numbers in the batch; "
-                    "fix the values or check that it is the right table.",
-                ) from None
+                raise wrong_type(exc) from None
             produced = True
             yield batch.to_pandas()
         if not produced:
