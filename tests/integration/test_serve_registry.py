@@ -1,0 +1,188 @@
+"""After the registry flow: `gitml serve --stage production` (live follow, replay) and `gitml monitor`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+import yaml
+
+from gitml.data.synthetic import SCENARIOS
+from gitml.modeling import load_model, load_signature, prepare_features
+from tests.pipeline_repo import BIN, copy_repo, dvc, env, run
+from tests.serve_support import free_port
+
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("serve-registry")]
+TRUSTED = yaml.safe_load((Path(__file__).resolve().parents[2] / "conf/gitml.yaml").read_text())[
+    "trusted_types"
+]
+
+
+def gitml(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [str(BIN / "gitml"), *args], cwd=cwd, env=env(), capture_output=True, text=True
+    )
+    assert proc.returncode == 0, f"gitml {' '.join(args)}\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def commit_all(repo: Path, message: str) -> None:
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", message], repo)
+
+
+@pytest.fixture(scope="module")
+def production_repo(ran_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The pipeline's results registered as v1.0.0 and promoted to staging, then production,
+    with a bare git remote and a local-directory DVC remote on disk."""
+    tmp = tmp_path_factory.mktemp("production")
+    repo = copy_repo(ran_template, tmp / "repo")
+    policy = yaml.safe_load((repo / "conf/gitml.yaml").read_text())
+    policy["serve"]["follow_poll_seconds"] = 1
+    policy["metrics"]["roc_auc"]["floor"] = 0.6  # 3,000 rows of training data in this test
+    (repo / "conf/gitml.yaml").write_text(yaml.safe_dump(policy, sort_keys=False))
+    commit_all(repo, "baseline results")
+    run(["git", "init", "-q", "--bare", str(tmp / "origin.git")], tmp)
+    run(["git", "remote", "add", "origin", str(tmp / "origin.git")], repo)
+    run(["git", "push", "-q", "origin", "main"], repo)
+    dvc("remote", "add", "-d", "storage", str(tmp / "dvc-store"), cwd=repo)
+    commit_all(repo, "dvc remote")
+    dvc("push", cwd=repo)
+    gitml("model", "register", "--version", "v1.0.0", cwd=repo)
+    gitml("model", "promote", "v1.0.0", "--to", "staging", cwd=repo)
+    gitml("model", "promote", "v1.0.0", "--to", "production", cwd=repo)
+    return repo
+
+
+@pytest.mark.parametrize("scenario", ["none", "shifted_numeric", "new_category", "covariate"])
+def test_monitor_production_flags_exactly_the_injected_columns(
+    production_repo: Path, tmp_path: Path, scenario: str
+) -> None:
+    batch, out = tmp_path / "batch.parquet", tmp_path / "monitor.json"
+    gitml(
+        "data",
+        "generate",
+        "--scenario",
+        scenario,
+        "--rows",
+        "5000",
+        "--seed",
+        "77",
+        "-o",
+        str(batch),
+        cwd=production_repo,
+    )
+    gitml(
+        "monitor",
+        "--stage",
+        "production",
+        "--current",
+        str(batch),
+        "--format",
+        "json",
+        "-o",
+        str(out),
+        cwd=production_repo,
+    )
+    result = json.loads(out.read_text())
+    assert set(result["drifted_columns"]) == set(SCENARIOS[scenario].drifted_columns), result
+    assert result["reference_rows"] == 2400  # the profile split saved at v1.0.0's commit
+
+
+def test_serve_production_follows_a_promotion_and_replays(
+    production_repo: Path, tmp_path: Path
+) -> None:
+    ran_repo = production_repo
+    model_v1 = load_model(ran_repo / "models/model.skops", TRUSTED)
+    sig = load_signature(ran_repo / "models/signature.json")
+    rows = pd.read_parquet(ran_repo / "data/test.parquet").head(8)
+    records = rows[sig.feature_names].astype(object).where(rows[sig.feature_names].notna(), None)
+    payload = {"dataframe_records": records.to_dict(orient="records")}
+
+    port, log = free_port(), tmp_path / "predictions.jsonl"
+    stderr = open(tmp_path / "serve.stderr", "wb")  # noqa: SIM115 - closed after the server
+    server = subprocess.Popen(
+        [
+            str(BIN / "gitml"),
+            "serve",
+            "--stage",
+            "production",
+            "--follow-stage",
+            "--port",
+            str(port),
+            "--log",
+            str(log),
+            "--root",
+            str(ran_repo),
+        ],
+        cwd=ran_repo,
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert server.poll() is None, (tmp_path / "serve.stderr").read_text()
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        meta = httpx.get(f"{url}/metadata", timeout=10).json()
+        assert meta["version"] == "v1.0.0" and meta["stage"] == "production"
+        answer = httpx.post(f"{url}/invocations", json=payload, timeout=30)
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["X-Model-Version"] == "v1.0.0"
+        expected = model_v1.predict(prepare_features(rows, sig.features)).tolist()
+        assert answer.json()["predictions"] == expected
+
+        # A new model is trained, registered and promoted (forced: gates are tested elsewhere).
+        dvc("exp", "run", "-S", "model.learning_rate=0.2", "-S", "model.max_iter=60", cwd=ran_repo)
+        commit_all(ran_repo, "faster learning rate")
+        dvc("push", cwd=ran_repo)
+        gitml("model", "register", "--version", "v1.1.0", cwd=ran_repo)
+        gitml(
+            "model",
+            "promote",
+            "v1.1.0",
+            "--to",
+            "staging",
+            "--force",
+            "--reason",
+            "test of live reload",
+            cwd=ran_repo,
+        )
+        gitml(
+            "model",
+            "promote",
+            "v1.1.0",
+            "--to",
+            "production",
+            "--force",
+            "--reason",
+            "test of live reload",
+            cwd=ran_repo,
+        )
+        statuses, version = [], None
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and version != "v1.1.0":
+            reply = httpx.post(f"{url}/invocations", json=payload, timeout=30)
+            statuses.append(reply.status_code)
+            version = reply.headers.get("X-Model-Version")
+        assert version == "v1.1.0", (tmp_path / "serve.stderr").read_text()
+        assert set(statuses) == {200}, "requests were dropped during the swap"
+    finally:
+        server.terminate()
+        server.wait(60)
+        stderr.close()
+    lines = log.read_text().splitlines()
+    assert len(lines) == len(statuses) + 1
+    replay = gitml("replay", str(log), "--root", str(ran_repo), cwd=ran_repo)
+    assert "100" in replay.stdout
