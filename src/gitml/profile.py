@@ -30,8 +30,11 @@ def numeric_profile(series: pd.Series, bins: int = 20) -> dict[str, Any]:
         series = series.astype("int64").where(series.notna())
     values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
     present = values[~np.isnan(values)]
-    out: dict[str, Any] = {"kind": "numeric", "count": int(len(values)),
-                           "nulls": int(len(values) - len(present))}
+    out: dict[str, Any] = {
+        "kind": "numeric",
+        "count": len(values),
+        "nulls": int(len(values) - len(present)),
+    }
     if len(present) == 0:
         return out
     edges = np.unique(np.quantile(present, np.linspace(0, 1, bins + 1)))
@@ -65,18 +68,19 @@ def categorical_profile(series: pd.Series) -> dict[str, Any]:
     counts = series.dropna().astype(str).value_counts(sort=False)
     return {
         "kind": "categorical",
-        "count": int(len(series)),
+        "count": len(series),
         "nulls": int(series.isna().sum()),
         "frequencies": {str(k): int(counts[k]) for k in sorted(counts.index)},
     }
 
 
-def build_profile(frame: pd.DataFrame, numeric: list[str], categorical: list[str],
-                  bins: int = 20) -> dict[str, Any]:
+def build_profile(
+    frame: pd.DataFrame, numeric: list[str], categorical: list[str], bins: int = 20
+) -> dict[str, Any]:
     """Profile the named columns of `frame`, in the order given (numeric first)."""
     columns: dict[str, Any] = {}
     for name in numeric:
         columns[name] = numeric_profile(frame[name], bins)
     for name in categorical:
         columns[name] = categorical_profile(frame[name])
-    return {"version": PROFILE_VERSION, "rows": int(len(frame)), "columns": columns}
+    return {"version": PROFILE_VERSION, "rows": len(frame), "columns": columns}
