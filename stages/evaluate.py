@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from gitml.config import Params, load_params, read_yaml
 from gitml.evaluation import (
@@ -84,7 +85,10 @@ def run(
     pipeline = load_model(model, trusted)
     sig = load_signature(signature)
     frame = pd.read_parquet(test)
-    result = evaluate(pipeline, frame, sig.features, p)
+    # Many small predict calls (permutation importance): one OpenMP thread is faster than
+    # spinning up a team per call, and it cannot stall when the machine is busy.
+    with threadpool_limits(limits=1, user_api="openmp"):
+        result = evaluate(pipeline, frame, sig.features, p)
     write_json(Path(metrics), result["metrics"])
     write_json(Path(slices), result["slices"])
     write_json(Path(importance), result["importance"])

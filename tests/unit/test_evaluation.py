@@ -73,3 +73,35 @@ def test_multiclass_metrics() -> None:
     assert 0 <= m["brier"] <= 2
     plots = plot_data(y, proba, [0, 1, 2], 0.5, points=20, bins=5)
     assert {"roc", "prc", "calibration", "confusion"} <= set(plots)
+
+
+@pytest.mark.parametrize(
+    "option", ["logistic_regression", "random_forest", "hist_gradient_boosting"]
+)
+def test_importance_equals_sklearn_permutation_importance(option: str) -> None:
+    from sklearn.inspection import permutation_importance
+
+    from gitml.config import Params
+    from gitml.data.synthetic import generate
+    from gitml.evaluation import importance
+    from gitml.modeling import feature_specs, prepare_features
+    from gitml.schema import coerce
+    from stages.train import fit
+    from tests.unit.test_contracts import composed
+
+    params = Params.parse(
+        composed(
+            [f"model={option}", "model.n_estimators=20"]
+            if option == "random_forest"
+            else [f"model={option}"]
+        )
+    )
+    frame = coerce(generate(600, seed=3), params.data)
+    model = fit(frame, params.data, params.model)
+    x = prepare_features(frame, feature_specs(params.data))
+    y = frame["default"].to_numpy()
+    ours = importance(model, x, y, "roc_auc", repeats=3, seed=7)
+    ref = permutation_importance(model, x, y, scoring="roc_auc", n_repeats=3, random_state=7)
+    for i, name in enumerate(x.columns):
+        assert ours[name]["mean"] == pytest.approx(ref.importances_mean[i], abs=1e-6)
+        assert ours[name]["std"] == pytest.approx(ref.importances_std[i], abs=1e-6)
