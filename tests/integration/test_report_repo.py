@@ -12,6 +12,7 @@ from markdown_it import MarkdownIt
 from typer.testing import CliRunner
 
 from gitml.cli import app
+from gitml.report.adapter import Experiment, Project
 from gitml.report.api import build
 from tests.integration.report_repo import (
     copy_report_repo,
@@ -164,6 +165,27 @@ def test_experiment_table_matches_dvc_exp_show(repo: Path) -> None:
         line for line in md.splitlines() if line.startswith("| d4") or line.startswith("| lr2")
     ]
     assert len(lines) == 2
+
+
+def test_experiments_read_from_git_equal_dvc_exp_show(repo: Path) -> None:
+    # The git shortcut (refs/exps + cat-file) must give exactly `dvc exp show --json`'s rows.
+    project = Project(repo)
+    metrics = "reports/metrics.json"
+
+    def rows(exps: list[Experiment]) -> list[tuple]:
+        return sorted((e.name, e.rev, json.dumps(e.params), json.dumps(e.metrics)) for e in exps)
+
+    assert project._git_experiments(metrics) is not None  # the shortcut answers here
+    assert rows(project.experiments(None, metrics)) == rows(project.dvc_experiments(None, metrics))
+    names = ["lr2", "feature"]
+    assert rows(project.experiments(names, metrics)) == rows(
+        project.dvc_experiments(names, metrics)
+    )
+    # A queued experiment has no commit: DVC answers, and lists it with params, no metrics.
+    dvc("exp", "run", "--queue", "-q", "-n", "queued9", "-S", "model.max_depth=9", cwd=repo)
+    assert project._git_experiments(metrics) is None
+    queued = {e.name: e for e in project.experiments(None, metrics)}["queued9"]
+    assert queued.params["model"]["max_depth"] == 9 and not queued.metrics
 
 
 def test_bad_inputs_exit_two_without_output(repo: Path) -> None:

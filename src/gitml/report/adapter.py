@@ -2,18 +2,30 @@
 
 Metrics and params come from DVC's public Python API (`dvc.api.metrics_show`, `params_show`);
 other files (dvc.lock, validation, slices, importance, plot data) through `dvc.api.DVCFileSystem`
-at the revision, so DVC-cached outputs read as well as Git-tracked ones; experiments from
-`dvc exp show --json`. Nothing here parses DVC's human-readable tables.
+at the revision, so DVC-cached outputs read as well as Git-tracked ones. Nothing here parses
+DVC's human-readable tables.
+
+Experiments are git commits under `refs/exps/<sha[:2]>/<sha[2:]>/<name>` (DVC's `ExpRefInfo`:
+baseline commit and experiment name in the ref). Their params and `cache: false` metrics are
+committed files, so `experiments()` reads them with one `git for-each-ref` and one
+`git cat-file --batch` instead of `dvc exp show --json` (which re-collects every revision
+through DVC and costs seconds). Whenever that shortcut cannot reproduce DVC's answer exactly it
+falls back to `dvc exp show --json` (`dvc_experiments()`, also the tests' reference):
+queued or failed experiments (no commit of their own; they live in DVC's stash refs), a metrics
+file DVC caches instead of git, params DVC would resolve itself (templating, Python or
+DVC-tracked params files, globbed keys), or an experiment spanning several commits.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -215,11 +227,27 @@ class Project:
         return found
 
     def experiments(self, names: Sequence[str] | None, metrics_file: str) -> list[Experiment]:
-        """Experiments from `dvc exp show --json`: all of HEAD's (names None) or the named ones.
+        """All of HEAD's experiments (names None) or the named ones, as `dvc exp show` lists them.
 
         The baseline commit comes first as a row of its own. Named experiments not derived from
-        HEAD are looked up across all commits.
+        HEAD are looked up across all baselines. Read from git when that gives DVC's exact
+        answer (see the module docstring), else through `dvc exp show --json`.
         """
+        fast = self._git_experiments(metrics_file)
+        if fast is None:
+            return self.dvc_experiments(names, metrics_file)
+        head_rows, other_rows = fast
+        if not names:
+            return head_rows
+        found = {e.name: e for e in head_rows}
+        for e in other_rows:
+            found.setdefault(e.name, e)
+        if any(n not in found for n in names):  # e.g. a commit named by a tag: ask DVC
+            return self.dvc_experiments(names, metrics_file)
+        return [found[n] for n in names]
+
+    def dvc_experiments(self, names: Sequence[str] | None, metrics_file: str) -> list[Experiment]:
+        """`experiments()` answered by `dvc exp show --json` (the fallback and the reference)."""
         rows = list(self._exp_rows(False, metrics_file))
         if names:
             found = {e.name: e for e in rows}
@@ -256,6 +284,252 @@ class Project:
                     found = _experiment(rev, rev.get("name") or exp.get("name") or "", metrics_file)
                     if found is not None:
                         yield found
+
+    def _git_experiments(
+        self, metrics_file: str
+    ) -> tuple[list[Experiment], list[Experiment]] | None:
+        """(HEAD's baseline + its experiments, experiments of other baselines) read from git.
+
+        One `git for-each-ref` lists experiment refs, branches and tags; one `git cat-file
+        --batch` reads each commit's dvc.yaml, params.yaml and metrics file (a second one only
+        for params files other than params.yaml). None when only DVC can answer exactly.
+        """
+        refs = self._git(
+            "for-each-ref",
+            "--format=%(refname)%00%(objectname)%00%(*objectname)%00%(HEAD)",
+            "refs/exps",
+            "refs/heads",
+            "refs/tags",
+        )
+        if refs.returncode != 0:
+            return None
+        exps: list[tuple[str, str, str]] = []  # (baseline sha, name, experiment commit)
+        tags: dict[str, str] = {}
+        branches: dict[str, str] = {}
+        head_branch = None
+        for line in refs.stdout.splitlines():
+            ref, sha, peeled, head = line.split("\0")
+            if ref in _QUEUE_REFS:
+                return None  # queued/failed experiments: no commit, only DVC can list them
+            parts = ref.split("/")
+            if ref.startswith("refs/exps/"):
+                if len(parts) == 5 and len(parts[2]) == 2 and len(parts[3]) == 38:
+                    exps.append((parts[2] + parts[3], parts[4], sha))
+            elif ref.startswith("refs/tags/"):
+                tags.setdefault(peeled or sha, ref[len("refs/tags/") :])
+            else:
+                branches.setdefault(sha, ref[len("refs/heads/") :])
+                if head == "*":
+                    head_branch = ref[len("refs/heads/") :]
+        commits = ["HEAD", *(sha for _, _, sha in exps)]
+        suffixes = (*_EXP_QUERIES, f":{metrics_file}")
+        files = self._batch([f"{c}{suffix}" for c in commits for suffix in suffixes])
+        head_sha = files["HEAD"].sha
+        if head_sha is None:
+            return [], []  # no commit yet: `dvc exp show` lists nothing either
+        read = [
+            _ExpFiles(files[c], files[f"{c}:dvc.yaml"], files[f"{c}:params.yaml"]) for c in commits
+        ]
+        extra = {p for r in read for p in r.params_files()} - {"params.yaml"}
+        if None in extra:
+            return None
+        if extra:
+            files.update(
+                self._batch([f"{c}:{p}" for c in commits for p in sorted(map(str, extra))])
+            )
+        rows: list[Experiment] = []
+        for commit, r in zip(commits, read, strict=True):
+            params = r.params(lambda path, c=commit: files[f"{c}:{path}"])
+            metrics = r.metrics(metrics_file, files.get(f"{commit}:{metrics_file}"))
+            if params is None or metrics is None:
+                return None
+            rows.append(Experiment(name="", rev=r.commit.sha or "", params=params, metrics=metrics))
+        base_name = head_branch or tags.get(head_sha) or branches.get(head_sha) or head_sha[:7]
+        head_rows = [_renamed(rows[0], base_name)]
+        other_rows: list[Experiment] = []
+        for (baseline, name, _), row, r in zip(exps, rows[1:], read[1:], strict=True):
+            if r.commit.parents != [baseline]:
+                return None  # several commits on top of the baseline: DVC lists each one
+            (head_rows if baseline == head_sha else other_rows).append(_renamed(row, name))
+        return head_rows, other_rows
+
+    def _batch(self, queries: Sequence[str]) -> dict[str, _Blob]:
+        """One `git cat-file --batch` over `queries` (`<rev>` or `<rev>:<path>`)."""
+        proc = subprocess.run(
+            ["git", "cat-file", "--batch"],
+            cwd=self.root,
+            input="".join(f"{q}\n" for q in queries).encode(),
+            capture_output=True,
+            check=False,
+        )
+        out, pos, found = proc.stdout, 0, {}
+        for query in queries:
+            end = out.index(b"\n", pos)
+            header = out[pos:end].decode().split()
+            pos = end + 1
+            if len(header) == 3 and header[1] in ("blob", "commit"):
+                size = int(header[2])
+                text = out[pos : pos + size].decode("utf-8", errors="replace")
+                found[query] = _Blob(header[0], text)
+                pos += size + 1
+            else:
+                found[query] = _Blob(None, None)
+        return found
+
+
+_QUEUE_REFS = frozenset({"refs/exps/stash", "refs/exps/celery/stash", "refs/exps/celery/failed"})
+_EXP_QUERIES = ("", ":dvc.yaml", ":params.yaml")
+_PARAMS_PARSERS = (".yaml", ".yml", ".json", ".toml")
+
+
+@dataclass(frozen=True)
+class _Blob:
+    """A git object from `cat-file --batch`: its sha and text (both None when missing)."""
+
+    sha: str | None
+    text: str | None
+
+    @property
+    def parents(self) -> list[str]:
+        """The parent shas, when this is a commit."""
+        head = (self.text or "").split("\n\n", 1)[0]
+        return [line.split()[1] for line in head.splitlines() if line.startswith("parent ")]
+
+
+@dataclass(frozen=True)
+class _ExpFiles:
+    """One experiment commit's dvc.yaml and params.yaml, and what DVC would read from them."""
+
+    commit: _Blob
+    dvc_yaml: _Blob
+    params_yaml: _Blob
+
+    def _stages(self) -> dict[str, Any] | None:
+        text = self.dvc_yaml.text
+        if text is None:
+            return {}
+        if "${" in text:
+            return None  # templated: DVC resolves vars/foreach/matrix itself
+        return _parse_dvc_yaml(text)
+
+    def params_files(self) -> list[str | None]:
+        """Params files besides params.yaml (None: one DVC must resolve itself)."""
+        tracked = self._tracked()
+        return [None] if tracked is None else list(tracked)
+
+    def _tracked(self) -> dict[str | None, list[str]] | None:
+        """Params files and the keys DVC shows from each ([] = the whole file)."""
+        dvc_yaml = self._stages()
+        if dvc_yaml is None:
+            return None
+        entries: list[Any] = []
+        for stage in (dvc_yaml.get("stages") or {}).values():
+            entries.extend((stage or {}).get("params") or [])
+        entries.extend({p: []} for p in dvc_yaml.get("params") or [])
+        if self.params_yaml.text is not None:
+            entries.append({"params.yaml": []})
+        tracked: dict[str | None, list[str]] = {}
+        for entry in entries:
+            for path, keys in entry.items() if isinstance(entry, dict) else []:
+                path = str(path)
+                if not path.endswith(_PARAMS_PARSERS) or any(c in path for c in "*?["):
+                    return {None: []}
+                if tracked.get(path) == [] or not keys:
+                    tracked[path] = []
+                else:
+                    tracked.setdefault(path, []).extend(map(str, keys))
+        return tracked
+
+    def params(self, blob: Any) -> dict[str, Any] | None:
+        """Params as `dvc exp show` merges them, or None when DVC must resolve them."""
+        tracked = self._tracked()
+        if tracked is None or None in tracked:
+            return None
+        merged: dict[str, Any] = {}
+        for path, keys in tracked.items():
+            text = self.params_yaml.text if path == "params.yaml" else blob(path).text
+            if text is None:
+                return None  # DVC-tracked or missing: DVC knows which
+            try:
+                data = _load_params(str(path), text)
+            except Exception:  # DVC reports a corrupt params file as an error: no params
+                continue
+            if keys:
+                if any(c in k for k in keys for c in "*?["):
+                    return None
+                data = _select(data, keys)
+            if isinstance(data, dict):
+                merged.update(data)
+        return merged
+
+    def metrics(self, path: str, blob: _Blob | None) -> dict[str, Any] | None:
+        """Scalar metrics of `path` if dvc.yaml declares it; None when only DVC can read it."""
+        dvc_yaml = self._stages()
+        if dvc_yaml is None:
+            return None
+        declared: list[str] = [str(p) for p in dvc_yaml.get("metrics") or []]
+        for stage in (dvc_yaml.get("stages") or {}).values():
+            for out in (stage or {}).get("metrics") or []:
+                declared.extend(map(str, out) if isinstance(out, dict) else [str(out)])
+        if path not in declared:
+            if any(path.startswith(d.rstrip("/") + "/") for d in declared):
+                return None  # a declared metrics directory
+            return {}
+        if blob is None or blob.text is None:
+            return None  # cached by DVC rather than committed
+        try:
+            data = _load_params(path, blob.text)
+        except Exception:  # DVC shows an error for that file: no metrics
+            return {}
+        if not isinstance(data, dict):
+            return {}
+        return {str(k): v for k, v in data.items() if not isinstance(v, Mapping)}
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_dvc_yaml(text: str) -> dict[str, Any] | None:
+    """A dvc.yaml's content, parsed once per distinct text (experiments mostly share it)."""
+    try:
+        loaded = _load_yaml(text)
+    except Exception:  # a broken dvc.yaml: let DVC report it
+        return None
+    return loaded if isinstance(loaded, dict) else None
+
+
+def _load_yaml(text: str) -> Any:
+    """YAML as DVC reads it (ruamel, YAML 1.2: `1e-3` is a float, `yes` a string)."""
+    from ruamel.yaml import YAML  # DVC's own YAML library, installed with it
+
+    return YAML(typ="safe").load(text) or {}
+
+
+def _load_params(path: str, text: str) -> Any:
+    if path.endswith(".json"):
+        return json.loads(text)
+    if path.endswith(".toml"):
+        return tomllib.loads(text)
+    return _load_yaml(text)
+
+
+def _select(data: Any, keys: Sequence[str]) -> dict[str, Any]:
+    """The nested sub-dict holding each dotted key that exists (DVC's `dpath` selection)."""
+    out: dict[str, Any] = {}
+    for key in dict.fromkeys(keys):
+        node, parts = data, key.split(".")
+        for part in parts:
+            if not isinstance(node, dict) or part not in node:
+                break
+            node = node[part]
+        else:
+            target = out
+            for part in parts[:-1]:
+                target = target.setdefault(part, {})
+            target[parts[-1]] = node
+    return out
+
+
+def _renamed(exp: Experiment, name: str) -> Experiment:
+    return Experiment(name=name, rev=exp.rev, params=exp.params, metrics=exp.metrics)
 
 
 def _dvc_bin() -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import typer
@@ -29,7 +31,6 @@ def report_command(
 ) -> None:
     """Compare metrics, params, data, slices, importance and plots between two revisions,
     or tabulate experiments (--exp/--all-exps), as Markdown, HTML or JSON."""
-    from gitml.fileio import write_text
     from gitml.report.api import report
 
     with user_errors():
@@ -37,7 +38,24 @@ def report_command(
         if output is None:
             typer.echo(rendered.text, nl=False)
         else:
-            write_text(output, rendered.text)
+            _write_atomic(output, rendered.text)
             typer.echo(f"wrote {output}", err=True)
     if fail_on_regression and rendered.regressed:
         raise typer.Exit(1)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write UTF-8 text via a temp file and rename, as `gitml.fileio.write_text` does.
+
+    Not imported from `gitml.fileio`: that module imports pandas at load time (~0.7 s), which a
+    report never needs.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
