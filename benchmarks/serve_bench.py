@@ -7,9 +7,11 @@ To run (from the project root, after `make install`):
 
 MLflow lives only in benchmarks/.venv-mlflow (never a project dependency). The MLflow model is
 OUR skops pipeline, loaded with skops in that venv (trusting conf/gitml.yaml's list) and saved
-with mlflow.sklearn, served with `--env-manager local`. Load comes from a Python asyncio + httpx
-generator, one row per request, at 1, 8 and 32 concurrent clients. Work files go under
-benchmarks/work/serve (git-ignored). Prints a Markdown section for benchmarks/RESULTS.md.
+with mlflow.sklearn, served with `--env-manager local`. Load comes from `wrk` (C, closed loop,
+one connection per client, `-t1 -cN -d<seconds>s --latency`, a Lua script cycling through 64
+one-row `dataframe_records` bodies) at 1, 8 and 32 connections; without `wrk` on PATH (or with
+`--python-load`) from a Python asyncio + httpx generator, which competes with the server for
+the CPU. Work files go under benchmarks/work/serve (git-ignored). Prints JSON for RESULTS.md.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import asyncio
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -100,9 +103,68 @@ async def load(url: str, bodies: list[bytes], clients: int, seconds: float) -> d
     }
 
 
+def wrk_script(bodies: list[bytes]) -> Path:
+    """A wrk Lua script: POST, JSON content type, the bodies in turn."""
+    lines = ['wrk.method = "POST"', 'wrk.headers["Content-Type"] = "application/json"']
+    lines.append("local bodies = {")
+    lines += [f"  {json.dumps(b.decode())}," for b in bodies]
+    lines += [
+        "}",
+        "local i = 0",
+        "request = function()",
+        "  i = i % #bodies + 1",
+        "  return wrk.format(nil, nil, nil, bodies[i])",
+        "end",
+    ]
+    path = WORK / "post.lua"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def _ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
+    return float(number) * _UNITS[unit]
+
+
+def wrk_load(url: str, script: Path, clients: int, seconds: float) -> dict[str, Any]:
+    """`wrk -t1 -cN -dS --latency`: throughput and latency percentiles from its report."""
+    cmd = ["wrk", "-t1", f"-c{clients}", f"-d{int(seconds)}s", "--timeout", "30s", "--latency"]
+    cmd += ["-s", str(script), url]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    pct = dict(re.findall(r"^\s+(\d+)%\s+(\S+)\s*$", out, re.M))
+    requests = re.search(r"(\d+) requests in", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    return {
+        "clients": clients,
+        "requests": int(requests.group(1)) if requests else 0,
+        "errors": int(non2xx.group(1)) if non2xx else 0,
+        "socket_errors": errors.group(1) if errors else "",
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+        "p50": _ms(pct["50"]),
+        "p99": _ms(pct["99"]),
+        "load_average": os.getloadavg(),
+        "command": " ".join(cmd),
+    }
+
+
+def run_load(
+    url: str, bodies: list[bytes], clients: list[int], seconds: float, script: Path | None
+) -> list[dict[str, Any]]:
+    """Warm up, then one measurement per client count (wrk when `script` is given)."""
+    if script is not None:
+        wrk_load(url, script, 8, 2)
+        return [wrk_load(url, script, c, seconds) for c in clients]
+    asyncio.run(load(url, bodies, 8, 2))
+    return [asyncio.run(load(url, bodies, c, seconds)) for c in clients]
+
+
 def in_process_latency(
     model_path: Path, rows: list[dict[str, Any]], threads: int
-) -> dict[str, Any]:
+) -> dict[int, float]:
     """Median time of prepare_features + predict_proba in this process, for 1, 8, 1000 rows."""
     import pandas as pd
     from threadpoolctl import threadpool_limits
@@ -167,6 +229,23 @@ print(time.perf_counter() - t0)
 """
 
 
+PREDICT_FILE = r"""
+import sys, time
+from pathlib import Path
+from gitml.policy import load_policy
+from gitml.serve import batch
+from gitml.serve.batcher import limit_threads
+from gitml.serve.bundle import from_file
+root, model_path, data, out = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4])
+policy = load_policy(root)
+bundle = from_file(model_path, policy.trusted_types, policy.artifact)
+limit_threads(policy.serve.predict_threads)
+t0 = time.perf_counter()
+batch.predict_file(bundle, data, out, policy.serve.chunk_rows, policy.serve.unknown_categories)
+print(time.perf_counter() - t0)
+"""
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, default=ROOT / "models" / "model.skops")
@@ -175,6 +254,10 @@ def main() -> None:
     ap.add_argument("--clients", default="1,8,32")
     ap.add_argument("--skip-mlflow", action="store_true")
     ap.add_argument("--skip-load", action="store_true", help="Only the batch benchmark.")
+    ap.add_argument("--skip-batch", action="store_true", help="Only the server benchmark.")
+    ap.add_argument(
+        "--python-load", action="store_true", help="Use the Python load generator, not wrk."
+    )
     args = ap.parse_args()
 
     from gitml.data.synthetic import generate
@@ -192,6 +275,7 @@ def main() -> None:
     rows = json.loads(frame.to_json(orient="records"))
     bodies = [json.dumps({"dataframe_records": [r]}).encode() for r in rows]
     clients = [int(c) for c in args.clients.split(",")]
+    script = None if args.python_load or not shutil.which("wrk") else wrk_script(bodies[:64])
     results: dict[str, list[dict[str, float]]] = {}
     versions: dict[str, str] = {}
 
@@ -218,8 +302,11 @@ def main() -> None:
     try:
         wait_ready(f"http://127.0.0.1:{port}/health", gitml)
         url = f"http://127.0.0.1:{port}/invocations"
-        asyncio.run(load(url, bodies, 8, 2))  # warm-up
-        results["gitml"] = [asyncio.run(load(url, bodies, c, args.seconds)) for c in clients]
+        results["gitml"] = run_load(url, bodies, clients, args.seconds, script)
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+        sums = dict(re.findall(r"^gitml_batch_rows_(sum|count)\{[^}]*\} (\S+)$", metrics, re.M))
+        if sums:
+            versions["gitml_mean_batch_rows"] = f"{float(sums['sum']) / float(sums['count']):.1f}"
     finally:
         gitml.send_signal(signal.SIGTERM)
         gitml.wait(60)
@@ -271,16 +358,15 @@ def main() -> None:
         try:
             wait_ready(f"http://127.0.0.1:{port}/ping", ml)
             url = f"http://127.0.0.1:{port}/invocations"
-            asyncio.run(load(url, bodies, 8, 2))
-            results["mlflow"] = [asyncio.run(load(url, bodies, c, args.seconds)) for c in clients]
+            results["mlflow"] = run_load(url, bodies, clients, args.seconds, script)
         finally:
             os.killpg(ml.pid, signal.SIGTERM)
             ml.wait(60)
 
     inproc = in_process_latency(model, rows, policy.serve.predict_threads)
 
-    batch: dict[str, float] = {}
-    if args.batch_rows:
+    batch: dict[str, Any] = {}
+    if args.batch_rows and not args.skip_batch:
         data = WORK / f"batch-{args.batch_rows}.parquet"
         if not data.exists():
             generate(args.batch_rows, seed=5).to_parquet(data, index=False)
@@ -326,8 +412,18 @@ def main() -> None:
                 "--no-progress",
             ]
         )
+        scoring_s = float(
+            subprocess.run(
+                [sys.executable, "-c", PREDICT_FILE, str(ROOT), str(model), str(data), str(out)],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+        )
         batch = {
             "rows": args.batch_rows,
+            "gitml_predict_file_s": scoring_s,
+            "load_average": os.getloadavg(),
             "baseline_predict_s": base_inner,
             "baseline_process_s": base_wall,
             "baseline_rss_mb": base_rss,

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 
-from gitml.modeling import Signature, prepare_features
+from gitml.modeling import Signature
 
 Columns = dict[str, np.ndarray]
 PAYLOAD_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
@@ -57,7 +58,14 @@ _ERROR_CODES = {400: "MALFORMED_REQUEST", 413: "PAYLOAD_TOO_LARGE", 422: "INVALI
 
 
 def parse_json(body: bytes) -> Any:
-    """Decode a JSON body; malformed JSON is a 400 that says where it broke."""
+    """Decode a JSON body; malformed JSON is a 400 that says where it broke.
+
+    orjson first (several times faster); what it refuses (NaN/Infinity literals, integers
+    beyond 64 bits, errors) goes through the standard library, which decides and explains."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass
     try:
         return json.loads(body)
     except UnicodeDecodeError as exc:
@@ -239,52 +247,105 @@ def truthy(value: Any) -> bool:
 
 
 # --------------------------------------------------------------------------- validation
+#
+# Two paths per column, with the same checks and the same messages: request payloads arrive as
+# short Python lists (checked value by value in one plain-Python pass, then ONE np.array call:
+# NumPy calls on a one-row array cost more than the Python checks), and file chunks arrive as
+# typed pandas Series (checked with vectorised NumPy/pandas operations).
+
+Rows = Sequence[int] | np.ndarray  # row numbers (a list, or an index array from NumPy)
+
+_NAN = float("nan")
+_INF = float("inf")
+_FLOAT_LIKE = (int, float, np.integer, np.floating)
 
 
-def _row_hint(mask: np.ndarray) -> str:
-    rows = np.flatnonzero(mask)
+def _rows_hint(rows: Rows) -> str:
     shown = ", ".join(str(r) for r in rows[:3])
     more = f" and {len(rows) - 3} more" if len(rows) > 3 else ""
     return f"row {shown}{more}" if len(rows) == 1 else f"rows {shown}{more}"
 
 
-def _numeric(name: str, spec: Mapping[str, Any], values: Any) -> np.ndarray:
-    dtype = spec.get("dtype")
-    if isinstance(values, pd.Series) and dtype == "datetime":
-        values = values.tolist()
-    if (
-        isinstance(values, pd.Series)
-        and pd.api.types.is_numeric_dtype(values.dtype)
-        and not pd.api.types.is_bool_dtype(values.dtype)
-    ):
-        arr = values.to_numpy(dtype="float64", na_value=np.nan)
-    else:
-        seq = values.tolist() if isinstance(values, pd.Series) else list(values)
-        arr = np.empty(len(seq), dtype="float64")
-        for i, v in enumerate(seq):
-            if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
-                arr[i] = np.nan
-            elif dtype == "bool" and isinstance(v, bool | np.bool_):
-                arr[i] = float(v)
-            elif dtype == "datetime" and isinstance(v, str | pd.Timestamp):
-                try:
-                    arr[i] = float(pd.Timestamp(v).as_unit("ns").value)
-                except ValueError:
-                    raise InputError(
-                        f"Column '{name}' expects a date-time; row {i} has {v!r}.", name
-                    ) from None
-            elif isinstance(v, int | float | np.integer | np.floating) and not isinstance(
-                v, bool | np.bool_
-            ):
-                arr[i] = float(v)
-            else:
-                raise InputError(
-                    f"Column '{name}' expects {dtype} numbers; row {i} has {type(v).__name__} "
-                    f"{_short(v)}.",
-                    name,
-                )
+def _row_hint(mask: np.ndarray) -> str:
+    return _rows_hint(np.flatnonzero(mask).tolist())
+
+
+def _is_missing(v: Any) -> bool:
+    return v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
+
+
+def _to_float(name: str, dtype: Any, i: int, v: Any) -> float:
+    """One value of a numeric column as a float (NaN = missing); the slow, general case."""
+    if _is_missing(v):
+        return _NAN
+    if dtype == "bool" and isinstance(v, bool | np.bool_):
+        return float(v)
+    if dtype == "datetime" and isinstance(v, str | pd.Timestamp):
+        try:
+            return float(pd.Timestamp(v).as_unit("ns").value)
+        except ValueError:
+            raise InputError(
+                f"Column '{name}' expects a date-time; row {i} has {v!r}.", name
+            ) from None
+    if isinstance(v, _FLOAT_LIKE) and not isinstance(v, bool | np.bool_):
+        try:
+            return float(v)
+        except OverflowError:  # an integer beyond float range
+            return _INF if v > 0 else -_INF
+    raise InputError(
+        f"Column '{name}' expects {dtype} numbers; row {i} has {type(v).__name__} {_short(v)}.",
+        name,
+    )
+
+
+def _numeric_values(name: str, dtype: Any, seq: Sequence[Any]) -> tuple[np.ndarray, list[int]]:
+    """A list of request values: one pass in plain Python, one array at the end."""
+    out: list[float] = []
+    nulls: list[int] = []
+    infinite: list[int] = []
+    fraction: list[int] = []
+    notbool: list[int] = []
+    for i, v in enumerate(seq):
+        t = type(v)
+        if t is float:
+            x = v
+        elif t is int and -(2**53) <= v <= 2**53:
+            x = float(v)
+        else:
+            x = _to_float(name, dtype, i, v)
+        if x != x:  # NaN: missing
+            nulls.append(i)
+        elif x == _INF or x == -_INF:
+            infinite.append(i)
+        elif dtype == "int64" and not x.is_integer():
+            fraction.append(i)
+        elif dtype == "bool" and x != 0.0 and x != 1.0:
+            notbool.append(i)
+        out.append(x)
+    arr = np.array(out, dtype="float64")
+    if infinite:
+        raise InputError(
+            f"Column '{name}' must be finite; {_rows_hint(infinite)} is infinite.", name
+        )
+    if fraction:
+        raise InputError(
+            f"Column '{name}' expects whole numbers (int64); {_rows_hint(fraction)} "
+            f"has {out[fraction[0]]!r}.",
+            name,
+        )
+    if notbool:
+        raise InputError(
+            f"Column '{name}' expects true/false; {_rows_hint(notbool)} has {out[notbool[0]]!r}.",
+            name,
+        )
+    return arr, nulls
+
+
+def _numeric_array(name: str, dtype: Any, arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A float64 array from a typed column: vectorised checks."""
+    nan = np.isnan(arr)
     finite = np.isfinite(arr)
-    bad = ~finite & ~np.isnan(arr)
+    bad = ~finite & ~nan
     if bad.any():
         raise InputError(f"Column '{name}' must be finite; {_row_hint(bad)} is infinite.", name)
     if dtype == "int64":
@@ -292,7 +353,7 @@ def _numeric(name: str, spec: Mapping[str, Any], values: Any) -> np.ndarray:
         if frac.any():
             raise InputError(
                 f"Column '{name}' expects whole numbers (int64); {_row_hint(frac)} "
-                f"has {arr[frac][0]!r}.",
+                f"has {float(arr[frac][0])!r}.",
                 name,
             )
     if dtype == "bool":
@@ -300,10 +361,23 @@ def _numeric(name: str, spec: Mapping[str, Any], values: Any) -> np.ndarray:
         if notbool.any():
             raise InputError(
                 f"Column '{name}' expects true/false; {_row_hint(notbool)} has "
-                f"{arr[notbool][0]!r}.",
+                f"{float(arr[notbool][0])!r}.",
                 name,
             )
-    return arr
+    return arr, np.flatnonzero(nan)
+
+
+def _numeric(name: str, spec: Mapping[str, Any], values: Any) -> tuple[np.ndarray, Rows]:
+    dtype = spec.get("dtype")
+    if isinstance(values, pd.Series):
+        if (
+            dtype != "datetime"
+            and pd.api.types.is_numeric_dtype(values.dtype)
+            and not pd.api.types.is_bool_dtype(values.dtype)
+        ):
+            return _numeric_array(name, dtype, values.to_numpy(dtype="float64", na_value=np.nan))
+        values = values.tolist()
+    return _numeric_values(name, dtype, values)
 
 
 def _short(value: Any) -> str:
@@ -311,33 +385,65 @@ def _short(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _categorical(name: str, spec: Mapping[str, Any], values: Any, unknown: str) -> np.ndarray:
-    seq = values.tolist() if isinstance(values, pd.Series) else list(values)
+def _unseen(name: str, categories: Sequence[Any], i: int, v: Any) -> InputError:
+    return InputError(
+        f"Column '{name}' has the unseen category {v!r} in row {i}; known: "
+        f"{', '.join(map(str, categories))}.",
+        name,
+    )
+
+
+def _categorical_values(
+    name: str, categories: Sequence[Any] | None, seq: Sequence[Any]
+) -> tuple[np.ndarray, list[int]]:
+    """A list of request values: one pass in plain Python."""
     arr = np.empty(len(seq), dtype=object)
+    nulls: list[int] = []
+    allowed = frozenset(categories) if categories else None
+    unseen: tuple[int, Any] | None = None
     for i, v in enumerate(seq):
-        if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
-            arr[i] = np.nan
-        elif isinstance(v, str):
+        if type(v) is str:
             arr[i] = v
-        elif isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_):
-            arr[i] = str(v)
+            if allowed is not None and unseen is None and v not in allowed:
+                unseen = (i, v)
+        elif _is_missing(v):
+            arr[i] = _NAN
+            nulls.append(i)
+        elif isinstance(v, str) or (  # a str subclass, or an integer code
+            isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_)
+        ):
+            s = str(v)
+            arr[i] = s
+            if allowed is not None and unseen is None and s not in allowed:
+                unseen = (i, s)
         else:
             raise InputError(
                 f"Column '{name}' expects category strings; row {i} has "
                 f"{type(v).__name__} {_short(v)}.",
                 name,
             )
-    categories = spec.get("categories")
-    if categories and unknown == "error":
-        allowed = set(categories)
-        for i, v in enumerate(arr):
-            if isinstance(v, str) and v not in allowed:
-                raise InputError(
-                    f"Column '{name}' has the unseen category {v!r} in row {i}; known: "
-                    f"{', '.join(map(str, categories))}.",
-                    name,
-                )
-    return arr
+    if unseen is not None:
+        assert categories is not None
+        raise _unseen(name, categories, *unseen)
+    return arr, nulls
+
+
+def _categorical(
+    name: str, spec: Mapping[str, Any], values: Any, unknown: str
+) -> tuple[np.ndarray, Rows]:
+    categories = spec.get("categories") if unknown == "error" else None
+    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.StringDtype):
+        # Every value is a string or missing: no per-value type checks needed.
+        arr = values.to_numpy(dtype=object, na_value=np.nan)
+        missing = values.isna().to_numpy()
+        if categories:
+            bad = ~missing & ~values.isin(categories).to_numpy()
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise _unseen(name, categories, i, arr[i])
+        return arr, np.flatnonzero(missing)
+    seq = values.tolist() if isinstance(values, pd.Series) else values
+    return _categorical_values(name, categories, seq)
 
 
 def validate(
@@ -361,15 +467,14 @@ def validate(
     out: Columns = {}
     for spec in signature.features:
         name = spec["name"]
+        nulls: Rows
         if spec["kind"] == "numeric":
-            arr = _numeric(name, spec, columns[name])
-            nulls = np.isnan(arr)
+            arr, nulls = _numeric(name, spec, columns[name])
         else:
-            arr = _categorical(name, spec, columns[name], unknown_categories)
-            nulls = pd.isna(arr)
-        if not spec.get("nullable", True) and nulls.any():
+            arr, nulls = _categorical(name, spec, columns[name], unknown_categories)
+        if len(nulls) and not spec.get("nullable", True):
             raise InputError(
-                f"Column '{name}' is not nullable, but {_row_hint(nulls)} is "
+                f"Column '{name}' is not nullable, but {_rows_hint(nulls)} is "
                 "missing (null or NaN).",
                 name,
             )
@@ -425,9 +530,22 @@ def _py(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
+def model_frame(columns: Columns, features: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """The model's input frame from validated columns: equal to what `prepare_features` makes of
+    them (same values, dtypes and index; tested), without its per-column pandas conversions,
+    which `validate` has already done."""
+    data: dict[str, np.ndarray] = {}
+    for spec in features:
+        arr = columns[spec["name"]]
+        if spec["kind"] != "numeric" and not any(type(v) is str for v in arr):
+            arr = np.full(len(arr), np.nan)  # all missing: prepare_features yields float64 NaN
+        data[spec["name"]] = arr
+    return pd.DataFrame(data, copy=False)
+
+
 def score(model: Any, signature: Signature, columns: Columns) -> Scores:
-    """Score validated columns with one call into the model (after `prepare_features`)."""
-    frame = prepare_features(pd.DataFrame(columns, copy=False), signature.features)
+    """Score validated columns with one call into the model."""
+    frame = model_frame(columns, signature.features)
     if hasattr(model, "predict_proba"):
         proba = np.asarray(model.predict_proba(frame), dtype="float64")
         classes = [_py(c) for c in getattr(model, "classes_", signature.classes)]
@@ -435,6 +553,16 @@ def score(model: Any, signature: Signature, columns: Columns) -> Scores:
         preds = np.asarray(classes, dtype=object)[np.argmax(proba, axis=1)]
         return Scores(preds, proba, classes)
     return Scores(np.asarray(model.predict(frame), dtype=object), None, [])
+
+
+def predictions_array(scores: Scores) -> np.ndarray:
+    """Predictions as a typed array (int64, float64, str...) when the classes allow one: what
+    a DataFrame column of `predictions_list` would hold, without a Python object per row."""
+    values = scores.predictions
+    if values.dtype != object or not len(values):
+        return values
+    typed = np.asarray(values.tolist())
+    return typed if typed.dtype.kind in "iufb" else values
 
 
 def predictions_list(scores: Scores) -> list[Any]:

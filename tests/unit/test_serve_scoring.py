@@ -224,3 +224,41 @@ def test_serve_policy_parses_and_rejects_with_the_key() -> None:
     with pytest.raises(GitmlError, match="unknown_categories"):
         ServePolicy.parse({"unknown_categories": "ignore"})
     assert json.loads(dumps_line({"a": 1})) == {"a": 1}
+
+
+def test_model_frame_equals_prepare_features() -> None:
+    from gitml.modeling import prepare_features
+
+    for region in (["north", None, "south"], [None, None, None], ["north", "south", "north"]):
+        raw = {"age": [1, 2, 3], "income": [None, 2.5, 3.0], "region": region}
+        sig = Signature(
+            **{**SIG.__dict__, "features": [{**f, "nullable": True} for f in SIG.features]}
+        )
+        columns = scoring.validate(raw, sig)
+        expected = prepare_features(pd.DataFrame(columns), sig.features)
+        pd.testing.assert_frame_equal(scoring.model_frame(columns, sig.features), expected)
+
+
+def test_list_and_series_validation_agree() -> None:
+    raw = {"age": [1, 2, 3], "income": [None, 2.5, 3.0], "region": ["north", "south", "north"]}
+    from_lists = scoring.validate(raw, SIG)
+    frame = pd.DataFrame(raw).astype({"region": "string"})
+    from_series = scoring.validate({c: frame[c] for c in frame.columns}, SIG)
+    for name in raw:
+        np.testing.assert_array_equal(from_lists[name], from_series[name])
+    with pytest.raises(InputError, match="rows 0, 2") as err:
+        scoring.validate({**raw, "age": [1.5, 2, 3.5]}, SIG)
+    assert err.value.field == "age"
+    with pytest.raises(InputError, match="finite"):  # an integer beyond float range
+        scoring.validate({**raw, "age": [10**400, 2, 3]}, SIG)
+
+
+def test_query_flag_parses_like_fastapi() -> None:
+    from gitml.serve.app import query_flag
+
+    assert query_flag("probabilities=true", "probabilities")
+    assert query_flag("a=1&probabilities=Yes", "probabilities")
+    assert not query_flag("probabilities=0", "probabilities") and not query_flag("", "x")
+    with pytest.raises(InputError) as err:
+        query_flag("probabilities=maybe", "probabilities")
+    assert err.value.status == 422 and err.value.field == "probabilities"

@@ -58,7 +58,7 @@ def read_chunks(path: Path, chunk_rows: int, columns: list[str]) -> Iterator[pd.
 
 def output_frame(bundle: ModelBundle, scores: scoring.Scores) -> pd.DataFrame:
     """Predictions, one probability column per class (`probability_<class>`), the version."""
-    out: dict[str, Any] = {"prediction": scoring.predictions_list(scores)}
+    out: dict[str, Any] = {"prediction": scoring.predictions_array(scores)}
     if scores.probabilities is not None:
         for i, cls in enumerate(scores.classes):
             out[f"probability_{cls}"] = scores.probabilities[:, i]

@@ -1,9 +1,12 @@
 """Adaptive micro-batching: concurrent requests share one predict call.
 
 Requests queue up while a batch runs in the worker thread; the next batch takes all of them (up
-to `max_rows`). A lone request is dispatched at once, so a single client waits for no one. Only
-when the previous batch held more than one request (the server is under concurrent load) does the
-batcher wait up to `max_wait_ms` for more requests to fill the batch.
+to `max_rows`). A lone request is dispatched at once, so a single client waits for no one. Under
+concurrent load the batcher knows how many requests were in flight at once while the previous
+batch ran (its *target*); if fewer are queued, it waits up to `max_wait_ms` for the rest, and
+stops waiting as soon as the target is reached. Without that wait, N closed-loop clients split
+into two groups that alternate (one predicts while the other queues), each paying the fixed
+cost of a predict call; with it, they share one.
 """
 
 from __future__ import annotations
@@ -56,7 +59,8 @@ class MicroBatcher:
             max_workers=1, thread_name_prefix="gitml-predict", initializer=initializer
         )
         self._closed = False
-        self._last_jobs = 0
+        self._inflight = 0  # submitted and not yet answered
+        self._peak = 0  # most requests in flight at once since the current batch was taken
         self.batches = 0
         self.jobs = 0
 
@@ -71,8 +75,14 @@ class MicroBatcher:
             raise BatcherClosed("the server is shutting down")
         job.future = asyncio.get_running_loop().create_future()
         self._pending.append(job)
+        self._inflight += 1
+        if self._inflight > self._peak:
+            self._peak = self._inflight
         self._wake.set()
-        return await job.future
+        try:
+            return await job.future
+        finally:
+            self._inflight -= 1
 
     def _take(self) -> list[Job]:
         batch = [self._pending.popleft()]
@@ -83,7 +93,8 @@ class MicroBatcher:
             rows += job.rows
         return batch
 
-    async def _fill(self, batch: list[Job]) -> None:
+    async def _fill(self, batch: list[Job], target: int) -> None:
+        """Add queued jobs to `batch` until it holds `target` jobs, is full, or time is up."""
         assert self._wake is not None
         deadline = time.perf_counter() + self.max_wait
         rows = sum(j.rows for j in batch)
@@ -92,7 +103,7 @@ class MicroBatcher:
                 job = self._pending.popleft()
                 batch.append(job)
                 rows += job.rows
-            if self._pending or rows >= self.max_rows:
+            if self._pending or rows >= self.max_rows or len(batch) >= target:
                 return
             left = deadline - time.perf_counter()
             if left <= 0:
@@ -114,9 +125,9 @@ class MicroBatcher:
                 await self._wake.wait()
                 continue
             batch = self._take()
-            if self.max_wait > 0 and self._last_jobs > 1 and not self._closed:
-                await self._fill(batch)
-            self._last_jobs = len(batch)
+            target, self._peak = self._peak, self._inflight
+            if self.max_wait > 0 and target > len(batch) and not self._closed:
+                await self._fill(batch, target)
             try:
                 results = await loop.run_in_executor(self._executor, self._process, batch)
             except Exception as exc:  # process() failed as a whole: every caller gets the error
@@ -140,3 +151,12 @@ class MicroBatcher:
         if self._task is not None:
             await self._task
         self._executor.shutdown(wait=True)
+
+
+def limit_threads(n: int) -> None:
+    """Cap OpenMP/BLAS threads in the calling thread (the predict thread, or `gitml predict`):
+    small batches pay more for waking a thread team (and spinning on a busy machine) than they
+    gain from it, and the event loop needs the other core."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(n)

@@ -219,7 +219,7 @@ def register(app: typer.Typer) -> None:
                     "For example: gitml predict --model models/model.skops "
                     "data/test.parquet -o predictions.parquet",
                 )
-            from gitml.serve.app import limit_threads
+            from gitml.serve.batcher import limit_threads
 
             limit_threads(settings.predict_threads)
             rows = _predict_with_progress(
