@@ -147,6 +147,7 @@ class BatchSource:
             1 << 16,
             min(CSV_BLOCK_BYTES * 8, int(self.path.stat().st_size / total * self.chunk_rows)),
         )
+
         def wrong_type(exc: Exception) -> GitmlError:
             found = re.search(r"CSV column #(\d+)", str(exc))
             column = f" in column '{names[int(found.group(1))]}'" if found else ""
