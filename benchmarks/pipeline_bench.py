@@ -1,6 +1,6 @@
 """Pipeline benchmark: wall time and peak RSS per stage at several sizes; no-op `dvc repro` vs `dvc status`.
 
-Run: .venv/bin/python benchmarks/pipeline_bench.py [--rows 20000 1000000 5000000] [--noop-repeats 5]
+Run: .venv/bin/python benchmarks/pipeline_bench.py [--rows 20000 1000000 5000000] [--noop-repeats 10]
 Each size runs in a temp git+DVC copy of the project (tests/pipeline_repo.make_template); each stage is
 timed as the command dvc.yaml declares, under GNU time for peak RSS. Prints a Markdown table.
 """
@@ -49,24 +49,51 @@ def bench_size(rows: int, workdir: Path) -> list[tuple[str, float, float]]:
     return out
 
 
-def bench_noop(workdir: Path, repeats: int) -> tuple[float, float]:
+def timed(args: list[str], cwd: Path, extra_env: dict[str, str] | None = None) -> float:
+    start = time.perf_counter()
+    subprocess.run(
+        args, cwd=cwd, env={**env(), **(extra_env or {})}, check=True, capture_output=True
+    )
+    return time.perf_counter() - start
+
+
+def bench_exp_run(workdir: Path, rows: int) -> float:
+    """`make run`'s command, `dvc exp run`, on a fresh copy at `rows` rows (after install)."""
+    repo = make_template(workdir / f"exp-run-{rows}", n_rows=rows)
+    return timed([str(BIN / "dvc"), "exp", "run"], repo)
+
+
+def bench_noop(workdir: Path, repeats: int) -> dict[str, float]:
+    """Medians of no-op `dvc repro`, `dvc status`, and the import DVC's repro adds (networkx)."""
     repo = make_template(workdir / "noop", n_rows=3000)
     dvc("repro", cwd=repo)
-    repro, status = [], []
-    for _ in range(repeats):  # interleaved, so load on the shared machine hits both alike
-        t = time.perf_counter()
-        dvc("repro", cwd=repo)
-        repro.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        dvc("status", cwd=repo)
-        status.append(time.perf_counter() - t)
-    return statistics.median(repro), statistics.median(status)
+    # The same commands with ruamel.yaml's libyaml parser hidden (a module that refuses to import
+    # shadows `_ruamel_yaml`), as DVC runs when ruamel.yaml.clib is not installed.
+    blocker = workdir / "no-libyaml"
+    blocker.mkdir(exist_ok=True)
+    (blocker / "_ruamel_yaml.py").write_text('raise ImportError("blocked for the benchmark")\n')
+    pure = {"PYTHONPATH": str(blocker)}
+    samples: dict[str, list[float]] = {
+        k: [] for k in ("repro", "status", "networkx", "python", "repro_pure", "status_pure")
+    }
+    py, dvc_bin = str(BIN / "python"), str(BIN / "dvc")
+    for _ in range(repeats):  # interleaved, so load on the shared machine hits all alike
+        samples["repro"].append(timed([dvc_bin, "repro"], repo))
+        samples["status"].append(timed([dvc_bin, "status"], repo))
+        samples["networkx"].append(timed([py, "-c", "import networkx"], repo))
+        samples["python"].append(timed([py, "-c", "pass"], repo))
+        samples["repro_pure"].append(timed([dvc_bin, "repro"], repo, pure))
+        samples["status_pure"].append(timed([dvc_bin, "status"], repo, pure))
+    return {key: statistics.median(values) for key, values in samples.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, nargs="+", default=[20_000, 1_000_000])
-    parser.add_argument("--noop-repeats", type=int, default=5)
+    parser.add_argument(
+        "--rows", type=int, nargs="*", default=[20_000, 1_000_000], help="none: no-op only"
+    )
+    parser.add_argument("--noop-repeats", type=int, default=10)
+    parser.add_argument("--exp-run-rows", type=int, default=20_000, help="0 skips `dvc exp run`")
     args = parser.parse_args()
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
@@ -79,15 +106,26 @@ def main() -> None:
             total = sum(r[1] for r in results)
             peak = max(r[2] for r in results)
             rows_table.append((rows, results, total, peak))
-        repro, status = bench_noop(work, args.noop_repeats)
-    print("\n| rows | " + " | ".join(r[0] for r in rows_table[0][1]) + " | total | peak RSS |")
-    print("|---:|" + "---:|" * (len(rows_table[0][1]) + 2))
+        exp_run = bench_exp_run(work, args.exp_run_rows) if args.exp_run_rows else None
+        noop = bench_noop(work, args.noop_repeats)
+    if rows_table:
+        print("\n| rows | " + " | ".join(r[0] for r in rows_table[0][1]) + " | total | peak RSS |")
+        print("|---:|" + "---:|" * (len(rows_table[0][1]) + 2))
     for rows, results, total, peak in rows_table:
         cells = " | ".join(f"{w:.1f} s / {m:.0f} MiB" for _, w, m in results)
         print(f"| {rows:,} | {cells} | {total:.1f} s | {peak:.0f} MiB |")
+    if exp_run is not None:
+        print(f"\n`dvc exp run` (make run) at {args.exp_run_rows:,} rows: {exp_run:.1f} s")
+    graph_import = noop["networkx"] - noop["python"]
     print(
-        f"\nno-op: dvc repro {repro:.2f} s, dvc status {status:.2f} s, "
-        f"ratio {repro / status:.2f} (median of {args.noop_repeats}, interleaved)"
+        f"\nno-op: dvc repro {noop['repro']:.2f} s, dvc status {noop['status']:.2f} s, "
+        f"ratio {noop['repro'] / noop['status']:.2f} (median of {args.noop_repeats}, interleaved); "
+        f"`import networkx` (repro builds its graph with it, status does not) {graph_import:.2f} s; "
+        f"repro without it / status {(noop['repro'] - graph_import) / noop['status']:.2f}"
+    )
+    print(
+        f"without libyaml (pure-Python YAML): dvc repro {noop['repro_pure']:.2f} s, dvc status "
+        f"{noop['status_pure']:.2f} s, ratio {noop['repro_pure'] / noop['status_pure']:.2f}"
     )
 
 

@@ -205,6 +205,7 @@ def importance(
         )
         means, stds = result.importances_mean, result.importances_std
     else:
+        assert pre is not None  # blocks come from the preprocessor
         final = pipeline.steps[-1][1]
         scorer = check_scoring(final, scoring=scoring)
         encoded = np.asarray(pre.transform(x))
