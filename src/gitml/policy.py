@@ -8,8 +8,6 @@ dataclass with a `parse` classmethod and list it in `_SECTIONS`.
 
 from __future__ import annotations
 
-import difflib
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,11 +16,10 @@ from typing import Any
 import yaml
 
 from gitml.compare import MetricRule
+from gitml.confcheck import POLICY_PATH, Fields
 from gitml.errors import GitmlError
 from gitml.monitor.policy import MonitorPolicy
 from gitml.serve.settings import ServePolicy
-
-POLICY_PATH = Path("conf") / "gitml.yaml"
 
 #: Checks a gate may require; each is judged from a report at the candidate's commit.
 KNOWN_CHECKS = ("validation_passed",)
@@ -30,73 +27,20 @@ KNOWN_CHECKS = ("validation_passed",)
 FAIRNESS_METRICS = ("demographic_parity_difference", "equalized_odds_difference")
 
 
-def _fail(where: str, problem: str, hint: str = "") -> GitmlError:
-    return GitmlError(
-        f"{POLICY_PATH}: '{where}' {problem}",
-        hint or f"Fix '{where}' in {POLICY_PATH} (see the comments in that file).",
-    )
-
-
-def _mapping(where: str, value: Any) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise _fail(where, f"must be a mapping, not {type(value).__name__}.")
-    return value
+_F = Fields()
+_fail = _F.fail
+_mapping = _F.mapping
+_str = _F.string
+_bool = _F.boolean
+_number = _F.number
+_int = _F.integer
+_str_list = _F.str_list
 
 
 def _check_keys(
     where: str, raw: Mapping[str, Any], required: set[str], optional: set[str] | None = None
 ) -> None:
-    allowed = required | (optional or set())
-    for key in raw:
-        if key not in allowed:
-            close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
-            hint = (
-                f"Did you mean '{close[0]}'?"
-                if close
-                else f"Allowed: {', '.join(sorted(allowed))}."
-            )
-            raise _fail(f"{where}.{key}" if where else str(key), "is not a known key.", hint)
-    missing = sorted(required - set(raw))
-    if missing:
-        names = ", ".join(f"{where}.{m}" if where else m for m in missing)
-        raise GitmlError(
-            f"{POLICY_PATH}: missing key(s) {names}.",
-            f"Add them to {POLICY_PATH} (see its comments).",
-        )
-
-
-def _str(where: str, value: Any) -> str:
-    if not isinstance(value, str) or not value:
-        raise _fail(where, "must be a non-empty string.")
-    return value
-
-
-def _bool(where: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise _fail(where, f"must be true or false, not {value!r}.")
-    return value
-
-
-def _number(where: str, value: Any, *, minimum: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise _fail(where, f"must be a number, not {value!r}.")
-    if minimum is not None and value < minimum:
-        raise _fail(where, f"must be at least {minimum}, not {value}.")
-    return float(value)
-
-
-def _int(where: str, value: Any, *, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise _fail(where, f"must be an integer of at least {minimum}, not {value!r}.")
-    return value
-
-
-def _str_list(where: str, value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise _fail(where, "must be a list of strings, such as [a, b].")
-    if len(set(value)) != len(value):
-        raise _fail(where, "lists the same name twice.")
-    return tuple(value)
+    _F.keys(where, raw, optional or (), required)
 
 
 def parse_metric_rule(where: str, raw: Any) -> MetricRule:
@@ -187,15 +131,8 @@ class GatePolicy:
         _check_keys("gates", raw, set(), {"metrics", "fairness", "required_checks"})
         fairness_raw = _mapping("gates.fairness", raw.get("fairness") or {})
         fairness: dict[str, float] = {}
+        _check_keys("gates.fairness", fairness_raw, set(), set(FAIRNESS_METRICS))
         for key, limit in fairness_raw.items():
-            if key not in FAIRNESS_METRICS:
-                close = difflib.get_close_matches(str(key), FAIRNESS_METRICS, n=1)
-                hint = f"Did you mean '{close[0]}'?" if close else ""
-                raise _fail(
-                    f"gates.fairness.{key}",
-                    f"is not a fairness statistic ({', '.join(FAIRNESS_METRICS)}).",
-                    hint,
-                )
             fairness[str(key)] = _number(f"gates.fairness.{key}", limit, minimum=0.0)
         checks = _str_list("gates.required_checks", raw.get("required_checks") or [])
         for check in checks:

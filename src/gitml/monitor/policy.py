@@ -7,18 +7,13 @@ p < 0.05 at or below it, dataset drift when half the columns drift).
 
 from __future__ import annotations
 
-import difflib
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from gitml.confcheck import POLICY_PATH, Fields
 
-from gitml.errors import GitmlError
-
-WHERE = "conf/gitml.yaml"
 DISTANCES = ("wasserstein", "jensenshannon", "psi")
 TESTS = ("ks", "chi2")
 METHODS = DISTANCES + TESTS
@@ -44,47 +39,18 @@ DEFAULT_DECAY = {
 LOWER_IS_BETTER = ("log_loss", "brier")
 
 
-def _fail(where: str, problem: str, hint: str = "") -> GitmlError:
-    return GitmlError(
-        f"{WHERE}: 'monitor.{where}' {problem}",
-        hint or f"Fix 'monitor.{where}' in {WHERE} (see the comments there).",
-    )
+_F = Fields("monitor")
+_fail = _F.fail
+_keys = _F.keys
+_choice = _F.choice
 
 
 def _mapping(where: str, value: Any) -> Mapping[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise _fail(where, f"must be a mapping, not {type(value).__name__}.")
-    return value
+    return _F.mapping(where, value, optional=True)
 
 
-def _keys(where: str, raw: Mapping[str, Any], allowed: set[str]) -> None:
-    for key in raw:
-        if key not in allowed:
-            close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
-            hint = (
-                f"Did you mean '{close[0]}'?"
-                if close
-                else f"Allowed: {', '.join(sorted(allowed))}."
-            )
-            raise _fail(f"{where}.{key}" if where else str(key), "is not a known key.", hint)
-
-
-def _number(where: str, value: Any, low: float = 0.0, high: float = math.inf) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise _fail(where, f"must be a number, not {value!r}.")
-    if not low <= value <= high:
-        raise _fail(where, f"must lie between {low} and {high}, not {value}.")
-    return float(value)
-
-
-def _choice(where: str, value: Any, options: tuple[str, ...]) -> str:
-    if value not in options:
-        close = difflib.get_close_matches(str(value), options, n=1)
-        hint = f" Did you mean '{close[0]}'?" if close else ""
-        raise _fail(where, f"is '{value}', which is not one of: {', '.join(options)}.{hint}")
-    return str(value)
+def _number(where: str, value: Any, low: float = 0.0, high: float | None = None) -> float:
+    return _F.number(where, value, minimum=low, maximum=high)
 
 
 @dataclass(frozen=True)
@@ -109,6 +75,7 @@ class MonitorPolicy:
     correction: str = "none"
     drift_share: float = 0.5
     critical_columns: tuple[str, ...] = ()
+    critical_top_features: int = 0
     columns: Mapping[str, ColumnRule] = field(default_factory=dict)
     score_column: str = "score"
     prediction: ColumnRule = field(default_factory=ColumnRule)
@@ -129,7 +96,7 @@ class MonitorPolicy:
     @classmethod
     def parse(cls, raw: Any) -> MonitorPolicy:
         """Validate the `monitor:` mapping; missing keys keep their defaults."""
-        raw = _mapping("(section)", raw)
+        raw = _mapping("", raw)
         _keys(
             "",
             raw,
@@ -141,6 +108,7 @@ class MonitorPolicy:
                 "correction",
                 "drift_share",
                 "critical_columns",
+                "critical_top_features",
                 "columns",
                 "prediction",
                 "quality",
@@ -159,9 +127,7 @@ class MonitorPolicy:
         for key, value in _mapping("thresholds", raw.get("thresholds")).items():
             _choice(f"thresholds.{key}", key, METHODS)
             thresholds[key] = _number(f"thresholds.{key}", value)
-        critical = raw.get("critical_columns") or []
-        if not isinstance(critical, list | tuple) or not all(isinstance(c, str) for c in critical):
-            raise _fail("critical_columns", "must be a list of column names.")
+        critical = _F.str_list("critical_columns", raw.get("critical_columns") or [])
         columns = {
             str(name): _rule(f"columns.{name}", rule)
             for name, rule in _mapping("columns", raw.get("columns")).items()
@@ -170,9 +136,7 @@ class MonitorPolicy:
         _keys("prediction", prediction, {"score_column", "method", "threshold"})
         quality = _mapping("quality", raw.get("quality"))
         _keys("quality", quality, {"null_rate_tolerance", "schema"})
-        schema = quality.get("schema", True)
-        if not isinstance(schema, bool):
-            raise _fail("quality.schema", f"must be true or false, not {schema!r}.")
+        schema = _F.boolean("quality.schema", quality.get("schema", True))
         decay = dict(DEFAULT_DECAY)
         for key, value in _mapping("decay", raw.get("decay")).items():
             _choice(f"decay.{key}", key, tuple(DEFAULT_DECAY))
@@ -180,8 +144,10 @@ class MonitorPolicy:
         log = _mapping("log", raw.get("log"))
         _keys("log", log, {"inputs_field", "score_field"})
         return cls(
-            small_sample=int(_number("small_sample", raw.get("small_sample", 1000), 0)),
-            low_cardinality=int(_number("low_cardinality", raw.get("low_cardinality", 5), 0, 20)),
+            small_sample=_F.integer("small_sample", raw.get("small_sample", 1000)),
+            low_cardinality=_F.integer(
+                "low_cardinality", raw.get("low_cardinality", 5), maximum=20
+            ),
             numeric_large=_choice(
                 "methods.large.numeric", large.get("numeric", "wasserstein"), NUMERIC_METHODS
             ),
@@ -200,6 +166,9 @@ class MonitorPolicy:
             correction=_choice("correction", raw.get("correction", "none"), CORRECTIONS),
             drift_share=_number("drift_share", raw.get("drift_share", 0.5), 0.0, 1.0),
             critical_columns=tuple(critical),
+            critical_top_features=_F.integer(
+                "critical_top_features", raw.get("critical_top_features", 0)
+            ),
             columns=columns,
             score_column=str(prediction.get("score_column", "score")),
             prediction=_rule(
@@ -210,7 +179,7 @@ class MonitorPolicy:
             ),
             schema=schema,
             decay=decay,
-            chunk_rows=int(_number("chunk_rows", raw.get("chunk_rows", 250_000), 1)),
+            chunk_rows=_F.integer("chunk_rows", raw.get("chunk_rows", 250_000), minimum=1),
             log_inputs_field=str(log.get("inputs_field", "inputs")),
             log_score_field=str(log.get("score_field", "score")),
         )
@@ -228,25 +197,12 @@ def _rule(where: str, raw: Any) -> ColumnRule:
 
 
 def load_monitor_policy(root: str | Path = ".") -> MonitorPolicy:
-    """The monitor policy in `<root>/conf/gitml.yaml` (defaults if the file or section is absent).
+    """The monitor policy in `<root>/conf/gitml.yaml` (defaults if there is no such file).
 
-    Goes through `gitml.policy.load_policy` when that loader knows the `monitor:` section, so the
-    whole file is validated in one place; otherwise reads only this section.
+    The file is read and validated whole by `gitml.policy.load_policy`, the one loader.
     """
-    path = Path(root) / "conf" / "gitml.yaml"
-    if not path.is_file():
+    if not (Path(root) / POLICY_PATH).is_file():
         return MonitorPolicy()
-    try:
-        from gitml import policy as shared
+    from gitml.policy import load_policy  # gitml.policy imports this module for its section
 
-        if "monitor" in getattr(shared, "_SECTIONS", {}):
-            found = getattr(shared.load_policy(Path(root)), "monitor", None)
-            if isinstance(found, MonitorPolicy):
-                return found
-    except ImportError:
-        pass
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise GitmlError(f"{path} is not valid YAML: {exc}", "Fix the syntax.") from None
-    return MonitorPolicy.parse(raw.get("monitor") if isinstance(raw, Mapping) else None)
+    return load_policy(Path(root)).monitor

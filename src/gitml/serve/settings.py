@@ -6,41 +6,23 @@ sections, so `load_policy(root).serve` is the one way to read it.
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gitml.errors import GitmlError
+from gitml.confcheck import Fields
 
-WHERE = "conf/gitml.yaml"
+#: What serving does with a category the model never saw.
+UNKNOWN = ("error", "unknown")
 
-
-def _fail(where: str, problem: str) -> GitmlError:
-    return GitmlError(
-        f"{WHERE}: 'serve.{where}' {problem}",
-        f"Fix 'serve.{where}' in {WHERE} (see the comments there).",
-    )
-
-
-def _keys(where: str, raw: Mapping[str, Any], allowed: set[str]) -> None:
-    for key in raw:
-        if key not in allowed:
-            close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
-            hint = f" Did you mean '{close[0]}'?" if close else ""
-            raise _fail(f"{where}.{key}" if where else str(key), f"is not a known key.{hint}")
+_F = Fields("serve")
 
 
 def _int(where: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise _fail(where, f"must be an integer of at least {minimum}, not {value!r}.")
-    return value
+    return _F.integer(where, value, minimum=minimum)
 
 
 def _float(where: str, value: Any, minimum: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
-        raise _fail(where, f"must be a number of at least {minimum}, not {value!r}.")
-    return float(value)
+    return _F.number(where, value, minimum=minimum)
 
 
 @dataclass(frozen=True)
@@ -68,26 +50,17 @@ class ServePolicy:
 
     @classmethod
     def parse(cls, raw: Any) -> ServePolicy:
-        if raw is None:
-            return cls()
-        if not isinstance(raw, Mapping):
-            raise _fail("", f"must be a mapping, not {type(raw).__name__}.")
-        _keys("", raw, set(cls.__dataclass_fields__))
+        raw = _F.mapping("", raw, optional=True)
+        _F.keys("", raw, cls.__dataclass_fields__)
         d = cls()
-        unknown = raw.get("unknown_categories", d.unknown_categories)
-        if unknown not in ("error", "unknown"):
-            raise _fail("unknown_categories", f"is {unknown!r}; use error or unknown.")
-        log_raw = raw.get("log") or {}
-        if not isinstance(log_raw, Mapping):
-            raise _fail("log", "must be a mapping with path, rotate_bytes, keep, enabled.")
-        _keys("log", log_raw, set(LogPolicy.__dataclass_fields__))
+        unknown = _F.choice(
+            "unknown_categories", raw.get("unknown_categories", d.unknown_categories), UNKNOWN
+        )
+        log_raw = _F.mapping("log", raw.get("log"), optional=True)
+        _F.keys("log", log_raw, LogPolicy.__dataclass_fields__)
         dl = LogPolicy()
-        path = log_raw.get("path", dl.path)
-        if not isinstance(path, str) or not path:
-            raise _fail("log.path", "must be a non-empty path.")
-        enabled = log_raw.get("enabled", dl.enabled)
-        if not isinstance(enabled, bool):
-            raise _fail("log.enabled", "must be true or false.")
+        path = _F.string("log.path", log_raw.get("path", dl.path))
+        enabled = _F.boolean("log.enabled", log_raw.get("enabled", dl.enabled))
         return cls(
             max_batch_size=_int("max_batch_size", raw.get("max_batch_size", d.max_batch_size), 1),
             max_wait_ms=_float("max_wait_ms", raw.get("max_wait_ms", d.max_wait_ms), 0.0),
