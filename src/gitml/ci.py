@@ -6,7 +6,7 @@ step appends to `$GITHUB_OUTPUT`. See docs/ci.md.
 
 Pure core (no subprocesses, no files): `lock_md5`, `model_changed`, `parse_json_pages`,
 `find_marked_comment`, `open_prs_with_prefix`, `expand_sweep`, `example_row`.
-Adapters: git through `gitml.registry.git.Git`, DVC through its Python API, HTTP through urllib.
+Adapters: git through `gitml.git.Git`, DVC through its Python API, HTTP through urllib.
 """
 
 from __future__ import annotations
@@ -167,7 +167,7 @@ def outputs(**values: Any) -> str:
 
 def read_lock(root: Path, rev: str | None) -> Any:
     """`dvc.lock` parsed at `rev` (None or an all-zero sha, as GitHub sends for a new branch)."""
-    from gitml.registry.git import Git
+    from gitml.git import Git
 
     if rev is None or not rev.strip("0"):
         return None
@@ -200,9 +200,9 @@ def gate_check(root: Path, ref: str, artifact: str | None = None) -> tuple[Any, 
     """
     from gitml import registry
     from gitml.compare import Evidence, evaluate_gates
+    from gitml.git import Git
     from gitml.policy import load_policy
     from gitml.registry.dvc import Dvc
-    from gitml.registry.git import Git
 
     policy = load_policy(root)
     name = artifact or policy.artifact

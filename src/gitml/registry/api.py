@@ -19,9 +19,9 @@ from typing import Any
 
 from gitml.compare import Evidence, GateReport, evaluate_gates
 from gitml.errors import GitmlError
+from gitml.git import Git, PushRejected
 from gitml.policy import Policy, load_policy
 from gitml.registry.dvc import Dvc, Snapshot, params_hash
-from gitml.registry.git import Git, PushRejected
 from gitml.registry.grammar import (
     NAME_RE,
     SEMVER_RE,

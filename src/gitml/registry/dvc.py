@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from gitml.errors import GitmlError
-from gitml.registry.git import Git
+from gitml.git import Git
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

@@ -1,4 +1,4 @@
-"""The report's one adapter to git and DVC: resolve revisions and read a project at a revision.
+"""The report's adapter to DVC, and its reads of a project at a revision (git through `gitml.git`).
 
 Metrics and params come from DVC's public Python API (`dvc.api.metrics_show`, `params_show`);
 other files (dvc.lock, validation, slices, importance, plot data) through `dvc.api.DVCFileSystem`
@@ -34,6 +34,7 @@ from typing import Any
 import yaml
 
 from gitml.errors import GitmlError
+from gitml.git import Git
 from gitml.policy import Outputs
 from gitml.report.core import LINE_PLOTS, Snapshot
 
@@ -60,34 +61,26 @@ class Project:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root).resolve()
+        self.git = Git(self.root)
         self._fs: dict[str | None, Any] = {}
 
-    # -- git ------------------------------------------------------------------------------------
-
-    def _git(self, *args: str) -> subprocess.CompletedProcess[str]:
-        try:
-            return subprocess.run(
-                ["git", *args], cwd=self.root, capture_output=True, text=True, check=False
-            )
-        except FileNotFoundError:
-            raise GitmlError("git is not installed or not on PATH.", "Install git.") from None
+    # -- git (through gitml.git, the one git adapter) ---------------------------------------------
 
     def ensure_repo(self) -> None:
         """Fail clearly outside a git repository."""
-        if self._git("rev-parse", "--git-dir").returncode != 0:
+        if not self.git.ok("rev-parse", "--git-dir"):
             raise GitmlError(
                 f"{self.root} is not inside a git repository.",
                 "Run gitml report from your project's checkout.",
             )
 
     def is_shallow(self) -> bool:
-        out = self._git("rev-parse", "--is-shallow-repository")
-        return out.stdout.strip() == "true"
+        return self.git.is_shallow()
 
     def resolve(self, rev: str) -> str:
         """The full commit sha of `rev`; a clear error for an unknown revision."""
-        out = self._git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
-        if out.returncode != 0:
+        sha = self.git.rev_parse(rev)
+        if sha is None:
             hint = (
                 SHALLOW_HINT
                 if self.is_shallow()
@@ -95,36 +88,37 @@ class Project:
                 "(`git fetch origin <branch>`)."
             )
             raise GitmlError(f"Unknown revision '{rev}' in {self.root}.", hint)
-        return out.stdout.strip()
+        return sha
 
     def short(self, sha: str) -> str:
         return sha[:7]
 
     def default_branch(self) -> str | None:
         """origin/HEAD's branch if set, else the first of main, master, origin/{main,master}."""
-        out = self._git("symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD")
-        if out.returncode == 0 and out.stdout.strip():
-            return out.stdout.strip()
+        origin_head = self.git.output(
+            "symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD"
+        )
+        if origin_head:
+            return origin_head
         for name in ("main", "master", "origin/main", "origin/master"):
-            if self._git("rev-parse", "--verify", "--quiet", f"{name}^{{commit}}").returncode == 0:
+            if self.git.rev_parse(name) is not None:
                 return name
         return None
 
     def merge_base(self, a: str, b: str) -> str | None:
-        out = self._git("merge-base", a, b)
-        return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None
+        return self.git.merge_base(a, b)
 
     def has_head_commit(self) -> bool:
-        return self._git("rev-parse", "--verify", "--quiet", "HEAD^{commit}").returncode == 0
+        return self.git.rev_parse("HEAD") is not None
 
     def has_file(self, sha: str | None, path: str) -> bool:
         """Whether `path` exists at commit `sha` (in the workspace when None)."""
         if sha is None:
             return (self.root / path).exists()
-        return self._git("cat-file", "-e", f"{sha}:{path}").returncode == 0
+        return self.git.ok("cat-file", "-e", f"{sha}:{path}")
 
     def subject(self, sha: str) -> str:
-        return self._git("log", "-1", "--format=%s", sha).stdout.strip()
+        return self.git.subject(sha)
 
     # -- DVC ------------------------------------------------------------------------------------
 
@@ -194,25 +188,10 @@ class Project:
                 file = self.root / path
                 found[path] = file.read_text(encoding="utf-8") if file.is_file() else None
         else:
-            query = "".join(f"{sha}:{path}\n" for path in paths).encode()
-            proc = subprocess.run(
-                ["git", "cat-file", "--batch"],
-                cwd=self.root,
-                input=query,
-                capture_output=True,
-                check=False,
-            )
-            out, pos = proc.stdout, 0
+            blobs = self.git.read_files([(sha, path) for path in paths])
             for path in paths:
-                end = out.index(b"\n", pos)
-                header = out[pos:end].decode().split()
-                pos = end + 1
-                if len(header) == 3 and header[1] == "blob":
-                    size = int(header[2])
-                    found[path] = out[pos : pos + size].decode("utf-8")
-                    pos += size + 1
-                else:
-                    found[path] = None
+                data = blobs[(sha, path)]
+                found[path] = None if data is None else data.decode("utf-8")
         for path, text in found.items():
             if text is None:
                 fs = self._dvc_fs(sha)
@@ -294,20 +273,22 @@ class Project:
         --batch` reads each commit's dvc.yaml, params.yaml and metrics file (a second one only
         for params files other than params.yaml). None when only DVC can answer exactly.
         """
-        refs = self._git(
+        proc = self.git.run(
             "for-each-ref",
             "--format=%(refname)%00%(objectname)%00%(*objectname)%00%(HEAD)",
             "refs/exps",
             "refs/heads",
             "refs/tags",
+            check=False,
         )
-        if refs.returncode != 0:
+        if proc.returncode != 0:
             return None
+        refs = proc.stdout.decode("utf-8", errors="replace")
         exps: list[tuple[str, str, str]] = []  # (baseline sha, name, experiment commit)
         tags: dict[str, str] = {}
         branches: dict[str, str] = {}
         head_branch = None
-        for line in refs.stdout.splitlines():
+        for line in refs.splitlines():
             ref, sha, peeled, head = line.split("\0")
             if ref in _QUEUE_REFS:
                 return None  # queued/failed experiments: no commit, only DVC can list them
@@ -355,25 +336,10 @@ class Project:
 
     def _batch(self, queries: Sequence[str]) -> dict[str, _Blob]:
         """One `git cat-file --batch` over `queries` (`<rev>` or `<rev>:<path>`)."""
-        proc = subprocess.run(
-            ["git", "cat-file", "--batch"],
-            cwd=self.root,
-            input="".join(f"{q}\n" for q in queries).encode(),
-            capture_output=True,
-            check=False,
-        )
-        out, pos, found = proc.stdout, 0, {}
-        for query in queries:
-            end = out.index(b"\n", pos)
-            header = out[pos:end].decode().split()
-            pos = end + 1
-            if len(header) == 3 and header[1] in ("blob", "commit"):
-                size = int(header[2])
-                text = out[pos : pos + size].decode("utf-8", errors="replace")
-                found[query] = _Blob(header[0], text)
-                pos += size + 1
-            else:
-                found[query] = _Blob(None, None)
+        found: dict[str, _Blob] = {}
+        for query, obj in self.git.batch(queries).items():
+            usable = obj is not None and obj.type in ("blob", "commit")
+            found[query] = _Blob(obj.sha, obj.text) if usable and obj else _Blob(None, None)
         return found
 
 

@@ -124,9 +124,9 @@ def from_registry(
     import tempfile
 
     from gitml.fileio import md5_bytes as _md5
+    from gitml.git import Git
     from gitml.registry import get
     from gitml.registry.dvc import Dvc
-    from gitml.registry.git import Git
 
     ref = version or stage
     if not ref:

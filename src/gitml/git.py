@@ -1,7 +1,8 @@
-"""The registry's git adapter: the only place the registry runs `git`.
+"""The one adapter to git: every `git` process gitml runs (registry, report, CI, serving) starts here.
 
 All tags come from ONE `git for-each-ref` call (name, object type, peeled commit, tagger, date,
-subject, body, signature); files at revisions from ONE `git cat-file --batch` call per request.
+subject, body, signature); objects and files at revisions from ONE `git cat-file --batch` call per
+request.
 """
 
 from __future__ import annotations
@@ -34,6 +35,19 @@ _FIELDS = (
 )
 _SEP = "\x00"
 _FORMAT = "%00".join(_FIELDS) + "%00"
+
+
+@dataclass(frozen=True)
+class GitObject:
+    """One object from `git cat-file --batch`: its sha, type (blob, commit, tree, tag) and bytes."""
+
+    sha: str
+    type: str
+    data: bytes
+
+    @property
+    def text(self) -> str:
+        return self.data.decode("utf-8", errors="replace")
 
 
 @dataclass(frozen=True)
@@ -119,6 +133,25 @@ class Git:
         proc = self.run("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False)
         return proc.stdout.decode().strip() if proc.returncode == 0 else None
 
+    def ok(self, *args: str) -> bool:
+        """Whether `git <args>` succeeds (for yes/no questions such as `cat-file -e`)."""
+        return self.run(*args, check=False).returncode == 0
+
+    def output(self, *args: str) -> str | None:
+        """The stripped output of `git <args>`, or None when it fails or prints nothing."""
+        proc = self.run(*args, check=False)
+        out = proc.stdout.decode("utf-8", errors="replace").strip()
+        return out if proc.returncode == 0 and out else None
+
+    def is_shallow(self) -> bool:
+        return self.output("rev-parse", "--is-shallow-repository") == "true"
+
+    def merge_base(self, a: str, b: str) -> str | None:
+        return self.output("merge-base", a, b)
+
+    def subject(self, commit: str) -> str:
+        return self.output("log", "-1", "--format=%s", commit) or ""
+
     def head_branch(self) -> str | None:
         """The checked-out branch, or None when HEAD is detached."""
         proc = self.run("symbolic-ref", "--quiet", "--short", "HEAD", check=False)
@@ -129,27 +162,36 @@ class Git:
         out = self.run("status", "--porcelain", "--untracked-files=no").stdout.decode()
         return [line[3:] for line in out.splitlines() if line.strip()]
 
-    def read_files(self, items: Sequence[tuple[str, str]]) -> dict[tuple[str, str], bytes | None]:
-        """The bytes of each (rev, path), None when missing, in one `git cat-file --batch`."""
-        if not items:
+    def batch(self, queries: Sequence[str]) -> dict[str, GitObject | None]:
+        """Each `<rev>` or `<rev>:<path>` as a git object (None when missing), in one
+        `git cat-file --batch`."""
+        if not queries:
             return {}
-        request = "".join(f"{rev}:{path}\n" for rev, path in items).encode()
+        request = "".join(f"{q}\n" for q in queries).encode()
         out = self.run("cat-file", "--batch", input=request).stdout
-        result: dict[tuple[str, str], bytes | None] = {}
+        found: dict[str, GitObject | None] = {}
         pos = 0
-        for item in items:
+        for query in queries:
             end = out.index(b"\n", pos)
             header = out[pos:end].split(b" ")
             pos = end + 1
-            if len(header) == 3 and header[1] == b"blob":
+            if len(header) == 3:
                 size = int(header[2])
-                result[item] = out[pos : pos + size]
+                found[query] = GitObject(
+                    header[0].decode(), header[1].decode(), out[pos : pos + size]
+                )
                 pos += size + 1
-            elif len(header) == 3:  # a tree or other object: skip its content
-                pos += int(header[2]) + 1
-                result[item] = None
             else:  # "<name> missing" / "ambiguous"
-                result[item] = None
+                found[query] = None
+        return found
+
+    def read_files(self, items: Sequence[tuple[str, str]]) -> dict[tuple[str, str], bytes | None]:
+        """The bytes of each (rev, path), None when missing or not a file."""
+        objects = self.batch([f"{rev}:{path}" for rev, path in items])
+        result: dict[tuple[str, str], bytes | None] = {}
+        for rev, path in items:
+            obj = objects[f"{rev}:{path}"]
+            result[(rev, path)] = obj.data if obj is not None and obj.type == "blob" else None
         return result
 
     def read_file(self, rev: str, path: str) -> bytes | None:
