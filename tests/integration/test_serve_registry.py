@@ -92,6 +92,18 @@ def test_monitor_production_flags_exactly_the_injected_columns(
     result = json.loads(out.read_text())
     assert set(result["drifted_columns"]) == set(SCENARIOS[scenario].drifted_columns), result
     assert result["reference_rows"] == 2400  # the profile split saved at v1.0.0's commit
+    # The version's own importance (reports/importance.json at its commit) names the critical
+    # features: the three the model relies on most, debt_to_income first.
+    recorded = json.loads((production_repo / "reports/importance.json").read_text())
+    top = sorted(
+        (n for n in recorded if recorded[n]["mean"] > 0), key=lambda n: -recorded[n]["mean"]
+    )
+    assert result["policy"]["critical_by_importance"] == top[:3]
+    assert top[0] == "debt_to_income"
+    injected = set(SCENARIOS[scenario].drifted_columns)
+    assert result["dataset_drift"] == bool(injected & set(top[:3]))  # all below drift_share 0.5
+    if scenario == "shifted_numeric":
+        assert result["dataset_drift"] and result["critical_drifted"] == ["debt_to_income"]
 
 
 def test_serve_production_follows_a_promotion_and_replays(

@@ -14,7 +14,7 @@ from scipy import stats as sst
 from gitml.data.synthetic import SCENARIOS, generate
 from gitml.errors import GitmlError
 from gitml.monitor import stats
-from gitml.monitor.core import Inputs, analyse_frame, check_profile
+from gitml.monitor.core import Inputs, analyse_frame, check_profile, top_features
 from gitml.monitor.policy import ColumnRule, MonitorPolicy
 from gitml.profile import build_profile
 
@@ -134,6 +134,55 @@ def test_verdict_share_and_critical_columns() -> None:
     assert critical["dataset_drift"] and critical["critical_drifted"] == ["loan_amount"]
     low_share = run(reference(20_000), batch, policy=MonitorPolicy(drift_share=0.2))
     assert low_share["dataset_drift"] and low_share["status"] == "drift"
+
+
+IMPORTANCE = {
+    "debt_to_income": {"mean": 0.12, "std": 0.01},
+    "income": {"mean": 0.04, "std": 0.01},
+    "employment_type": {"mean": 0.02, "std": 0.003},
+    "loan_amount": {"mean": 0.009, "std": 0.002},
+    "region": {"mean": -0.001, "std": 0.001},  # no reliance: never critical
+    "not_profiled": {"mean": 0.5, "std": 0.1},
+}
+
+
+def test_top_features_rank_profiled_columns_by_positive_importance() -> None:
+    profiled = ["age", "income", "debt_to_income", "region", "loan_amount", "employment_type"]
+    assert top_features(IMPORTANCE, profiled, 2) == (("debt_to_income", "income"), None)
+    every, _ = top_features(IMPORTANCE, profiled, 10)
+    assert every == ("debt_to_income", "income", "employment_type", "loan_amount")
+    assert top_features(IMPORTANCE, profiled, 0) == ((), None)
+    none, note = top_features(None, profiled, 3)
+    assert none == () and note is not None and "no recorded importance" in note
+
+
+def test_one_drifted_top_feature_is_dataset_drift() -> None:
+    """shifted_numeric moves debt_to_income only: below the share, but the model's top feature."""
+    batch = generate(4_000, seed=23, scenario="shifted_numeric")
+    plain = run(reference(20_000), batch)
+    assert plain["drifted_columns"] == ["debt_to_income"] and not plain["dataset_drift"]
+    policy = MonitorPolicy(critical_top_features=3)
+    ranked = run(reference(20_000), batch, policy=policy, importance=IMPORTANCE)
+    assert ranked["dataset_drift"] and ranked["status"] == "drift"
+    assert ranked["critical_drifted"] == ["debt_to_income"]
+    assert ranked["policy"]["critical_by_importance"] == [
+        "debt_to_income",
+        "income",
+        "employment_type",
+    ]
+    assert ranked["columns"]["income"]["critical"] and not ranked["columns"]["age"]["critical"]
+    # Without recorded importance the verdict falls back to the share, and says so.
+    blind = run(reference(20_000), batch, policy=policy)
+    assert (
+        not blind["dataset_drift"] and "no recorded importance" in blind["policy"]["critical_note"]
+    )
+
+
+def test_critical_top_features_must_be_a_non_negative_integer() -> None:
+    assert MonitorPolicy.parse({"critical_top_features": 2}).critical_top_features == 2
+    for bad in (-1, 1.5, "3", True):
+        with pytest.raises(GitmlError, match="critical_top_features"):
+            MonitorPolicy.parse({"critical_top_features": bad})
 
 
 def test_bonferroni_correction_changes_a_borderline_decision() -> None:

@@ -43,6 +43,12 @@ def monitor_command(
     score_column: str | None = typer.Option(
         None, "--score-column", help="The batch's score column (default: monitor.prediction)."
     ),
+    importance: Path | None = typer.Option(
+        None,
+        "--importance",
+        help="With --profile: permutation importance (reports/importance.json), for "
+        "monitor.critical_top_features.",
+    ),
 ) -> None:
     """Compare a production batch with a version's training profile: drift, quality, decay.
 
@@ -64,6 +70,7 @@ def monitor_command(
             params=params,
             metrics=metrics,
             score_column=score_column,
+            importance=importance,
         )
     raise typer.Exit(code)
 
@@ -83,6 +90,7 @@ def run(
     params: Path | None = None,
     metrics: Path | None = None,
     score_column: str | None = None,
+    importance: Path | None = None,
     root: Path = Path("."),
 ) -> int:
     """Run one monitoring pass and write the report; return the exit code."""
@@ -110,7 +118,7 @@ def run(
         if metrics is None and labels:
             default = root / "reports" / "metrics.json"
             metrics = default if default.is_file() else None
-        reference = refs.from_files(profile, score_profile, params, metrics)
+        reference = refs.from_files(profile, score_profile, params, metrics, importance)
     else:
         reference = refs.from_registry(root, stage, version)
     inputs = Inputs(
@@ -121,6 +129,7 @@ def run(
         labels=labels,
         score_column=score_column,
         recorded_metrics=reference.metrics,
+        importance=reference.importance,
         threshold=reference.threshold,
         positive_class=reference.positive_class,
     )

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -426,6 +426,8 @@ class Inputs:
     labels: str | None = None
     score_column: str | None = None
     recorded_metrics: Mapping[str, Any] | None = None
+    #: The version's permutation importance (reports/importance.json), for critical_top_features.
+    importance: Mapping[str, Any] | None = None
     threshold: float = 0.5
     positive_class: Any = 1
 
@@ -463,6 +465,13 @@ class Monitor:
                     f"monitor.critical_columns names '{name}', which the reference profile lacks.",
                     f"Profiled columns: {', '.join(self.accumulators)}. Fix conf/gitml.yaml.",
                 )
+        self.by_importance, self.critical_note = top_features(
+            inputs.importance, list(self.accumulators), policy.critical_top_features
+        )
+        self.critical = (
+            *policy.critical_columns,
+            *(n for n in self.by_importance if n not in policy.critical_columns),
+        )
         self.score_name = inputs.score_column or policy.score_column
         self.score: NumericAccumulator | None = None
         if inputs.score_profile is not None:
@@ -557,7 +566,7 @@ class Monitor:
             columns[name] = column_result(
                 acc, policy, rule.method if rule else None, rule.threshold if rule else None
             )
-            columns[name]["critical"] = name in policy.critical_columns
+            columns[name]["critical"] = name in self.critical
         decide(columns, policy.correction)
         monitored = [c for c in columns.values() if c["method"] is not None]
         n_drifted = sum(1 for c in monitored if c["drifted"])
@@ -593,7 +602,10 @@ class Monitor:
                 "drift_share": policy.drift_share,
                 "correction": policy.correction,
                 "small_sample": policy.small_sample,
-                "critical_columns": list(policy.critical_columns),
+                "critical_columns": list(self.critical),
+                "critical_top_features": policy.critical_top_features,
+                "critical_by_importance": list(self.by_importance),
+                "critical_note": self.critical_note,
             },
             "columns": columns,
             "prediction": prediction,
@@ -695,6 +707,30 @@ class Monitor:
             "labelled_rows": len(s),
             "note": None if recorded else "no recorded metrics to compare with",
         }
+
+
+def top_features(
+    importance: Mapping[str, Any] | None, profiled: Sequence[str], k: int
+) -> tuple[tuple[str, ...], str | None]:
+    """The `k` profiled features the model relies on most (mean permutation importance > 0).
+
+    Returns them, most important first (ties by name), and a note when `k` asks for some but the
+    reference recorded no importance.
+    """
+    if k <= 0:
+        return (), None
+    if not importance:
+        return (), (
+            f"monitor.critical_top_features is {k}, but the reference has no recorded importance "
+            "(reports/importance.json), so no column is critical by importance."
+        )
+    ranked = []
+    for name in profiled:
+        entry = importance.get(name)
+        mean = entry.get("mean") if isinstance(entry, Mapping) else entry
+        if isinstance(mean, int | float) and not isinstance(mean, bool) and mean > 0:
+            ranked.append((-float(mean), name))
+    return tuple(name for _, name in sorted(ranked)[:k]), None
 
 
 def _flat_metrics(raw: Mapping[str, Any]) -> dict[str, float]:

@@ -33,6 +33,7 @@ class Reference:
     score_profile: dict[str, Any] | None = None
     data: DataConfig | None = None
     metrics: dict[str, Any] | None = None
+    importance: dict[str, Any] | None = None
     threshold: float = 0.5
     positive_class: Any = 1
 
@@ -55,6 +56,7 @@ def from_files(
     score_profile: Path | None = None,
     params: Path | None = None,
     metrics: Path | None = None,
+    importance: Path | None = None,
 ) -> Reference:
     """A reference from local files (the profile is required, the rest optional)."""
     ref = Reference(label=str(profile), profile=read_json_file(profile, "reference profile"))
@@ -69,6 +71,8 @@ def from_files(
         ref.data, ref.threshold, ref.positive_class = _params(raw, str(params))
     if metrics is not None:
         ref.metrics = read_json_file(metrics, "metrics file")
+    if importance is not None:
+        ref.importance = read_json_file(importance, "importance file")
     return ref
 
 
@@ -86,10 +90,10 @@ def _read_at(dvc: Any, path: str, commit: str) -> bytes | None:
 
 def from_registry(root: Path, stage: str | None, version: str | None) -> Reference:
     """The reference of the version holding `stage`, or of `version`, via the registry and DVC."""
+    from gitml.git import Git
     from gitml.policy import load_policy
     from gitml.registry import resolve, state
     from gitml.registry.dvc import Dvc
-    from gitml.registry.git import Git
 
     policy = load_policy(root)
     artifact = policy.artifact
@@ -130,6 +134,9 @@ def from_registry(root: Path, stage: str | None, version: str | None) -> Referen
     raw_metrics = _read_at(dvc, outputs.metrics, commit)
     if raw_metrics is not None:
         ref.metrics = _loads(raw_metrics, outputs.metrics)
+    raw_importance = _read_at(dvc, outputs.importance, commit)
+    if raw_importance is not None:
+        ref.importance = _loads(raw_importance, outputs.importance)
     raw_params = _read_at(dvc, "params.yaml", commit)
     if raw_params is not None:
         ref.data, ref.threshold, ref.positive_class = _params(
