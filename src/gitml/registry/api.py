@@ -764,20 +764,7 @@ def unassign(
     current = art.holder(stage)
     if current is None:
         raise GitmlError(f"Stage '{stage}' of '{art.name}' is already empty.", "Nothing to do.")
-    body = {
-        "action": "unassign",
-        "artifact": art.name,
-        "version": current.version,
-        "stage": stage,
-        "commit": current.commit,
-        "reason": reason,
-        "actor": _actor(reg.git),
-        "ci_run_url": _ci_run_url(),
-    }
-    tag = format_tag(Action.UNASSIGN, art.name, stage=stage, counter=reg.next_counter(art.name))
-    message = format_message(gto_subject(Action.UNASSIGN, art.name, current.version, stage), body)
-    pushed = reg.write(tag, current.commit, message, options, remote)
-    return Written(tag, art.name, "unassign", current.version, current.commit, stage, pushed)
+    return _withdraw(reg, Action.UNASSIGN, art.name, current, stage, reason, options, remote)
 
 
 def deregister(
@@ -797,20 +784,34 @@ def deregister(
     target = reg.find_version(art, version)
     if not target.active:
         raise GitmlError(f"{art.name}@{target.version} is already deregistered.", "Nothing to do.")
-    body = {
-        "action": "deregister",
-        "artifact": art.name,
-        "version": target.version,
-        "commit": target.commit,
-        "reason": reason,
-        "actor": _actor(reg.git),
-        "ci_run_url": _ci_run_url(),
-    }
-    counter = reg.next_counter(art.name)
-    tag = format_tag(Action.DEREGISTER, art.name, version=target.version, counter=counter)
-    message = format_message(gto_subject(Action.DEREGISTER, art.name, target.version, None), body)
-    pushed = reg.write(tag, target.commit, message, options, remote)
-    return Written(tag, art.name, "deregister", target.version, target.commit, None, pushed)
+    return _withdraw(reg, Action.DEREGISTER, art.name, target, None, reason, options, remote)
+
+
+def _withdraw(
+    reg: _Registry,
+    action: Action,
+    name: str,
+    version: Version,
+    stage: str | None,
+    reason: str,
+    options: WriteOptions,
+    remote: str | None,
+) -> Written:
+    """Write the tag that empties `stage` (unassign) or withdraws `version` (deregister)."""
+    body: dict[str, Any] = {"action": action.value, "artifact": name, "version": version.version}
+    if stage is not None:
+        body["stage"] = stage
+    body.update(
+        commit=version.commit, reason=reason, actor=_actor(reg.git), ci_run_url=_ci_run_url()
+    )
+    counter = reg.next_counter(name)
+    if action is Action.UNASSIGN:
+        tag = format_tag(action, name, stage=stage, counter=counter)
+    else:
+        tag = format_tag(action, name, version=version.version, counter=counter)
+    message = format_message(gto_subject(action, name, version.version, stage), body)
+    pushed = reg.write(tag, version.commit, message, options, remote)
+    return Written(tag, name, action.value, version.version, version.commit, stage, pushed)
 
 
 # ---- get -------------------------------------------------------------------------------------
