@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -71,6 +72,23 @@ def test_gto_reads_tags_written_by_gitml(project: Project, monkeypatch: pytest.M
     assert versions == {"v1.0.0", "v1.1.0"}
     assert gto_history(root) == our_history(root)
     assert len(our_history(root)) == 7
+
+    # Withdrawals: gitml empties staging and withdraws v1.1.0; GTO reads both events as written.
+    tick()
+    emptied = registry.unassign(root, "staging", reason="freeze", options=no_push)
+    assert (emptied.version, emptied.stage) == ("v1.1.0", "staging")
+    assert re.fullmatch(r"classifier#staging!#(\d+)", emptied.tag)
+    tick()
+    withdrawn = registry.deregister(root, "v1.1.0", reason="leaked labels", options=no_push)
+    found = re.fullmatch(r"classifier@v1\.1\.0!#(\d+)", withdrawn.tag)
+    assert found and withdrawn.stage is None
+    assert int(found[1]) == int(emptied.tag.rsplit("#", 1)[1]) + 1  # GTO's one counter
+    assert registry.resolve(root, None, "staging") is None
+    assert gto_history(root) == our_history(root)
+    events = {(r["event"], r["tag"]): r for r in registry.history(root, "classifier")}
+    assert events[("unassign", emptied.tag)]["reason"] == "freeze"
+    assert events[("deregister", withdrawn.tag)]["reason"] == "leaked labels"
+    assert registry.doctor(root).ok
 
 
 def test_gitml_reads_tags_written_by_gto(project: Project) -> None:  # noqa: F811
