@@ -132,6 +132,39 @@ def test_critical_column_drift_exits_one(project: Path) -> None:
         shutil.copy(REPO / "conf" / "gitml.yaml", project / "conf" / "gitml.yaml")
 
 
+def test_top_feature_drift_exits_one_with_the_workspace_importance(project: Path) -> None:
+    """No critical_columns: the shipped critical_top_features reads reports/importance.json."""
+    importance = project / "reports" / "importance.json"
+    write_json(
+        importance, {"loan_amount": {"mean": 0.2}, "age": {"mean": 0.1}, "region": {"mean": 0.0}}
+    )
+    try:
+        done = gitml(
+            project, "--profile", "data/profile.json", "--current", "covariate.csv",
+            "--format", "json", "--fail-on-drift",
+        )  # fmt: skip
+        assert done.returncode == 1, done.stderr
+        report = json.loads(done.stdout)
+        assert report["policy"]["critical_by_importance"] == ["loan_amount", "age"]
+        assert report["critical_drifted"] == ["loan_amount"] and report["dataset_drift"]
+        elsewhere = project / "elsewhere.json"
+        write_json(elsewhere, {"age": {"mean": 0.3}})
+        explicit = gitml(
+            project, "--profile", "data/profile.json", "--current", "covariate.csv",
+            "--importance", str(elsewhere), "--format", "json", "--fail-on-drift",
+        )  # fmt: skip
+        assert explicit.returncode == 0, explicit.stderr  # age is critical but does not drift
+        assert json.loads(explicit.stdout)["policy"]["critical_by_importance"] == ["age"]
+    finally:
+        importance.unlink(missing_ok=True)
+    blind = gitml(
+        project, "--profile", "data/profile.json", "--current", "covariate.csv",
+        "--format", "json", "--fail-on-drift",
+    )  # fmt: skip
+    assert blind.returncode == 0, blind.stderr
+    assert "no recorded importance" in json.loads(blind.stdout)["policy"]["critical_note"]
+
+
 @pytest.mark.parametrize("fmt", ["md", "html"])
 def test_markdown_and_html_reports(project: Path, fmt: str) -> None:
     out = project / "out" / f"report.{fmt}"

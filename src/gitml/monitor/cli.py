@@ -118,6 +118,8 @@ def run(
         if metrics is None and labels:
             default = root / "reports" / "metrics.json"
             metrics = default if default.is_file() else None
+        if importance is None:
+            importance = _workspace_importance(root, profile)
         reference = refs.from_files(profile, score_profile, params, metrics, importance)
     else:
         reference = refs.from_registry(root, stage, version)
@@ -197,3 +199,14 @@ def _consume(monitor: object, source: object) -> None:
         for chunk in source:
             monitor.update(chunk)
             bar.advance(task, len(chunk))
+
+
+def _workspace_importance(root: Path, profile: Path) -> Path | None:
+    """The workspace's importance file when `profile` is the workspace's own profile."""
+    from gitml.policy import Outputs, load_policy
+
+    outputs = load_policy(root).outputs if (root / "conf" / "gitml.yaml").is_file() else Outputs()
+    if profile.resolve() != (root / outputs.profile).resolve():
+        return None
+    found = root / outputs.importance
+    return found if found.is_file() else None
