@@ -3,6 +3,7 @@
 Run from the repository root:
 
     .venv/bin/python benchmarks/monitor_bench.py --rows 100000 1000000
+    .venv/bin/python benchmarks/monitor_bench.py --rows --cli-rows 1000000 10000000  # bounded memory
 
 Evidently 0.7 does not import with pandas 3, so it runs in its own venv as a subprocess:
 
@@ -166,10 +167,72 @@ def run_tool(python: Path, script: str, ref: Path, cur: Path, out: Path) -> dict
     return json.loads(out.read_text())
 
 
+def write_table(frame: pd.DataFrame, path: Path, parts: int) -> None:
+    """Write `frame` to Parquet in `parts` row groups (as a large production batch would be)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    step = -(-len(frame) // parts)
+    writer = None
+    for start in range(0, len(frame), step):
+        table = pa.Table.from_pandas(frame.iloc[start : start + step], preserve_index=False)
+        if writer is None:
+            writer = pq.ParquetWriter(path, table.schema)
+        writer.write_table(table)
+    assert writer is not None
+    writer.close()
+
+
+def cli_memory(sizes: list[int]) -> None:
+    """Peak RSS and wall time of the real `gitml monitor` CLI on batches of `sizes` rows.
+
+    The reference profile comes from 100k rows; each batch is written in 1M-row groups and read by
+    the CLI in `monitor.chunk_rows` chunks, so its memory should not grow with the batch.
+    """
+    from gitml.fileio import write_json
+    from gitml.profile import build_profile
+
+    reference, _ = make_tables(100_000)
+    profile = WORK / "cli_profile.json"
+    write_json(profile, build_profile(reference, NUMERIC, CATEGORICAL))
+    wrapper = (
+        "import resource, subprocess, sys, time; t = time.perf_counter(); "
+        "code = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL); "
+        "print(time.perf_counter() - t, "
+        "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, code)"
+    )
+    gitml = Path(sys.executable).parent / "gitml"
+    for rows in sizes:
+        _, current = make_tables(rows, seed=1)
+        path = WORK / f"cli_cur_{rows}.parquet"
+        write_table(current, path, max(1, rows // 1_000_000))
+        del current
+        out = subprocess.run(
+            [sys.executable, "-c", wrapper, str(gitml), "monitor", "--profile", str(profile),
+             "--current", str(path), "--format", "json", "-o", str(WORK / f"cli_{rows}.json")],
+            check=True, capture_output=True, text=True, cwd=WORK,
+        )  # fmt: skip
+        wall, peak_mb, code = out.stdout.split()
+        report = json.loads((WORK / f"cli_{rows}.json").read_text())
+        print(
+            f"{rows:>11,} rows  gitml monitor CLI: {float(wall):.1f} s, peak RSS "
+            f"{float(peak_mb):.0f} MB, exit {code}, drifted: {', '.join(report['drifted_columns'])}",
+            flush=True,
+        )
+        path.unlink()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--rows", type=int, nargs="*", default=[100_000, 1_000_000])
     parser.add_argument("--no-evidently", action="store_true", help="Time gitml only.")
+    parser.add_argument(
+        "--cli-rows",
+        type=int,
+        nargs="*",
+        default=[],
+        help="Also run the gitml monitor CLI on batches of these sizes (peak RSS: bounded memory).",
+    )
     args = parser.parse_args(argv)
     WORK.mkdir(parents=True, exist_ok=True)
     if not args.no_evidently and not EVIDENTLY_PY.exists():
@@ -214,6 +277,8 @@ def main(argv: list[str] | None = None) -> None:
             )
             line += f" | max |score difference| {worst:.4f}"
         print(line, flush=True)
+    if args.cli_rows:
+        cli_memory(args.cli_rows)
 
 
 if __name__ == "__main__":

@@ -78,6 +78,18 @@ def write_with(path: str | os.PathLike[str], writer: Callable[[BinaryIO], None])
         writer(handle)
 
 
+def open_parquet(path: str | os.PathLike[str]) -> Any:
+    """A `pyarrow.parquet.ParquetFile` for reading in chunks with memory bounded by a row group.
+
+    pre_buffer is off: with it on (pyarrow's default) `iter_batches` keeps the pre-buffered bytes
+    of every row group it has read, so memory grows with the file (measured: 1.2 GB of Arrow
+    allocations after 10M rows in 10 row groups, against 0.25 GB without; apache/arrow#39808).
+    """
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(path, pre_buffer=False)
+
+
 def md5_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     """The md5 of a file's bytes, as DVC records it in dvc.lock."""
     digest = hashlib.md5()

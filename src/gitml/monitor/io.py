@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from gitml.errors import GitmlError
+from gitml.fileio import open_parquet
 
 CSV_BLOCK_BYTES = 16 << 20
 
@@ -99,10 +100,9 @@ class BatchSource:
 
     def _parquet(self) -> Iterator[pd.DataFrame]:
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         try:
-            handle = pq.ParquetFile(self.path)
+            handle = open_parquet(self.path)
         except (pa.ArrowException, OSError) as exc:
             raise GitmlError(
                 f"'{self.path}' is not a readable Parquet file ({exc}).", "Check the file."

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from gitml import scoring
 from gitml.errors import GitmlError
-from gitml.fileio import atomic_path
+from gitml.fileio import atomic_path, open_parquet
 from gitml.scoring import InputError
 from gitml.serve.bundle import ModelBundle
 
@@ -42,7 +42,7 @@ def count_rows(path: Path) -> int | None:
 def read_chunks(path: Path, chunk_rows: int, columns: list[str]) -> Iterator[pd.DataFrame]:
     """The input file `chunk_rows` rows at a time (only the signature's columns for Parquet)."""
     if _format(path, "input") == ".parquet":
-        pf = pq.ParquetFile(path)
+        pf = open_parquet(path)
         present = [c for c in columns if c in pf.schema_arrow.names]
         for rb in pf.iter_batches(batch_size=chunk_rows, columns=present):
             yield rb.to_pandas()
