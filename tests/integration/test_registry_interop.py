@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pytest
 
@@ -91,7 +92,7 @@ def test_gto_reads_tags_written_by_gitml(project: Project, monkeypatch: pytest.M
     assert registry.doctor(root).ok
 
 
-def test_gitml_reads_tags_written_by_gto(project: Project) -> None:  # noqa: F811
+def test_gitml_reads_tags_written_by_gto(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
     """GTO writes through its own Python API (same code as its CLI, without 2 s start-ups)."""
     from gto import api as gto_api
 
@@ -108,8 +109,11 @@ def test_gitml_reads_tags_written_by_gto(project: Project) -> None:  # noqa: F81
     assert gto_history(root) == our_history(root)
     assert registry.lineage(root, "v1.0.1")["commit"] == c["better"]
 
-    # gitml continues GTO's counter, and gto reads the result
+    # gitml continues GTO's counter, and gto reads the result. GTO orders by tagger time to the
+    # second, so gitml's tag is dated a few seconds after GTO's (or GTO may answer v1.0.0).
+    monkeypatch.setenv("GIT_COMMITTER_DATE", f"{int(time.time()) + 5} +0000")
     written = registry.promote(root, "v1.0.1", "staging", options=registry.WriteOptions(push=False))
+    monkeypatch.delenv("GIT_COMMITTER_DATE")
     assert written.tag == "classifier#staging#4"
     assert gto("show", "classifier#staging", "--ref", root=root) == "classifier@v1.0.1"
 
