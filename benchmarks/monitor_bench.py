@@ -84,6 +84,7 @@ EVIDENTLY_RUN = MEMORY + textwrap.dedent(
     """
     import json, sys, time, warnings
     warnings.filterwarnings("ignore")
+    import evidently
     import pandas as pd
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
@@ -107,9 +108,11 @@ EVIDENTLY_RUN = MEMORY + textwrap.dedent(
             method, threshold, value = config["method"], config["threshold"], metric["value"]
             p_value = "p_value" in method
             drifted = bool(value < threshold if p_value else value >= threshold)
-            columns[config["column"]] = {"method": method, "score": value, "drifted": drifted}
-    json.dump({"monitor_s": t1 - t0, "peak_extra_mb": peak_extra_mb(base), "columns": columns},
-              open(out, "w"))
+            columns[config["column"]] = {
+                "method": method, "threshold": threshold, "score": value, "drifted": drifted
+            }
+    json.dump({"version": evidently.__version__, "monitor_s": t1 - t0,
+               "peak_extra_mb": peak_extra_mb(base), "columns": columns}, open(out, "w"))
     """
 )
 

@@ -19,9 +19,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import subprocess
 import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +27,15 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from monitor_bench import CATEGORICAL, EVIDENTLY_PY, NUMERIC, WORK, make_tables
+from monitor_bench import (
+    CATEGORICAL,
+    EVIDENTLY_PY,
+    EVIDENTLY_RUN,
+    NUMERIC,
+    WORK,
+    make_tables,
+    run_tool,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "unit" / "golden" / "evidently_small.json"
@@ -43,36 +49,6 @@ METHODS = {
     "Jensen-Shannon distance": "jensenshannon",
     "Z-test p_value": "z",
 }
-
-EVIDENTLY_RUN = textwrap.dedent(
-    """
-    import json, sys, warnings
-    warnings.filterwarnings("ignore")
-    import evidently
-    import pandas as pd
-    from evidently import DataDefinition, Dataset, Report
-    from evidently.presets import DataDriftPreset
-
-    ref_path, cur_path, out, numeric, categorical = sys.argv[1:6]
-    numeric, categorical = numeric.split(","), categorical.split(",")
-    reference, current = pd.read_parquet(ref_path), pd.read_parquet(cur_path)
-    definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
-    snapshot = Report([DataDriftPreset()]).run(
-        Dataset.from_pandas(current, data_definition=definition),
-        Dataset.from_pandas(reference, data_definition=definition),
-    )
-    columns = {}
-    for metric in snapshot.dict()["metrics"]:
-        config = metric["config"]
-        if config.get("type", "").endswith("ValueDrift"):
-            method, threshold, value = config["method"], config["threshold"], metric["value"]
-            drifted = bool(value < threshold if "p_value" in method else value >= threshold)
-            columns[config["column"]] = {
-                "method": method, "threshold": threshold, "value": value, "drifted": drifted
-            }
-    json.dump({"version": evidently.__version__, "columns": columns}, open(out, "w"))
-    """
-)
 
 
 def checksum(frame: pd.DataFrame) -> str:
@@ -96,14 +72,18 @@ def gitml_columns(reference: pd.DataFrame, current: pd.DataFrame) -> dict[str, d
 
 
 def evidently_columns(reference: pd.DataFrame, current: pd.DataFrame, rows: int) -> dict:
+    """Evidently's run of the speed benchmark on the pair: version and per-column values."""
     WORK.mkdir(parents=True, exist_ok=True)
     ref_path, cur_path = WORK / f"xref_{rows}.parquet", WORK / f"xcur_{rows}.parquet"
-    out = WORK / f"xevidently_{rows}.json"
     reference.to_parquet(ref_path, index=False)
     current.to_parquet(cur_path, index=False)
-    cmd = [str(EVIDENTLY_PY), "-c", EVIDENTLY_RUN, str(ref_path), str(cur_path), str(out)]
-    subprocess.run([*cmd, ",".join(NUMERIC), ",".join(CATEGORICAL)], check=True, cwd=ROOT)
-    return json.loads(out.read_text())
+    theirs = run_tool(EVIDENTLY_PY, EVIDENTLY_RUN, ref_path, cur_path, WORK / f"xe_{rows}.json")
+    columns = {
+        name: {"method": c["method"], "threshold": c["threshold"], "value": c["score"],
+               "drifted": c["drifted"]}
+        for name, c in theirs["columns"].items()
+    }  # fmt: skip
+    return {"version": theirs["version"], "columns": columns}
 
 
 def comparable(ours: dict[str, Any]) -> float:

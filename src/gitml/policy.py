@@ -252,6 +252,11 @@ def parse_policy(raw: Any) -> Policy:
     return policy
 
 
+def load_policy_if_present(root: Path) -> Policy:
+    """`load_policy`, or the defaults when `<root>` has no conf/gitml.yaml (a bare folder)."""
+    return load_policy(root) if (Path(root) / POLICY_PATH).is_file() else Policy()
+
+
 def load_policy(root: Path) -> Policy:
     """Load and validate `<root>/conf/gitml.yaml`."""
     path = Path(root) / POLICY_PATH

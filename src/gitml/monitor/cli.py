@@ -5,10 +5,14 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from gitml.errors import GitmlError, user_errors
+
+if TYPE_CHECKING:
+    from gitml.policy import Outputs
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +102,8 @@ def run(
     from gitml.monitor import reference as refs
     from gitml.monitor.core import Inputs, Monitor
     from gitml.monitor.io import BatchSource
-    from gitml.monitor.policy import load_monitor_policy
     from gitml.monitor.render import FORMATS, render
+    from gitml.policy import load_policy_if_present
 
     if sum(x is not None for x in (stage, version, profile)) != 1:
         raise GitmlError(
@@ -113,13 +117,14 @@ def run(
         )
     if fmt not in FORMATS:
         raise GitmlError(f"Unknown format '{fmt}'.", f"Use one of: {', '.join(FORMATS)}.")
-    policy = load_monitor_policy(root)
+    conf = load_policy_if_present(root)
+    policy = conf.monitor
     if profile is not None:
         if metrics is None and labels:
-            default = root / "reports" / "metrics.json"
+            default = root / conf.outputs.metrics
             metrics = default if default.is_file() else None
         if importance is None:
-            importance = _workspace_importance(root, profile)
+            importance = _workspace_importance(root, profile, conf.outputs)
         reference = refs.from_files(profile, score_profile, params, metrics, importance)
     else:
         reference = refs.from_registry(root, stage, version)
@@ -201,11 +206,8 @@ def _consume(monitor: object, source: object) -> None:
             bar.advance(task, len(chunk))
 
 
-def _workspace_importance(root: Path, profile: Path) -> Path | None:
+def _workspace_importance(root: Path, profile: Path, outputs: Outputs) -> Path | None:
     """The workspace's importance file when `profile` is the workspace's own profile."""
-    from gitml.policy import Outputs, load_policy
-
-    outputs = load_policy(root).outputs if (root / "conf" / "gitml.yaml").is_file() else Outputs()
     if profile.resolve() != (root / outputs.profile).resolve():
         return None
     found = root / outputs.importance

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gitml.confcheck import POLICY_PATH, Fields
+from gitml.confcheck import Fields
 
 DISTANCES = ("wasserstein", "jensenshannon", "psi")
 TESTS = ("ks", "chi2")
@@ -199,10 +199,8 @@ def _rule(where: str, raw: Any) -> ColumnRule:
 def load_monitor_policy(root: str | Path = ".") -> MonitorPolicy:
     """The monitor policy in `<root>/conf/gitml.yaml` (defaults if there is no such file).
 
-    The file is read and validated whole by `gitml.policy.load_policy`, the one loader.
+    The file is read and validated whole by `gitml.policy`, the one loader.
     """
-    if not (Path(root) / POLICY_PATH).is_file():
-        return MonitorPolicy()
-    from gitml.policy import load_policy  # gitml.policy imports this module for its section
+    from gitml.policy import load_policy_if_present  # gitml.policy imports this module
 
-    return load_policy(Path(root)).monitor
+    return load_policy_if_present(Path(root)).monitor
