@@ -254,7 +254,7 @@ def test_list_and_series_validation_agree() -> None:
 
 
 def test_query_flag_parses_like_fastapi() -> None:
-    from gitml.serve.app import query_flag
+    from gitml.serve.handlers import query_flag
 
     assert query_flag("probabilities=true", "probabilities")
     assert query_flag("a=1&probabilities=Yes", "probabilities")

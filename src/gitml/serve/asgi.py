@@ -1,0 +1,164 @@
+"""The ASGI layer in front of FastAPI: request ids, identity headers, the scoring fast path.
+
+`ScoringFrontend` is a pure ASGI middleware. It gives every response X-Model-Name,
+X-Model-Version, X-Model-Digest and X-Request-ID. The two scoring routes (POST /invocations and
+POST /v2/models/{name}/infer) it answers itself, before FastAPI's routing: it reads the body
+(refusing one over `serve.max_payload_bytes`), hands a `Call` to `ScoringHandlers` and writes the
+JSON reply. Per request that saves FastAPI's dependency solving, request/response objects and
+middleware layers. Everything else goes on to FastAPI.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gitml.scoring import InputError
+from gitml.serve.bundle import ModelBundle
+from gitml.serve.handlers import Call, ScoringHandlers
+from gitml.serve.state import ServerState
+
+_JSON_HEADER = (b"content-type", b"application/json")
+_V2_PREFIX = "/v2/models/"
+_V2_SUFFIX = "/infer"
+
+
+class Disconnected(Exception):
+    """The client went away before its body arrived: there is no one to answer."""
+
+
+def too_large(size: int, limit: int, declared: bool) -> InputError:
+    """The 413 for a body of `size` bytes (`declared` in Content-Length, or read so far)."""
+    head = (
+        f"The payload is {size} bytes; the limit is"
+        if declared
+        else "The payload exceeds the limit of"
+    )
+    return InputError(
+        f"{head} {limit} bytes (serve.max_payload_bytes in conf/gitml.yaml).", None, 413
+    )
+
+
+class ScoringFrontend:
+    """Pure ASGI middleware: request id and identity headers on every response; the two scoring
+    routes answered here directly (see the module docstring), everything else passed on."""
+
+    def __init__(self, app: ASGIApp, state: ServerState, handlers: ScoringHandlers) -> None:
+        self.app = app
+        self.state = state
+        self.handlers = handlers
+        self._identity: tuple[ModelBundle | None, list[tuple[bytes, bytes]]] = (None, [])
+
+    def identity(self, bundle: ModelBundle) -> list[tuple[bytes, bytes]]:
+        """The X-Model-* headers for `bundle` (built once per served bundle)."""
+        cached, headers = self._identity
+        if cached is not bundle:
+            headers = [
+                (b"x-model-name", bundle.name.encode("latin-1", "replace")),
+                (b"x-model-version", bundle.version.encode("latin-1", "replace")),
+                (b"x-model-digest", bundle.digest.encode("latin-1")),
+            ]
+            self._identity = (bundle, headers)
+        return headers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = ""
+        media = ""
+        length = ""
+        for key, value in scope["headers"]:
+            if key == b"x-request-id":
+                request_id = value.decode("latin-1").strip()[:200]
+            elif key == b"content-type":
+                media = value.decode("latin-1").split(";")[0].strip().lower()
+            elif key == b"content-length":
+                length = value.decode("latin-1")
+        if not request_id or not request_id.isprintable():
+            request_id = os.urandom(16).hex()  # what uuid4().hex looks like, cheaper
+        if scope["method"] == "POST":
+            path: str = scope["path"]
+            if path == "/invocations":
+                await self.score(scope, receive, send, request_id, media, length, None)
+                return
+            if path.startswith(_V2_PREFIX) and path.endswith(_V2_SUFFIX):
+                name = path[len(_V2_PREFIX) : -len(_V2_SUFFIX)]
+                if name and "/" not in name:
+                    await self.score(scope, receive, send, request_id, media, length, name)
+                    return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {
+                    **message,
+                    "headers": [
+                        *message.get("headers", ()),
+                        *self.identity(self.state.bundle),
+                        (b"x-request-id", request_id.encode("latin-1", "replace")),
+                    ],
+                }
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+    async def score(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        request_id: str,
+        media: str,
+        length: str,
+        name: str | None,
+    ) -> None:
+        """Answer one scoring request: MLflow's when `name` is None, else OIP v2's for `name`."""
+        limit = self.state.settings.max_payload_bytes
+
+        async def read() -> bytes:
+            if length.isdigit() and int(length) > limit:
+                raise too_large(int(length), limit, declared=True)
+            chunks: list[bytes] = []
+            size = 0
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise Disconnected
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    raise too_large(size, limit, declared=False)
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+        call = Call(
+            request_id,
+            time.perf_counter(),
+            media,
+            scope.get("query_string", b"").decode("latin-1"),
+            read,
+        )
+        try:
+            status, body = await (
+                self.handlers.invocations(call)
+                if name is None
+                else self.handlers.v2_infer(call, name)
+            )
+        except Disconnected:
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    _JSON_HEADER,
+                    (b"content-length", str(len(body)).encode()),
+                    *self.identity(call.bundle or self.state.bundle),
+                    (b"x-request-id", request_id.encode("latin-1", "replace")),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,243 @@
+"""The two scoring endpoints: MLflow's POST /invocations and OIP v2's POST /v2/models/{name}/infer.
+
+`ScoringHandlers` turns one `Call` (the request as the ASGI layer received it) into a `Reply`
+(status and JSON body): parse and validate the payload in plain Python, hand the columns to the
+micro-batcher, count the request in the metrics and shape the answer for the protocol. A request
+rejected here (4xx) gets its prediction-log line written here; scored ones are logged by the
+batcher's worker (`gitml.serve.worker`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+import numpy as np
+import orjson
+
+from gitml import scoring
+from gitml.scoring import InputError
+from gitml.serve.batcher import BatcherClosed, Job
+from gitml.serve.bundle import ModelBundle
+from gitml.serve.predlog import dumps_line
+from gitml.serve.state import ServerState
+from gitml.serve.worker import Outcome, Work, log_record
+
+JSON_TYPES = ("application/json", "")
+CSV_TYPES = ("text/csv",)
+
+
+@dataclass
+class Call:
+    """One scoring request as received: identity, receipt time, content type, query, body."""
+
+    request_id: str
+    t0: float
+    media: str
+    query: str
+    read: Callable[[], Awaitable[bytes]]
+    bundle: ModelBundle | None = None  # the bundle that answered, for the identity headers
+
+
+Reply = tuple[int, bytes]
+
+_TRUE = frozenset(("1", "on", "t", "true", "y", "yes"))
+_FALSE = frozenset(("0", "off", "f", "false", "n", "no"))
+
+
+def query_flag(query: str, key: str) -> bool:
+    """A boolean query parameter (as FastAPI parses one); anything else is a 422 naming it."""
+    if not query:
+        return False
+    value = None
+    for name, text in parse_qsl(query, keep_blank_values=True):
+        if name == key:
+            value = text
+    if value is None:
+        return False
+    if value.strip().lower() in _TRUE:
+        return True
+    if value.strip().lower() in _FALSE:
+        return False
+    raise InputError(
+        f"The query parameter '{key}' must be true or false, not {_short(value)}.", key, 422
+    )
+
+
+def _short(value: str) -> str:
+    return repr(value) if len(value) <= 40 else repr(value[:37] + "...")
+
+
+def dumps(content: Any) -> bytes:
+    """Compact JSON (orjson: NaN and infinities become null)."""
+    return orjson.dumps(content, default=str, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def unknown_model(name: str, served: str) -> dict[str, str]:
+    """The OIP v2 error body for a model name this server does not serve."""
+    return {"error": f"Unknown model '{name}'; this server serves '{served}'."}
+
+
+NOT_READY: Reply = (
+    503,
+    dumps({"error_code": "NOT_READY", "message": "The model is not loaded yet."}),
+)
+
+_V2_DTYPES = {"i": "INT64", "u": "UINT64", "f": "FP64", "b": "BOOL"}
+_V2_OUTPUTS = ("predict", "predict_proba")
+
+
+def _v2_datatype(values: list[Any]) -> str:
+    kind = np.asarray(values).dtype.kind if values else "f"
+    return _V2_DTYPES.get(kind, "BYTES")
+
+
+class ScoringHandlers:
+    """Answers the scoring endpoints for the model `state` serves."""
+
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+
+    async def invocations(self, call: Call) -> Reply:
+        """MLflow scoring protocol: JSON (any of MLflow's four layouts) or CSV with a header."""
+        state = self.state
+        if not state.ready or state.batcher is None:
+            return NOT_READY
+        try:
+            probabilities = query_flag(call.query, "probabilities")
+            body = await call.read()
+            params: Mapping[str, Any] = {}
+            if call.media in CSV_TYPES:
+                raw = scoring.columns_from_csv(body)
+            elif call.media in JSON_TYPES:
+                raw, params = scoring.columns_from_payload(
+                    scoring.parse_json(body), state.bundle.signature
+                )
+            else:
+                raise InputError(
+                    f"Unsupported content type '{call.media}'; send application/json or text/csv.",
+                    "content-type",
+                    415,
+                )
+            columns = scoring.validate(
+                raw, state.bundle.signature, state.settings.unknown_categories
+            )
+        except InputError as exc:
+            return self._rejected(exc, call, "invocations", v2=False)
+        try:
+            outcome = await self._score(call, columns, "invocations")
+        except BatcherClosed:
+            return NOT_READY
+        scores = outcome.scores
+        content: dict[str, Any] = {"predictions": scoring.predictions_list(scores)}
+        if (probabilities or scoring.truthy(params.get("probabilities", False))) and (
+            scores.probabilities is not None
+        ):
+            content["probabilities"] = scores.probabilities
+            content["classes"] = scores.classes
+        return 200, dumps(content)
+
+    async def v2_infer(self, call: Call, name: str) -> Reply:
+        """Open Inference Protocol v2 inference: one input tensor per feature column."""
+        state = self.state
+        if name != state.bundle.name:
+            return 404, dumps(unknown_model(name, state.bundle.name))
+        if not state.ready or state.batcher is None:
+            return NOT_READY
+        try:
+            body = await call.read()
+            if call.media not in JSON_TYPES:
+                raise InputError(
+                    "Send the inference request as application/json.", "content-type", 415
+                )
+            payload = scoring.parse_json(body)
+            raw = scoring.columns_from_v2(payload)
+            wanted = payload.get("outputs")
+            names = list(_V2_OUTPUTS)
+            if wanted is not None:
+                if not isinstance(wanted, list) or not all(
+                    isinstance(output, dict) and output.get("name") in names for output in wanted
+                ):
+                    raise InputError(
+                        "'outputs' must list objects named predict or predict_proba.",
+                        "outputs",
+                        400,
+                    )
+                names = [output["name"] for output in wanted]
+            req_id = payload.get("id")
+            if req_id is not None and not isinstance(req_id, str):
+                raise InputError("'id' must be a string.", "id", 400)
+            columns = scoring.validate(
+                raw, state.bundle.signature, state.settings.unknown_categories
+            )
+        except InputError as exc:
+            return self._rejected(exc, call, "v2_infer", v2=True)
+        try:
+            outcome = await self._score(call, columns, "v2_infer")
+        except BatcherClosed:
+            return NOT_READY
+        preds = scoring.predictions_list(outcome.scores)
+        out: list[dict[str, Any]] = []
+        if "predict" in names:
+            out.append(
+                {
+                    "name": "predict",
+                    "shape": [len(preds)],
+                    "datatype": _v2_datatype(preds),
+                    "data": preds,
+                }
+            )
+        proba = outcome.scores.probabilities
+        if "predict_proba" in names and proba is not None:
+            out.append(
+                {
+                    "name": "predict_proba",
+                    "shape": list(proba.shape),
+                    "datatype": "FP64",
+                    "data": proba.ravel(),
+                }
+            )
+        content = {
+            "model_name": outcome.bundle.name,
+            "model_version": outcome.bundle.version,
+            "id": req_id or call.request_id,
+            "outputs": out,
+        }
+        return 200, dumps(content)
+
+    async def _score(self, call: Call, columns: scoring.Columns, endpoint: str) -> Outcome:
+        """Queue the request's columns for the batcher and wait for its share of the scores."""
+        state = self.state
+        assert state.batcher is not None
+        job = Job(Work(columns, endpoint), scoring.n_rows(columns), call.request_id, call.t0)
+        outcome: Outcome = await state.batcher.submit(job)
+        call.bundle = outcome.bundle
+        state.metrics.scored(endpoint, outcome.bundle.version, time.perf_counter() - call.t0)
+        return outcome
+
+    def _rejected(self, exc: InputError, call: Call, endpoint: str, v2: bool) -> Reply:
+        """Count, log and answer a request refused before scoring."""
+        state = self.state
+        state.metrics.rejected(endpoint, exc.status, state.bundle.version)
+        if state.log is not None:
+            state.log.write(
+                [
+                    dumps_line(
+                        log_record(
+                            state.bundle,
+                            call.request_id,
+                            endpoint,
+                            exc.status,
+                            (time.perf_counter() - call.t0) * 1000.0,
+                            None,
+                            None,
+                            exc.message,
+                        )
+                    )
+                ]
+            )
+        body = {"error": exc.message, "field": exc.field} if v2 else exc.to_dict()
+        return exc.status, dumps(body)

@@ -1,0 +1,160 @@
+"""What the micro-batcher's worker thread runs: score a batch, log it, split the results.
+
+`make_processor(state)` is the batcher's processing function. It scores all queued requests with
+one predict call (each request alone if the merged batch fails, so one cannot fail the others) and
+writes their prediction-log lines, one per request and one write per batch, before any of them
+is answered.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from gitml import scoring
+from gitml.serve.batcher import Job
+from gitml.serve.bundle import ModelBundle
+from gitml.serve.predlog import dumps_line
+from gitml.serve.state import ServerState
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Work:
+    """A validated request inside the batcher."""
+
+    columns: scoring.Columns
+    endpoint: str
+
+
+@dataclass
+class Outcome:
+    """A request's share of a batch's scores, and the bundle that produced them."""
+
+    scores: scoring.Scores
+    bundle: ModelBundle
+    latency_ms: float
+
+
+def now() -> str:
+    """The current UTC time as the prediction log writes it (ISO 8601, milliseconds, Z)."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def log_record(
+    bundle: ModelBundle,
+    request_id: str,
+    endpoint: str,
+    status: int,
+    latency_ms: float,
+    inputs: list[dict[str, Any]] | None,
+    scores: scoring.Scores | None,
+    error: str | None = None,
+    timestamp: str | None = None,
+) -> dict[str, Any]:
+    """One prediction-log line (see docs/serve.md for the fields)."""
+    record: dict[str, Any] = {
+        "request_id": request_id,
+        "timestamp": timestamp or now(),
+        "model_name": bundle.name,
+        "model_version": bundle.version,
+        "model_digest": bundle.digest,
+        "model_stage": bundle.stage,
+        "endpoint": endpoint,
+        "status": status,
+        "latency_ms": round(latency_ms, 3),
+        "inputs": inputs,
+    }
+    if scores is not None:
+        record["outputs"] = {
+            "predictions": scoring.predictions_list(scores),
+            "probabilities": None
+            if scores.probabilities is None
+            else scores.probabilities.tolist(),
+            "classes": scores.classes,
+        }
+        record["score"] = scores.positive_scores(bundle.signature.positive_class)
+    if error is not None:
+        record["error"] = error
+    return record
+
+
+def make_processor(state: ServerState) -> Callable[[Sequence[Job]], list[Any]]:
+    """The batcher's worker-thread function: score a batch, write its log lines, split results."""
+
+    def score_jobs(bundle: ModelBundle, jobs: Sequence[Job]) -> list[Any]:
+        works: list[Work] = [job.payload for job in jobs]
+        try:
+            merged = scoring.concat_columns([work.columns for work in works])
+            scores = scoring.score(bundle.model, bundle.signature, merged)
+        except Exception:
+            if len(jobs) == 1:
+                raise
+            # Isolate the failing request: score each one alone.
+            return [part for job in jobs for part in score_jobs(bundle, [job])]
+        out: list[Any] = []
+        start = 0
+        for job in jobs:
+            out.append(scores.slice(start, start + job.rows))
+            start += job.rows
+        return out
+
+    def process(jobs: Sequence[Job]) -> list[Any]:
+        bundle = state.bundle  # one bundle per batch, even if a reload swaps it meanwhile
+        try:
+            parts = score_jobs(bundle, jobs)
+        except Exception as exc:
+            log.exception("predict failed")
+            parts = [exc] * len(jobs)
+        state.metrics.batch(bundle.version, sum(job.rows for job in jobs))
+        results: list[Any] = []
+        lines: list[str] = []
+        stamp = now()  # the batch's lines are written together, now
+        for job, part in zip(jobs, parts, strict=True):
+            latency = (time.perf_counter() - job.received) * 1000.0
+            work: Work = job.payload
+            if isinstance(part, BaseException):
+                results.append(part)
+                if state.log is not None:
+                    lines.append(
+                        dumps_line(
+                            log_record(
+                                bundle,
+                                job.request_id,
+                                work.endpoint,
+                                500,
+                                latency,
+                                scoring.to_records(work.columns),
+                                None,
+                                error=str(part),
+                                timestamp=stamp,
+                            )
+                        )
+                    )
+                continue
+            results.append(Outcome(part, bundle, latency))
+            if state.log is not None:
+                lines.append(
+                    dumps_line(
+                        log_record(
+                            bundle,
+                            job.request_id,
+                            work.endpoint,
+                            200,
+                            latency,
+                            scoring.to_records(work.columns),
+                            part,
+                            timestamp=stamp,
+                        )
+                    )
+                )
+        if state.log is not None:
+            state.log.write(lines)
+        return results
+
+    return process
