@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import NoReturn
 
@@ -41,15 +41,3 @@ def user_errors() -> Iterator[None]:
         yield
     except GitmlError as error:
         fail(error)
-
-
-def guarded(func: Callable[..., object]) -> Callable[..., object]:
-    """Decorator form of `user_errors` for CLI entry points."""
-
-    def wrapper(*args: object, **kwargs: object) -> object:
-        with user_errors():
-            return func(*args, **kwargs)
-
-    wrapper.__name__ = getattr(func, "__name__", "wrapper")
-    wrapper.__doc__ = func.__doc__
-    return wrapper

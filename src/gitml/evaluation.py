@@ -12,7 +12,6 @@ from sklearn.metrics import (
     average_precision_score,
     brier_score_loss,
     check_scoring,
-    confusion_matrix,
     f1_score,
     log_loss,
     precision_recall_curve,
@@ -21,14 +20,6 @@ from sklearn.metrics import (
 )
 
 CONFUSION_ROWS = 20_000
-
-
-def confusion_counts(y: np.ndarray, pred: np.ndarray, classes: list[Any]) -> dict[str, int]:
-    """Exact confusion counts keyed 'actual->predicted'."""
-    matrix = confusion_matrix(y, pred, labels=classes)
-    return {
-        f"{a}->{p}": int(matrix[i, j]) for i, a in enumerate(classes) for j, p in enumerate(classes)
-    }
 
 
 def predict_labels(proba: np.ndarray, classes: list[Any], threshold: float) -> np.ndarray:

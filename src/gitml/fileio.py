@@ -8,10 +8,10 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import pandas as pd
 
@@ -70,12 +70,6 @@ def write_parquet(path: str | os.PathLike[str], frame: pd.DataFrame) -> None:
     """Write a DataFrame to Parquet atomically; pyarrow writes no timestamps, so bytes are stable."""
     with atomic_path(path) as tmp:
         frame.to_parquet(tmp, index=False, engine="pyarrow", compression="zstd")
-
-
-def write_with(path: str | os.PathLike[str], writer: Callable[[BinaryIO], None]) -> None:
-    """Call `writer` with a binary file handle whose content lands at `path` atomically."""
-    with atomic_path(path) as tmp, tmp.open("wb") as handle:
-        writer(handle)
 
 
 def open_parquet(path: str | os.PathLike[str]) -> Any:
