@@ -270,30 +270,30 @@ def _row_hint(mask: np.ndarray) -> str:
     return _rows_hint(np.flatnonzero(mask).tolist())
 
 
-def _is_missing(v: Any) -> bool:
-    return v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
+def _is_missing(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
 
-def _to_float(name: str, dtype: Any, i: int, v: Any) -> float:
+def _to_float(name: str, dtype: Any, i: int, value: Any) -> float:
     """One value of a numeric column as a float (NaN = missing); the slow, general case."""
-    if _is_missing(v):
+    if _is_missing(value):
         return _NAN
-    if dtype == "bool" and isinstance(v, bool | np.bool_):
-        return float(v)
-    if dtype == "datetime" and isinstance(v, str | pd.Timestamp):
+    if dtype == "bool" and isinstance(value, bool | np.bool_):
+        return float(value)
+    if dtype == "datetime" and isinstance(value, str | pd.Timestamp):
         try:
-            return float(pd.Timestamp(v).as_unit("ns").value)
+            return float(pd.Timestamp(value).as_unit("ns").value)
         except ValueError:
             raise InputError(
-                f"Column '{name}' expects a date-time; row {i} has {v!r}.", name
+                f"Column '{name}' expects a date-time; row {i} has {value!r}.", name
             ) from None
-    if isinstance(v, _FLOAT_LIKE) and not isinstance(v, bool | np.bool_):
+    if isinstance(value, _FLOAT_LIKE) and not isinstance(value, bool | np.bool_):
         try:
-            return float(v)
+            return float(value)
         except OverflowError:  # an integer beyond float range
-            return _INF if v > 0 else -_INF
+            return _INF if value > 0 else -_INF
     raise InputError(
-        f"Column '{name}' expects {dtype} numbers; row {i} has {type(v).__name__} {_short(v)}.",
+        f"Column '{name}' expects {dtype} numbers; row {i} has {type(value).__name__} {_short(value)}.",
         name,
     )
 
@@ -305,23 +305,23 @@ def _numeric_values(name: str, dtype: Any, seq: Sequence[Any]) -> tuple[np.ndarr
     infinite: list[int] = []
     fraction: list[int] = []
     notbool: list[int] = []
-    for i, v in enumerate(seq):
-        t = type(v)
-        if t is float:
-            x = v
-        elif t is int and -(2**53) <= v <= 2**53:
-            x = float(v)
+    for i, value in enumerate(seq):
+        kind = type(value)
+        if kind is float:
+            number = value
+        elif kind is int and -(2**53) <= value <= 2**53:
+            number = float(value)
         else:
-            x = _to_float(name, dtype, i, v)
-        if x != x:  # NaN: missing
+            number = _to_float(name, dtype, i, value)
+        if number != number:  # NaN: missing
             nulls.append(i)
-        elif x == _INF or x == -_INF:
+        elif number == _INF or number == -_INF:
             infinite.append(i)
-        elif dtype == "int64" and not x.is_integer():
+        elif dtype == "int64" and not number.is_integer():
             fraction.append(i)
-        elif dtype == "bool" and x != 0.0 and x != 1.0:
+        elif dtype == "bool" and number != 0.0 and number != 1.0:
             notbool.append(i)
-        out.append(x)
+        out.append(number)
     arr = np.array(out, dtype="float64")
     if infinite:
         raise InputError(
@@ -385,9 +385,9 @@ def _short(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _unseen(name: str, categories: Sequence[Any], i: int, v: Any) -> InputError:
+def _unseen(name: str, categories: Sequence[Any], i: int, value: Any) -> InputError:
     return InputError(
-        f"Column '{name}' has the unseen category {v!r} in row {i}; known: "
+        f"Column '{name}' has the unseen category {value!r} in row {i}; known: "
         f"{', '.join(map(str, categories))}.",
         name,
     )
@@ -401,25 +401,25 @@ def _categorical_values(
     nulls: list[int] = []
     allowed = frozenset(categories) if categories else None
     unseen: tuple[int, Any] | None = None
-    for i, v in enumerate(seq):
-        if type(v) is str:
-            arr[i] = v
-            if allowed is not None and unseen is None and v not in allowed:
-                unseen = (i, v)
-        elif _is_missing(v):
+    for i, value in enumerate(seq):
+        if type(value) is str:
+            arr[i] = value
+            if allowed is not None and unseen is None and value not in allowed:
+                unseen = (i, value)
+        elif _is_missing(value):
             arr[i] = _NAN
             nulls.append(i)
-        elif isinstance(v, str) or (  # a str subclass, or an integer code
-            isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_)
+        elif isinstance(value, str) or (  # a str subclass, or an integer code
+            isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
         ):
-            s = str(v)
-            arr[i] = s
-            if allowed is not None and unseen is None and s not in allowed:
-                unseen = (i, s)
+            text = str(value)
+            arr[i] = text
+            if allowed is not None and unseen is None and text not in allowed:
+                unseen = (i, text)
         else:
             raise InputError(
                 f"Column '{name}' expects category strings; row {i} has "
-                f"{type(v).__name__} {_short(v)}.",
+                f"{type(value).__name__} {_short(value)}.",
                 name,
             )
     if unseen is not None:
@@ -491,7 +491,7 @@ def concat_columns(parts: Sequence[Columns]) -> Columns:
     """Validated columns of several requests, stacked in order."""
     if len(parts) == 1:
         return parts[0]
-    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
 
 def to_records(columns: Columns) -> list[dict[str, Any]]:

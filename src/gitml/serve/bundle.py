@@ -67,16 +67,21 @@ def from_file(
     path: str | Path, trusted: Sequence[str], name: str, signature_path: str | Path | None = None
 ) -> ModelBundle:
     """Load `--model PATH` and the signature next to it (or at `signature_path`)."""
-    p = Path(path)
-    if not p.is_file():
+    model_path = Path(path)
+    if not model_path.is_file():
         raise GitmlError(
-            f"The model file '{p}' does not exist.",
+            f"The model file '{model_path}' does not exist.",
             "Pass the path of a skops file written by the train stage.",
         )
-    sig_path = Path(signature_path) if signature_path else p.with_name("signature.json")
+    sig_path = Path(signature_path) if signature_path else model_path.with_name("signature.json")
     signature = load_signature(sig_path)
     return from_bytes(
-        p.read_bytes(), signature, trusted, name=name, version=LOCAL_VERSION, source=str(p)
+        model_path.read_bytes(),
+        signature,
+        trusted,
+        name=name,
+        version=LOCAL_VERSION,
+        source=str(model_path),
     )
 
 

@@ -84,12 +84,12 @@ class PredictionLog:
 
 def log_files(path: str | os.PathLike[str]) -> list[Path]:
     """A log and its rotated predecessors, oldest first."""
-    p = Path(path)
+    current = Path(path)
     rotated = sorted(
-        (q for q in p.parent.glob(f"{p.name}.*") if q.suffix[1:].isdigit()),
-        key=lambda q: -int(q.suffix[1:]),
+        (older for older in current.parent.glob(f"{current.name}.*") if older.suffix[1:].isdigit()),
+        key=lambda older: -int(older.suffix[1:]),
     )
-    return [*rotated, *([p] if p.exists() else [])]
+    return [*rotated, *([current] if current.exists() else [])]
 
 
 def read_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, Any]]]:
