@@ -490,8 +490,8 @@ class Monitor:
         self.schema_failures: dict[tuple[str, str], dict[str, Any]] = {}
         self.schema_checked = False
         self.columns_seen: list[str] | None = None
-        self.y: list[np.ndarray] = []
-        self.s: list[np.ndarray] = []
+        self._label_chunks: list[np.ndarray] = []
+        self._score_chunks: list[np.ndarray] = []
         self.score_seen = False
 
     def update(self, chunk: pd.DataFrame) -> None:
@@ -522,8 +522,8 @@ class Monitor:
             if self.score is not None:
                 self.score.update(chunk[self.score_name])
         if self.inputs.labels and has_score:
-            self.y.append(chunk[self.inputs.labels].to_numpy())
-            self.s.append(to_float(chunk[self.score_name], self.score_name))
+            self._label_chunks.append(chunk[self.inputs.labels].to_numpy())
+            self._score_chunks.append(to_float(chunk[self.score_name], self.score_name))
         if self.inputs.data is not None and self.inputs.policy.schema:
             self._validate(chunk)
 
@@ -661,7 +661,7 @@ class Monitor:
     def _decay(self) -> dict[str, Any] | None:
         if not self.inputs.labels:
             return None
-        if not self.y:
+        if not self._label_chunks:
             return {
                 "decayed": False,
                 "note": f"no '{self.score_name}' scores to judge labels by",
@@ -669,8 +669,8 @@ class Monitor:
             }
         from gitml.evaluation import classification_metrics
 
-        y = np.concatenate(self.y)
-        s = np.concatenate(self.s)
+        y = np.concatenate(self._label_chunks)
+        s = np.concatenate(self._score_chunks)
         keep = ~np.isnan(s) & ~pd.isna(y)
         y_pos = (pd.Series(y[keep]).astype(str) == str(self.inputs.positive_class)).to_numpy()
         s = np.clip(s[keep], 0.0, 1.0)
