@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gitml.errors import GitmlError
-from gitml.registry.model import RawTag
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +34,34 @@ _FIELDS = (
 )
 _SEP = "\x00"
 _FORMAT = "%00".join(_FIELDS) + "%00"
+
+
+@dataclass(frozen=True)
+class RawTag:
+    """One tag as `git for-each-ref` reports it."""
+
+    name: str
+    object_type: str  # "tag" for annotated tags, "commit" for lightweight ones
+    commit: str  # the commit the tag points to (peeled)
+    target_type: str = "commit"  # type of the peeled object
+    tagger_name: str = ""
+    tagger_email: str = ""
+    timestamp: int = 0  # tagger time (annotated) or committer time (lightweight), unix seconds
+    subject: str = ""
+    body: str = ""
+    signature: str = ""
+
+    @property
+    def annotated(self) -> bool:
+        return self.object_type == "tag"
+
+    @property
+    def signed(self) -> bool:
+        return bool(self.signature.strip())
+
+    @property
+    def message(self) -> str:
+        return f"{self.subject}\n\n{self.body}".strip() if self.body else self.subject
 
 
 @dataclass(frozen=True)

@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import logging
 import shutil
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from gitml.config import load_params
 from gitml.data.sources import read_table
+from gitml.dvc import Dvc
 from gitml.errors import GitmlError
 from gitml.fileio import atomic_path, md5_file, write_text
 from gitml.schema import validate_frame
 
 log = logging.getLogger(__name__)
 BATCHES = Path("data/external/batches")
+_KEPT = "Fix what DVC reports above; the batch stays where it was stored."
 
 
 @dataclass(frozen=True)
@@ -34,21 +34,6 @@ class Retrained:
     base: str | None
     report: Path
     regressed: bool
-
-
-def _dvc(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    dvc = Path(sys.executable).with_name("dvc")
-    proc = subprocess.run(
-        [str(dvc) if dvc.exists() else "dvc", *args], cwd=root, capture_output=True, text=True
-    )
-    if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-12:]
-        raise GitmlError(
-            f"`dvc {' '.join(args)}` failed in {root}:\n" + "\n".join(tail),
-            "Fix what DVC reports above; the batch stays where it was stored.",
-            exit_code=1,
-        )
-    return proc
 
 
 def store_batch(root: Path, data: Path) -> tuple[Path, int]:
@@ -87,8 +72,9 @@ def retrain(
     root = Path(root).resolve()
     target, rows = store_batch(root, Path(data))
     try:
-        _dvc(root, "add", str(target.relative_to(root)))
-        _dvc(root, "exp", "run")
+        dvc = Dvc(root)
+        dvc.add(str(target.relative_to(root)), how_to_fix=_KEPT)
+        dvc.exp_run(how_to_fix=_KEPT)
     except GitmlError:
         dvc_file = target.with_name(target.name + ".dvc")
         for leftover in (target, dvc_file):

@@ -1,7 +1,7 @@
 """Where a monitoring run's reference comes from: a profile file, or a registry stage or version.
 
 For `--stage`/`--version` the registry resolves the version's commit and the files the pipeline
-wrote at that commit are read through DVC (the registry's DVC adapter, `dvc.api.open`): the
+wrote at that commit are read through DVC (the DVC adapter `gitml.dvc`, `dvc.api.open`): the
 training profile, the score profile, the recorded metrics and the params (for the data contract).
 Monitoring never needs the training set itself.
 """
@@ -90,10 +90,10 @@ def _read_at(dvc: Any, path: str, commit: str) -> bytes | None:
 
 def from_registry(root: Path, stage: str | None, version: str | None) -> Reference:
     """The reference of the version holding `stage`, or of `version`, via the registry and DVC."""
+    from gitml.dvc import Dvc
     from gitml.git import Git
     from gitml.policy import load_policy
     from gitml.registry import resolve, state
-    from gitml.registry.dvc import Dvc
 
     policy = load_policy(root)
     artifact = policy.artifact

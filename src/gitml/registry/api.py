@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from gitml.compare import Evidence, GateReport, evaluate_gates
+from gitml.dvc import Dvc, Snapshot, params_hash
 from gitml.errors import GitmlError
 from gitml.git import Git, PushRejected
 from gitml.policy import Policy, load_policy
-from gitml.registry.dvc import Dvc, Snapshot, params_hash
 from gitml.registry.grammar import (
     NAME_RE,
     SEMVER_RE,

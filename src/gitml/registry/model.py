@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from gitml.git import RawTag  # what the registry is built from (re-exported here)
 from gitml.registry.grammar import Action, SemVer, parse_tag
 
 try:  # libyaml is ~10x faster when history reads hundreds of tag bodies
@@ -32,34 +33,6 @@ except AttributeError:  # pragma: no cover - depends on the PyYAML build
 #: The first key of the YAML body gitml writes under a tag's first line.
 BODY_MARKER = "gitml"
 BODY_SCHEMA = 1
-
-
-@dataclass(frozen=True)
-class RawTag:
-    """One tag as `git for-each-ref` reports it."""
-
-    name: str
-    object_type: str  # "tag" for annotated tags, "commit" for lightweight ones
-    commit: str  # the commit the tag points to (peeled)
-    target_type: str = "commit"  # type of the peeled object
-    tagger_name: str = ""
-    tagger_email: str = ""
-    timestamp: int = 0  # tagger time (annotated) or committer time (lightweight), unix seconds
-    subject: str = ""
-    body: str = ""
-    signature: str = ""
-
-    @property
-    def annotated(self) -> bool:
-        return self.object_type == "tag"
-
-    @property
-    def signed(self) -> bool:
-        return bool(self.signature.strip())
-
-    @property
-    def message(self) -> str:
-        return f"{self.subject}\n\n{self.body}".strip() if self.body else self.subject
 
 
 @dataclass(slots=True)

@@ -1,4 +1,4 @@
-"""The report's adapter to DVC, and its reads of a project at a revision (git through `gitml.git`).
+"""The report's reads of a project at a revision (git through `gitml.git`, DVC through `gitml.dvc`).
 
 Metrics and params come from DVC's public Python API (`dvc.api.metrics_show`, `params_show`);
 other files (dvc.lock, validation, slices, importance, plot data) through `dvc.api.DVCFileSystem`
@@ -22,17 +22,13 @@ import contextlib
 import functools
 import json
 import logging
-import os
-import subprocess
-import sys
 import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from gitml.dvc import Dvc, load_yaml
 from gitml.errors import GitmlError
 from gitml.git import Git
 from gitml.policy import Outputs
@@ -62,7 +58,7 @@ class Project:
     def __init__(self, root: Path) -> None:
         self.root = Path(root).resolve()
         self.git = Git(self.root)
-        self._fs: dict[str | None, Any] = {}
+        self.dvc = Dvc(self.root, self.git)
 
     # -- git (through gitml.git, the one git adapter) ---------------------------------------------
 
@@ -124,8 +120,6 @@ class Project:
 
     def snapshot(self, sha: str | None, label: str, outputs: Outputs) -> Snapshot:
         """Read metrics, params, dvc.lock, reports and plot data at `sha` (None: workspace)."""
-        import dvc.api
-
         where = label if sha is None else f"{label} ({self.short(sha)})"
         if not self.has_file(sha, "dvc.yaml"):
             raise GitmlError(
@@ -138,10 +132,8 @@ class Project:
             with contextlib.chdir(self.root):
                 metrics = None
                 if self.has_file(sha, outputs.metrics) or self._dvc_fs(sha).exists(outputs.metrics):
-                    metrics = dict(
-                        dvc.api.metrics_show(outputs.metrics, repo=str(self.root), rev=sha)
-                    )
-                params = dict(dvc.api.params_show(repo=str(self.root), rev=sha))
+                    metrics = self.dvc.metrics_show(outputs.metrics, sha)
+                params = self.dvc.params_show(sha)
         except GitmlError:
             raise
         except Exception as error:  # DVC raises many types: corrupt files, missing params
@@ -162,7 +154,7 @@ class Project:
             rev=sha,
             metrics=metrics,
             params=params,
-            lock=_parse(texts["dvc.lock"], "dvc.lock", where, yaml.safe_load),
+            lock=_parse(texts["dvc.lock"], "dvc.lock", where, load_yaml),
             validation=_parse(texts[outputs.validation], outputs.validation, where, json.loads),
             slices=_parse(texts[outputs.slices], outputs.slices, where, json.loads),
             importance=_parse(texts[outputs.importance], outputs.importance, where, json.loads),
@@ -170,11 +162,7 @@ class Project:
         )
 
     def _dvc_fs(self, sha: str | None) -> Any:
-        import dvc.api
-
-        if sha not in self._fs:
-            self._fs[sha] = dvc.api.DVCFileSystem(repo=str(self.root), rev=sha)
-        return self._fs[sha]
+        return self.dvc.fs(sha)
 
     def read_files(self, sha: str | None, paths: Sequence[str]) -> dict[str, str | None]:
         """Text of each path at `sha` (workspace when None); None where it does not exist.
@@ -243,16 +231,7 @@ class Project:
         return rows
 
     def _exp_rows(self, all_commits: bool, metrics_file: str) -> Iterator[Experiment]:
-        args = [_dvc_bin(), "exp", "show", "--json"]
-        if all_commits:
-            args.append("--all-commits")
-        proc = subprocess.run(args, cwd=self.root, capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            raise GitmlError(
-                f"`dvc exp show --json` failed in {self.root}: {proc.stderr.strip()[-400:]}",
-                "Check that this is a DVC project with experiments (`dvc exp list`).",
-            )
-        for row in json.loads(proc.stdout or "[]"):
+        for row in self.dvc.exp_show(all_commits=all_commits):
             if row.get("rev") == "workspace":
                 continue
             base = _experiment(row, row.get("name") or str(row.get("rev", ""))[:7], metrics_file)
@@ -456,17 +435,10 @@ class _ExpFiles:
 def _parse_dvc_yaml(text: str) -> dict[str, Any] | None:
     """A dvc.yaml's content, parsed once per distinct text (experiments mostly share it)."""
     try:
-        loaded = _load_yaml(text)
+        loaded = load_yaml(text) or {}
     except Exception:  # a broken dvc.yaml: let DVC report it
         return None
     return loaded if isinstance(loaded, dict) else None
-
-
-def _load_yaml(text: str) -> Any:
-    """YAML as DVC reads it (ruamel, YAML 1.2: `1e-3` is a float, `yes` a string)."""
-    from ruamel.yaml import YAML  # DVC's own YAML library, installed with it
-
-    return YAML(typ="safe").load(text) or {}
 
 
 def _load_params(path: str, text: str) -> Any:
@@ -474,7 +446,7 @@ def _load_params(path: str, text: str) -> Any:
         return json.loads(text)
     if path.endswith(".toml"):
         return tomllib.loads(text)
-    return _load_yaml(text)
+    return load_yaml(text) or {}
 
 
 def _select(data: Any, keys: Sequence[str]) -> dict[str, Any]:
@@ -498,12 +470,6 @@ def _renamed(exp: Experiment, name: str) -> Experiment:
     return Experiment(name=name, rev=exp.rev, params=exp.params, metrics=exp.metrics)
 
 
-def _dvc_bin() -> str:
-    """The `dvc` next to this Python (the venv), falling back to PATH."""
-    local = Path(sys.executable).parent / ("dvc.exe" if os.name == "nt" else "dvc")
-    return str(local) if local.exists() else "dvc"
-
-
 def _experiment(row: Mapping[str, Any], name: str, metrics_file: str) -> Experiment | None:
     data = row.get("data")
     if not isinstance(data, Mapping):
@@ -523,7 +489,7 @@ def _parse(text: str | None, path: str, where: str, parse: Any) -> Any:
         return None
     try:
         return parse(text)
-    except (ValueError, yaml.YAMLError) as error:
+    except ValueError as error:  # also what `load_yaml` raises for broken YAML
         raise GitmlError(
             f"{path} at {where} is corrupt: {error}.",
             "Re-run the stage that writes it (`dvc repro`) and commit the result.",

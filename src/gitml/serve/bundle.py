@@ -128,10 +128,10 @@ def from_registry(
     """
     import tempfile
 
+    from gitml.dvc import Dvc
     from gitml.fileio import md5_bytes as _md5
     from gitml.git import Git
     from gitml.registry import get
-    from gitml.registry.dvc import Dvc
 
     ref = version or stage
     if not ref:

@@ -1,0 +1,313 @@
+"""The one adapter to DVC: every `dvc` process, DVC API call and read of DVC's files starts here.
+
+- DVC's files (`dvc.yaml`, `dvc.lock`, `.dvc` files, YAML params) are parsed by `load_yaml`, the
+  way DVC itself reads them: ruamel.yaml, YAML 1.2 (`1e-3` is a float, `yes` a string), which
+  PyYAML's YAML 1.1 reads differently. At a commit they are read through the git adapter.
+- Artifact bytes, metrics, params and DVC-cached files come through DVC's public Python API
+  (`dvc.api.open`, `metrics_show`, `params_show`, `DVCFileSystem`).
+- Commands (`dvc add`, `dvc exp run`, `dvc exp show --json`) run the `dvc` of `dvc_bin()`; only
+  their `--json` output is parsed, never DVC's tables.
+- The default remote is read from DVC's config classes: `dvc config` has no JSON output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gitml.errors import GitmlError
+from gitml.git import Git
+
+_local = threading.local()  # a ruamel YAML instance is not thread-safe: one per thread
+
+
+def load_yaml(text: str | bytes) -> Any:
+    """A DVC file's content as DVC parses it (None for an empty document).
+
+    Raises:
+        ValueError: the text is not valid YAML (or not UTF-8).
+    """
+    from ruamel.yaml import YAML  # DVC's own YAML library, installed with it
+    from ruamel.yaml.error import YAMLError
+
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    parser = getattr(_local, "yaml", None)
+    if parser is None:
+        parser = _local.yaml = YAML(typ="safe")
+    try:
+        return parser.load(text)
+    except YAMLError as error:
+        raise ValueError(str(error)) from None
+
+
+def dvc_bin() -> str:
+    """The `dvc` next to this Python (the venv), falling back to PATH."""
+    local = Path(sys.executable).parent / ("dvc.exe" if os.name == "nt" else "dvc")
+    return str(local) if local.exists() else "dvc"
+
+
+@dataclass(frozen=True)
+class ArtifactAtCommit:
+    """What `dvc.yaml` and `dvc.lock` at one commit say about an artifact."""
+
+    name: str
+    commit: str
+    declared: bool  # listed under `artifacts:` in dvc.yaml
+    path: str | None  # its path, from dvc.yaml
+    type: str | None
+    md5: str | None  # from dvc.lock (or the path's .dvc file)
+    size: int | None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything lineage and promotion need from one commit, read in one batch."""
+
+    artifact: ArtifactAtCommit
+    lock: Mapping[str, Any]
+    params: Mapping[str, Any] | None
+    files: Mapping[str, Any]  # parsed JSON reports by path (None when missing)
+
+    def out_md5(self, path: str) -> str | None:
+        return _find_md5(self.lock, path)[0]
+
+
+def _yaml(data: bytes | None) -> Any:
+    """`data` parsed as DVC reads it; None when missing or not YAML."""
+    if data is None:
+        return None
+    try:
+        return load_yaml(data)
+    except ValueError:
+        return None
+
+
+def _json(data: bytes | None) -> Any:
+    if data is None:
+        return None
+    try:
+        return json.loads(data)
+    except ValueError:
+        return None
+
+
+def _find_md5(lock: Mapping[str, Any] | None, path: str) -> tuple[str | None, int | None]:
+    """The md5 and size dvc.lock records for `path` (an out, else a dep)."""
+    if not isinstance(lock, Mapping):
+        return None, None
+    stages = lock.get("stages")
+    if not isinstance(stages, Mapping):
+        return None, None
+    found: tuple[str | None, int | None] = (None, None)
+    for stage in stages.values():
+        if not isinstance(stage, Mapping):
+            continue
+        for section in ("outs", "deps"):
+            for entry in stage.get(section) or []:
+                if isinstance(entry, Mapping) and entry.get("path") == path and entry.get("md5"):
+                    if section == "outs":
+                        return str(entry["md5"]), entry.get("size")
+                    found = (str(entry["md5"]), entry.get("size"))
+    return found
+
+
+def params_hash(params: Any) -> str | None:
+    """A stable hash of params.yaml's content (key order and formatting do not matter)."""
+    if params is None:
+        return None
+    canonical = json.dumps(params, sort_keys=True, separators=(",", ":"), default=str)
+    return "md5:" + hashlib.md5(canonical.encode()).hexdigest()
+
+
+_FIX = "Fix what DVC reports above."
+
+
+class Dvc:
+    """DVC in one project: its files at a commit, its Python API, its commands and config."""
+
+    def __init__(self, root: Path, git: Git | None = None) -> None:
+        self.root = Path(root)
+        self.git = git if git is not None else Git(self.root)
+        self._fs: dict[str | None, Any] = {}
+
+    # ---- DVC's files -----------------------------------------------------------------------
+
+    def read_yaml(self, path: str, rev: str | None = None) -> Any:
+        """A DVC file (`dvc.yaml`, `dvc.lock`...) at `rev` (None: the workspace); None if absent."""
+        if rev is None:
+            file = self.root / path
+            data = file.read_bytes() if file.is_file() else None
+        else:
+            data = self.git.read_file(rev, path)
+        if data is None:
+            return None
+        try:
+            return load_yaml(data)
+        except ValueError as error:
+            where = "the workspace" if rev is None else f"commit {rev[:12]}"
+            raise GitmlError(
+                f"{path} in {where} is not valid YAML: {error}",
+                "Fix the file (DVC cannot read it either) and commit it.",
+            ) from None
+
+    def snapshot(
+        self, name: str, commit: str, *, reports: tuple[str, ...] = (), params: str | None = None
+    ) -> Snapshot:
+        """Read dvc.yaml, dvc.lock, params and JSON reports at `commit` in one git call."""
+        wanted = ["dvc.yaml", "dvc.lock", *reports]
+        if params:
+            wanted.append(params)
+        files = self.git.read_files([(commit, p) for p in wanted])
+        dvc_yaml = _yaml(files[(commit, "dvc.yaml")])
+        lock = _yaml(files[(commit, "dvc.lock")])
+        artifact = self._artifact(name, commit, dvc_yaml, lock)
+        return Snapshot(
+            artifact=artifact,
+            lock=lock if isinstance(lock, Mapping) else {},
+            params=_yaml(files[(commit, params)]) if params else None,
+            files={p: _json(files[(commit, p)]) for p in reports},
+        )
+
+    def artifact_at(self, name: str, commit: str) -> ArtifactAtCommit:
+        return self.snapshot(name, commit).artifact
+
+    def artifacts_at(self, name: str, commits: list[str]) -> dict[str, ArtifactAtCommit]:
+        """The artifact at many commits in one git call (used by doctor)."""
+        items = [(c, p) for c in commits for p in ("dvc.yaml", "dvc.lock")]
+        files = self.git.read_files(items)
+        parsed: dict[bytes | None, Any] = {}  # commits mostly share their dvc.yaml: parse once
+
+        def read(data: bytes | None) -> Any:
+            if data not in parsed:
+                parsed[data] = _yaml(data)
+            return parsed[data]
+
+        return {
+            c: self._artifact(name, c, read(files[(c, "dvc.yaml")]), read(files[(c, "dvc.lock")]))
+            for c in commits
+        }
+
+    def _artifact(self, name: str, commit: str, dvc_yaml: Any, lock: Any) -> ArtifactAtCommit:
+        declared = dvc_yaml.get("artifacts") if isinstance(dvc_yaml, Mapping) else None
+        entry = declared.get(name) if isinstance(declared, Mapping) else None
+        if not isinstance(entry, Mapping) or not entry.get("path"):
+            return ArtifactAtCommit(name, commit, False, None, None, None, None)
+        path = str(entry["path"])
+        md5, size = _find_md5(lock, path)
+        if md5 is None:  # tracked with `dvc add` instead of a stage
+            dotdvc = _yaml(self.git.read_file(commit, f"{path}.dvc"))
+            outs = dotdvc.get("outs") if isinstance(dotdvc, Mapping) else None
+            if outs and isinstance(outs[0], Mapping) and outs[0].get("md5"):
+                md5, size = str(outs[0]["md5"]), outs[0].get("size")
+        return ArtifactAtCommit(name, commit, True, path, entry.get("type"), md5, size)
+
+    # ---- DVC's Python API ------------------------------------------------------------------
+
+    def fetch_bytes_to(self, path: str, commit: str, target: Path) -> str:
+        """Stream the artifact at `commit` into `target` through DVC; return the bytes' md5."""
+        import dvc.api
+        from dvc.exceptions import DvcException
+
+        digest = hashlib.md5()
+        try:
+            with (
+                dvc.api.open(path, repo=str(self.root), rev=commit, mode="rb") as src,
+                open(target, "wb") as dst,
+            ):
+                for block in iter(lambda: src.read(1 << 20), b""):
+                    digest.update(block)
+                    dst.write(block)
+        except (DvcException, FileNotFoundError, OSError) as error:
+            raise GitmlError(
+                f"DVC could not read '{path}' at commit {commit[:12]}: {error}",
+                "Make sure the artifact was pushed (`dvc push`) and the DVC remote is reachable.",
+            ) from None
+        return digest.hexdigest()
+
+    def metrics_show(self, path: str, rev: str | None) -> dict[str, Any]:
+        """`dvc.api.metrics_show` of one metrics file at `rev` (None: the workspace)."""
+        import dvc.api
+
+        # DVC resolves metrics targets against the working directory, so read from the root.
+        with contextlib.chdir(self.root):
+            return dict(dvc.api.metrics_show(path, repo=str(self.root), rev=rev))
+
+    def params_show(self, rev: str | None) -> dict[str, Any]:
+        """`dvc.api.params_show` at `rev` (None: the workspace)."""
+        import dvc.api
+
+        with contextlib.chdir(self.root):
+            return dict(dvc.api.params_show(repo=str(self.root), rev=rev))
+
+    def fs(self, rev: str | None) -> Any:
+        """DVC's file system at `rev` (Git-tracked and DVC-cached files), one per revision."""
+        import dvc.api
+
+        if rev not in self._fs:
+            self._fs[rev] = dvc.api.DVCFileSystem(repo=str(self.root), rev=rev)
+        return self._fs[rev]
+
+    def default_remote(self) -> str | None:
+        """The name of the default DVC remote, when one is set and defined (all config levels)."""
+        from dvc.config import Config
+
+        dvc_dir = str(self.root / ".dvc")
+        config = Config(dvc_dir=dvc_dir, local_dvc_dir=dvc_dir)
+        name = config.get("core", {}).get("remote")
+        return str(name) if name and name in config.get("remote", {}) else None
+
+    # ---- commands --------------------------------------------------------------------------
+
+    def run(self, *args: str, how_to_fix: str = _FIX) -> str:
+        """Run `dvc <args>` in the project and return its output; DVC's last lines on failure."""
+        proc = self._run(*args)
+        if proc.returncode != 0:
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-12:]
+            raise GitmlError(
+                f"`dvc {' '.join(args)}` failed in {self.root}:\n" + "\n".join(tail),
+                how_to_fix,
+                exit_code=1,
+            )
+        return proc.stdout
+
+    def add(self, path: str, *, how_to_fix: str = _FIX) -> None:
+        """Track `path` (relative to the root) with `dvc add`."""
+        self.run("add", path, how_to_fix=how_to_fix)
+
+    def exp_run(self, *, how_to_fix: str = _FIX) -> None:
+        """Run the pipeline as an experiment (`dvc exp run`)."""
+        self.run("exp", "run", how_to_fix=how_to_fix)
+
+    def exp_show(self, *, all_commits: bool = False) -> list[Any]:
+        """The rows of `dvc exp show --json` (with `--all-commits` when asked)."""
+        args = ["exp", "show", "--json"]
+        if all_commits:
+            args.append("--all-commits")
+        proc = self._run(*args)
+        if proc.returncode != 0:
+            raise GitmlError(
+                f"`dvc exp show --json` failed in {self.root}: {proc.stderr.strip()[-400:]}",
+                "Check that this is a DVC project with experiments (`dvc exp list`).",
+            )
+        rows = json.loads(proc.stdout or "[]")
+        return rows if isinstance(rows, list) else []
+
+    def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        try:
+            return subprocess.run(
+                [dvc_bin(), *args], cwd=self.root, capture_output=True, text=True, check=False
+            )
+        except FileNotFoundError:
+            raise GitmlError(
+                "dvc is not installed or not on PATH.", "Install the project (`make install`)."
+            ) from None
