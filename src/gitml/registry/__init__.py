@@ -2,6 +2,11 @@
 
 The CLI (`gitml model ...`), the server and CI all call these functions; every read goes through
 one resolver over the tags from one `git for-each-ref` call. See docs/registry.md.
+
+Modules: `store` (one repository: policy, adapters, tags read once, the tag writer), `reads`,
+`writes`, `fetch` (`get`) and `checks` (`doctor`); `grammar` and `model` are the pure tag grammar
+and resolver. No module may share a name with a function exported here: once imported, the
+module would hide the function.
 """
 
 from __future__ import annotations
@@ -9,28 +14,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from gitml.registry.api import (
-        DoctorReport,
-        Fetched,
-        Finding,
+    from gitml.registry.checks import DoctorReport, Finding, doctor
+    from gitml.registry.fetch import Fetched, get
+    from gitml.registry.model import Event, RegistryState, Version
+    from gitml.registry.reads import card, history, lineage, resolve, show, state
+    from gitml.registry.store import WriteOptions
+    from gitml.registry.writes import (
         GateFailed,
-        WriteOptions,
         Written,
-        card,
         deregister,
-        doctor,
-        get,
-        history,
-        lineage,
         promote,
         register,
-        resolve,
         rollback,
-        show,
-        state,
         unassign,
     )
-    from gitml.registry.model import Event, RegistryState, Version
 
 __all__ = [
     "DoctorReport",
@@ -57,17 +54,30 @@ __all__ = [
     "unassign",
 ]
 
-
-_MODEL_NAMES = {"Event", "RegistryState", "Version"}
+#: Where each exported name lives (modules are imported on first use).
+_HOMES = {
+    "checks": ("DoctorReport", "Finding", "doctor"),
+    "fetch": ("Fetched", "get"),
+    "model": ("Event", "RegistryState", "Version"),
+    "reads": ("card", "history", "lineage", "resolve", "show", "state"),
+    "store": ("WriteOptions",),
+    "writes": (
+        "GateFailed",
+        "Written",
+        "deregister",
+        "promote",
+        "register",
+        "rollback",
+        "unassign",
+    ),
+}
+_MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}
 
 
 def __getattr__(name: str) -> Any:
     """Import the API on first use, so `gitml --help` and other commands stay fast."""
-    if name not in __all__:
+    if name not in _MODULE_OF:
         raise AttributeError(f"module 'gitml.registry' has no attribute {name!r}")
     import importlib
 
-    module = importlib.import_module(
-        "gitml.registry.model" if name in _MODEL_NAMES else "gitml.registry.api"
-    )
-    return getattr(module, name)
+    return getattr(importlib.import_module(f"gitml.registry.{_MODULE_OF[name]}"), name)

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from gitml.errors import user_errors
+
+if TYPE_CHECKING:
+    from gitml.registry import WriteOptions, Written
 
 model_app = typer.Typer(
     help="Git-tag model registry (GTO-compatible): register, promote, roll back, audit, get.",
@@ -59,156 +64,150 @@ def _gate_table(report: Any) -> str:
     return _table(rows, ("gate", "kind", "candidate", "champion", "detail", "result"))
 
 
-def _written(written: Any) -> None:
-    where = "pushed" if written.pushed else "local only"
-    typer.echo(f"created tag {written.tag} -> {written.commit[:12]} ({where})")
+#: The options every tag-writing command takes, shown in --help before --repo.
+_WRITE_PARAMETERS = tuple(
+    inspect.Parameter(
+        name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default, annotation=kind
+    )
+    for name, default, kind in (
+        ("sign", _SIGN, bool),
+        ("no_push", _NO_PUSH, bool),
+        ("remote", _REMOTE, str | None),
+        ("no_fetch", _NO_FETCH, bool),
+    )
+)
 
 
-@model_app.command("register")
+def _write_command(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a command that writes one tag.
+
+    The decorated function takes `options` (a `WriteOptions`) instead of the four write options
+    (--sign, --no-push, --remote, --no-fetch), which this adds to the command; it returns the
+    `Written` tag, which is then reported. Errors a user can hit exit cleanly.
+    """
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        signature = inspect.signature(command)
+        *own, repo = (p for p in signature.parameters.values() if p.name != "options")
+        parameters = [*own, *_WRITE_PARAMETERS, repo]
+
+        @functools.wraps(command)
+        def run(
+            sign: bool, no_push: bool, remote: str | None, no_fetch: bool, **kwargs: Any
+        ) -> None:
+            from gitml.registry import WriteOptions
+
+            options = WriteOptions(sign=sign, push=not no_push, remote=remote, fetch=not no_fetch)
+            with user_errors():
+                written = command(options=options, **kwargs)
+            where = "pushed" if written.pushed else "local only"
+            typer.echo(f"created tag {written.tag} -> {written.commit[:12]} ({where})")
+
+        run.__signature__ = signature.replace(parameters=parameters, return_annotation=None)  # type: ignore[attr-defined]
+        run.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": None}
+        return model_app.command(name)(run)
+
+    return decorate
+
+
+@_write_command("register")
 def register(
     ref: str = typer.Argument("HEAD", help="Commit to register (default HEAD)."),
     version: str | None = typer.Option(None, "--version", help="Version, e.g. v1.2.0."),
     bump: str | None = typer.Option(None, "--bump", help="major, minor or patch (default patch)."),
     reason: str | None = typer.Option(None, "--reason", help="Why; recorded in the tag."),
     artifact: str | None = _ARTIFACT,
-    sign: bool = _SIGN,
-    no_push: bool = _NO_PUSH,
-    remote: str | None = _REMOTE,
-    no_fetch: bool = _NO_FETCH,
     repo: Path = _REPO,
-) -> None:
+    *,
+    options: WriteOptions,
+) -> Written:
     """Register the artifact at REF as a new version (tag `name@vX.Y.Z`)."""
     from gitml import registry
 
-    with user_errors():
-        written = registry.register(
-            repo,
-            ref,
-            version=version,
-            bump=bump,
-            artifact=artifact,
-            reason=reason,
-            options=_options(sign, no_push, remote, no_fetch),
-        )
-    _written(written)
+    return registry.register(
+        repo, ref, version=version, bump=bump, artifact=artifact, reason=reason, options=options
+    )
 
 
-@model_app.command("promote")
+@_write_command("promote")
 def promote(
     version: str = typer.Argument(..., help="Registered version, e.g. v1.2.0."),
     to: str = typer.Option(..., "--to", help="Target stage (from registry.stages)."),
     reason: str | None = typer.Option(None, "--reason", help="Why; recorded in the tag."),
     force: bool = typer.Option(False, "--force", help="Override failed gates (needs --reason)."),
     artifact: str | None = _ARTIFACT,
-    sign: bool = _SIGN,
-    no_push: bool = _NO_PUSH,
-    remote: str | None = _REMOTE,
-    no_fetch: bool = _NO_FETCH,
     repo: Path = _REPO,
-) -> None:
+    *,
+    options: WriteOptions,
+) -> Written:
     """Promote VERSION to a stage if it passes the gates against the stage's current holder.
 
     Prints the comparison table. Exit code 1 when a gate fails (no tag is created).
     """
     from gitml import registry
 
-    with user_errors():
-        try:
-            written = registry.promote(
-                repo,
-                version,
-                to,
-                reason=reason,
-                force=force,
-                artifact=artifact,
-                options=_options(sign, no_push, remote, no_fetch),
-            )
-        except registry.GateFailed as failed:
-            typer.echo(_gate_table(failed.report))
-            raise
+    try:
+        written = registry.promote(
+            repo, version, to, reason=reason, force=force, artifact=artifact, options=options
+        )
+    except registry.GateFailed as failed:
+        typer.echo(_gate_table(failed.report))
+        raise
     if written.gates is not None:
         typer.echo(_gate_table(written.gates))
     if force and written.gates is not None and not written.gates.passed:
         typer.echo("gates failed but were overridden with --force; the reason is in the tag")
-    _written(written)
+    return written
 
 
-@model_app.command("rollback")
+@_write_command("rollback")
 def rollback(
     stage: str = typer.Argument(..., help="Stage to roll back, e.g. production."),
     to: str | None = typer.Option(None, "--to", help="Version to restore (default: previous)."),
     reason: str = typer.Option(..., "--reason", help="Why; recorded in the tag."),
     artifact: str | None = _ARTIFACT,
-    sign: bool = _SIGN,
-    no_push: bool = _NO_PUSH,
-    remote: str | None = _REMOTE,
-    no_fetch: bool = _NO_FETCH,
     repo: Path = _REPO,
-) -> None:
+    *,
+    options: WriteOptions,
+) -> Written:
     """Give STAGE back to its previous holder (or --to VERSION), recording rollback_of."""
     from gitml import registry
 
-    with user_errors():
-        written = registry.rollback(
-            repo,
-            stage,
-            reason=reason,
-            to=to,
-            artifact=artifact,
-            options=_options(sign, no_push, remote, no_fetch),
-        )
+    written = registry.rollback(
+        repo, stage, reason=reason, to=to, artifact=artifact, options=options
+    )
     typer.echo(f"{stage}: {written.champion or '(empty)'} -> {written.version}")
-    _written(written)
+    return written
 
 
-@model_app.command("unassign")
+@_write_command("unassign")
 def unassign(
     stage: str = typer.Argument(..., help="Stage to empty."),
     reason: str = typer.Option(..., "--reason", help="Why; recorded in the tag."),
     artifact: str | None = _ARTIFACT,
-    sign: bool = _SIGN,
-    no_push: bool = _NO_PUSH,
-    remote: str | None = _REMOTE,
-    no_fetch: bool = _NO_FETCH,
     repo: Path = _REPO,
-) -> None:
+    *,
+    options: WriteOptions,
+) -> Written:
     """Empty STAGE (tag `name#stage!#N`); no older version takes its place."""
     from gitml import registry
 
-    with user_errors():
-        written = registry.unassign(
-            repo,
-            stage,
-            reason=reason,
-            artifact=artifact,
-            options=_options(sign, no_push, remote, no_fetch),
-        )
-    _written(written)
+    return registry.unassign(repo, stage, reason=reason, artifact=artifact, options=options)
 
 
-@model_app.command("deregister")
+@_write_command("deregister")
 def deregister(
     version: str = typer.Argument(..., help="Version to withdraw."),
     reason: str = typer.Option(..., "--reason", help="Why; recorded in the tag."),
     artifact: str | None = _ARTIFACT,
-    sign: bool = _SIGN,
-    no_push: bool = _NO_PUSH,
-    remote: str | None = _REMOTE,
-    no_fetch: bool = _NO_FETCH,
     repo: Path = _REPO,
-) -> None:
+    *,
+    options: WriteOptions,
+) -> Written:
     """Withdraw VERSION (tag `name@vX.Y.Z!#N`); a stage it holds becomes empty."""
     from gitml import registry
 
-    with user_errors():
-        written = registry.deregister(
-            repo,
-            version,
-            reason=reason,
-            artifact=artifact,
-            options=_options(sign, no_push, remote, no_fetch),
-        )
-    _written(written)
+    return registry.deregister(repo, version, reason=reason, artifact=artifact, options=options)
 
 
 @model_app.command("show")

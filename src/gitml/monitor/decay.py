@@ -1,0 +1,83 @@
+"""Decay: the model's metrics on labelled batch rows against the metrics recorded at training.
+
+Pure: the caller hands in the label and score chunks it kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gitml.monitor.policy import LOWER_IS_BETTER
+
+
+def decay(
+    label_chunks: Sequence[np.ndarray],
+    score_chunks: Sequence[np.ndarray],
+    *,
+    score_name: str,
+    positive_class: Any,
+    threshold: float,
+    recorded_metrics: Mapping[str, Any],
+    tolerances: Mapping[str, float],
+) -> dict[str, Any]:
+    """Each metric's current value, recorded value and loss; decayed when a loss passes its tolerance."""
+    if not label_chunks:
+        return {
+            "decayed": False,
+            "note": f"no '{score_name}' scores to judge labels by",
+            "metrics": {},
+        }
+    from gitml.evaluation import classification_metrics
+
+    labels = np.concatenate(label_chunks)
+    scores = np.concatenate(score_chunks)
+    keep = ~np.isnan(scores) & ~pd.isna(labels)
+    is_positive = (pd.Series(labels[keep]).astype(str) == str(positive_class)).to_numpy()
+    scores = np.clip(scores[keep], 0.0, 1.0)
+    if len(np.unique(is_positive)) < 2:
+        return {
+            "decayed": False,
+            "metrics": {},
+            "note": "the labels hold one class only: metrics need both",
+        }
+    proba = np.column_stack([1.0 - scores, scores])
+    current = classification_metrics(is_positive.astype(int), proba, [0, 1], threshold)
+    recorded = flat_metrics(recorded_metrics)
+    metrics: dict[str, dict[str, Any]] = {}
+    for name, value in current.items():
+        entry: dict[str, Any] = {
+            "current": value,
+            "recorded": recorded.get(name),
+            "tolerance": tolerances.get(name),
+            "decayed": False,
+        }
+        if entry["recorded"] is not None and entry["tolerance"] is not None:
+            loss = (
+                value - entry["recorded"] if name in LOWER_IS_BETTER else entry["recorded"] - value
+            )
+            entry["loss"] = loss
+            entry["decayed"] = bool(loss > entry["tolerance"])
+        metrics[name] = entry
+    return {
+        "decayed": any(m["decayed"] for m in metrics.values()),
+        "metrics": metrics,
+        "labelled_rows": len(scores),
+        "note": None if recorded else "no recorded metrics to compare with",
+    }
+
+
+def flat_metrics(raw: Mapping[str, Any]) -> dict[str, float]:
+    """Metric values from reports/metrics.json, flat or nested one level (e.g. under 'test')."""
+    out: dict[str, float] = {}
+    for key, value in raw.items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            out[str(key)] = float(value)
+        elif isinstance(value, Mapping):
+            for inner, v in value.items():
+                if isinstance(v, int | float) and not isinstance(v, bool):
+                    out.setdefault(str(inner), float(v))
+    return out

@@ -1,0 +1,77 @@
+"""Batch quality: schema failures (merged across chunks), null-rate changes, new categories.
+
+Pure: the caller hands in the per-column results, the accumulators and the schema failures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from gitml.monitor.accumulators import Accumulator, CategoricalAccumulator
+
+#: Examples kept per (column, check) schema failure.
+MAX_EXAMPLES = 3
+
+
+class SchemaFailures:
+    """The schema checks' failures over all chunks, one entry per (column, check)."""
+
+    def __init__(self) -> None:
+        self.checked = False
+        self.by_check: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def add(self, failures: Iterable[Mapping[str, Any]]) -> None:
+        """Merge one chunk's failures: counts add up, examples are kept up to `MAX_EXAMPLES`."""
+        self.checked = True
+        for failure in failures:
+            key = (failure["column"], failure["check"])
+            seen = self.by_check.get(key)
+            if seen is None:
+                self.by_check[key] = dict(failure)
+                continue
+            seen["failures"] += failure["failures"]
+            for example in failure["examples"]:
+                if example not in seen["examples"] and len(seen["examples"]) < MAX_EXAMPLES:
+                    seen["examples"].append(example)
+
+    def sorted(self) -> list[dict[str, Any]]:
+        """The failures by column, then check."""
+        return sorted(self.by_check.values(), key=lambda f: (f["column"], f["check"]))
+
+
+def new_categories(accumulators: Mapping[str, Accumulator]) -> dict[str, dict[str, Any]]:
+    """Categories the batch has and the reference lacks, per categorical column, with their share."""
+    found: dict[str, dict[str, Any]] = {}
+    for name, acc in accumulators.items():
+        if isinstance(acc, CategoricalAccumulator):
+            ref = acc.reference.get("frequencies", {})
+            new = {k: int(v) for k, v in sorted(acc.counts.items()) if k not in ref}
+            if new:
+                found[name] = {"values": new, "share": sum(new.values()) / max(acc.rows, 1)}
+    return found
+
+
+def quality(
+    columns: Mapping[str, dict[str, Any]],
+    accumulators: Mapping[str, Accumulator],
+    schema: SchemaFailures,
+    null_rate_tolerance: float,
+    undeclared: list[str],
+) -> dict[str, Any]:
+    """The quality section: it passes without schema failures, null-rate changes, new categories."""
+    null_changes = {
+        name: {"reference": c["reference_null_rate"], "current": c["current_null_rate"]}
+        for name, c in columns.items()
+        if abs(c["current_null_rate"] - c["reference_null_rate"]) > null_rate_tolerance
+    }
+    categories = new_categories(accumulators)
+    failures = schema.sorted()
+    return {
+        "passed": not failures and not null_changes and not categories,
+        "schema_checked": schema.checked,
+        "schema_failures": failures,
+        "null_rate_changes": null_changes,
+        "new_categories": categories,
+        "undeclared_columns": undeclared,
+    }
