@@ -1,0 +1,122 @@
+"""Scan a CSV or Parquet file chunk by chunk into per-column statistics (see gitml.data.infer).
+
+CSV is read by pandas in `chunksize` pieces as raw text (no NA conversion, leading blanks skipped as
+the written read_options will make the pipeline do), Parquet by pyarrow `iter_batches` without
+pre-buffering; only one chunk is in memory at a time and the statistics are bounded, so memory
+does not grow with the number of rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from gitml.data.infer import ColumnStats
+from gitml.errors import GitmlError
+from gitml.fileio import open_parquet
+
+log = logging.getLogger(__name__)
+
+CHUNK_ROWS = 100_000
+FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}
+SEPARATORS = (",", ";", "\t", "|")
+
+
+def file_format(path: Path) -> str:
+    """csv or parquet, from the file's suffix."""
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise GitmlError(
+            f"Cannot tell the format of '{path}' from its suffix '{path.suffix}'.",
+            "Name the file .csv (or .tsv) or .parquet.",
+        )
+    return fmt
+
+
+def sniff_separator(path: Path, encoding: str = "utf-8") -> str:
+    """The delimiter the header line uses most (comma, semicolon, tab or pipe)."""
+    try:
+        with path.open(encoding=encoding, errors="replace") as handle:
+            header = handle.readline()
+    except OSError as exc:
+        raise GitmlError(f"'{path}' could not be read: {exc}.", "Check the file.") from exc
+    counts = {sep: header.count(sep) for sep in SEPARATORS}
+    best = max(SEPARATORS, key=lambda s: counts[s])
+    return best if counts[best] else ","
+
+
+def _csv_chunks(path: Path, options: dict[str, Any], chunk_rows: int) -> Iterator[pd.DataFrame]:
+    reader = pd.read_csv(
+        path,
+        dtype=str,
+        keep_default_na=False,
+        na_filter=False,
+        skipinitialspace=True,
+        chunksize=chunk_rows,
+        **options,
+    )
+    with reader:
+        yield from reader
+
+
+def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    handle = open_parquet(path)
+    for batch in handle.iter_batches(batch_size=chunk_rows):
+        yield batch.to_pandas()
+
+
+def scan(
+    path: Path, fmt: str, options: dict[str, Any], chunk_rows: int = CHUNK_ROWS
+) -> list[ColumnStats]:
+    """Per-column statistics of the whole file, read one chunk at a time."""
+    if not path.is_file():
+        raise GitmlError(f"The data file '{path}' does not exist.", "Check the path.")
+    if path.stat().st_size == 0:
+        raise GitmlError(f"The data file '{path}' is empty.", "Check the export that produced it.")
+    stats: list[ColumnStats] = []
+    kind = "Parquet" if fmt == "parquet" else "CSV"
+    try:
+        chunks = (
+            _parquet_chunks(path, chunk_rows)
+            if fmt == "parquet"
+            else _csv_chunks(path, options, chunk_rows)
+        )
+        for chunk in chunks:
+            if not stats:
+                stats = [ColumnStats(str(c)) for c in chunk.columns]
+            for s, column in zip(stats, chunk.columns, strict=True):
+                s.update(chunk[column], text=fmt == "csv")
+    except UnicodeDecodeError as exc:
+        raise GitmlError(
+            f"'{path}' is not in the encoding {options.get('encoding', 'utf-8')!r} "
+            f"(byte {exc.start} cannot be decoded).",
+            "Convert the file to UTF-8, or re-encode it (e.g. from latin-1 or cp1252).",
+        ) from exc
+    except pd.errors.EmptyDataError as exc:
+        raise GitmlError(f"The data file '{path}' has no columns.", "Check its content.") from exc
+    except (pd.errors.ParserError, ValueError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise GitmlError(
+            f"'{path}' could not be read as {kind}: {first}.",
+            f"Check that the file is a well-formed {kind} file.",
+        ) from exc
+    except Exception as exc:  # pyarrow raises its own types for corrupt Parquet
+        if type(exc).__module__.startswith("pyarrow"):
+            raise GitmlError(
+                f"'{path}' could not be read as {kind}: {exc}.",
+                f"Check that the file is a well-formed {kind} file.",
+            ) from exc
+        raise
+    if not stats or stats[0].rows == 0:
+        raise GitmlError(f"The data file '{path}' has a header but no rows.", "Check its content.")
+    if fmt == "csv" and len(stats) == 1:
+        raise GitmlError(
+            f"'{path}' was read as a single column '{stats[0].name[:60]}'.",
+            "A table needs a target and at least one feature; check the delimiter.",
+        )
+    log.info("scanned %d rows x %d columns of %s", stats[0].rows, len(stats), path)
+    return stats
