@@ -45,7 +45,7 @@ def build(
         sep = sniff_separator(data_path)
         if sep != ",":
             options["sep"] = sep
-    stats = scan(data_path, fmt, options)
+    stats = scan(data_path, fmt, options, target=target)
     read_options: dict[str, Any] = {}
     if fmt == "csv":
         read_options = {**options, "skipinitialspace": True}

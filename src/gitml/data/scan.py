@@ -70,9 +70,16 @@ def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
 
 
 def scan(
-    path: Path, fmt: str, options: dict[str, Any], chunk_rows: int = CHUNK_ROWS
+    path: Path,
+    fmt: str,
+    options: dict[str, Any],
+    chunk_rows: int = CHUNK_ROWS,
+    target: str | None = None,
 ) -> list[ColumnStats]:
-    """Per-column statistics of the whole file, read one chunk at a time."""
+    """Per-column statistics of the whole file, read one chunk at a time.
+
+    A `target` missing from the header fails after the first chunk, not after the whole file.
+    """
     if not path.is_file():
         raise GitmlError(f"The data file '{path}' does not exist.", "Check the path.")
     if path.stat().st_size == 0:
@@ -88,6 +95,12 @@ def scan(
         for chunk in chunks:
             if not stats:
                 stats = [ColumnStats(str(c)) for c in chunk.columns]
+                names = [s.name for s in stats]
+                if target is not None and target not in names and len(names) > 1:
+                    raise GitmlError(
+                        f"The file has no column '{target}' to use as the target.",
+                        f"Its columns: {', '.join(names)}. Pass one of them to --target.",
+                    )
             for s, column in zip(stats, chunk.columns, strict=True):
                 s.update(chunk[column], text=fmt == "csv")
     except UnicodeDecodeError as exc:
@@ -118,5 +131,5 @@ def scan(
             f"'{path}' was read as a single column '{stats[0].name[:60]}'.",
             "A table needs a target and at least one feature; check the delimiter.",
         )
-    log.info("scanned %d rows x %d columns of %s", stats[0].rows, len(stats), path)
+    log.debug("scanned %d rows x %d columns of %s", stats[0].rows, len(stats), path)
     return stats
