@@ -38,6 +38,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import yaml
 
 from gitml.errors import GitmlError
@@ -162,6 +164,20 @@ NATIONAL_ID_RE = re.compile(r"^\d{3}-\d{2}-\d{4}$")
 CARD_RE = re.compile(r"^\d{4}([ -]?\d{4}){3}$")
 DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$")
 BOOL_TEXT = {"True": True, "TRUE": True, "true": True, "False": False, "FALSE": False, "false": False}
+_PANDAS_NA = pa.array(sorted(PANDAS_NA), type=pa.string())
+_EXTRA_MARKERS = pa.array(sorted(EXTRA_MARKERS), type=pa.string())
+_BOOL_TEXT = pa.array(sorted(BOOL_TEXT), type=pa.string())
+
+
+def _strings(values: pd.Series | pa.Array | pa.ChunkedArray) -> pa.Array:
+    """A chunk of raw text as one Arrow string array without nulls (a null is an empty cell)."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if not isinstance(values, pa.Array):
+        values = pa.array(pd.Series(values).astype(object).fillna("").astype(str), type=pa.string())
+    if values.type != pa.string():
+        values = pc.cast(values, pa.string())
+    return pc.fill_null(values, "")
 
 
 def is_marker(text: str) -> bool:
@@ -253,60 +269,87 @@ class ColumnStats:
             return float(len(self.counts))
         return max(_sketch_estimate(self.sketch), float(MAX_TRACKED + 1))
 
-    def update(self, values: pd.Series, text: bool = True) -> None:
+    def update(self, values: pd.Series | pa.Array, text: bool = True) -> None:
         """Fold one chunk in: `values` is raw text (CSV, markers apply) or typed (Parquet)."""
         self.rows += len(values)
         if text:
-            self._update_text(values.astype(object))
+            self._update_text(_strings(values))
         else:
-            self._update_typed(values)
+            self._update_typed(pd.Series(values))
 
-    def _track(self, present: pd.Series) -> None:
-        hashes = pd.util.hash_pandas_object(present, index=False).to_numpy(dtype=np.uint64)
-        self.sketch = _sketch_merge(self.sketch, hashes)
-        if self.overflowed:
-            return
-        for value, count in present.value_counts(sort=False).items():
-            self.counts[value] = self.counts.get(value, 0) + int(count)
-            if len(self.sample) < SAMPLE_SIZE and self.counts[value] == int(count):
-                self.sample.append(str(value))
-        if len(self.counts) > MAX_TRACKED:
-            self.overflowed = True
-            self.counts = {}
+    def _track(self, values: pa.Array, numbers: np.ndarray | None) -> None:
+        """Exact counts up to MAX_TRACKED distinct values; past that, a bounded sketch."""
+        if not self.overflowed:
+            counted = pc.value_counts(values)
+            uniques = counted.field("values").to_pylist()
+            if len(uniques) + len(self.counts) > MAX_TRACKED and len(uniques) > MAX_TRACKED:
+                self._overflow(list(self.counts))
+            else:
+                for value, count in zip(uniques, counted.field("counts").to_pylist(), strict=True):
+                    if value not in self.counts and len(self.sample) < SAMPLE_SIZE:
+                        self.sample.append(str(value))
+                    self.counts[value] = self.counts.get(value, 0) + int(count)
+                if len(self.counts) > MAX_TRACKED:
+                    self._overflow(list(self.counts))
+                return
+        if numbers is not None:
+            hashes = pd.util.hash_array(numbers)
+        else:
+            distinct = pc.unique(values).to_numpy(zero_copy_only=False)
+            hashes = pd.util.hash_array(np.asarray(distinct, dtype=object))
+        self.sketch = _sketch_merge(self.sketch, hashes.astype(np.uint64))
 
-    def _update_text(self, raw: pd.Series) -> None:
-        raw = raw.fillna("")
-        stripped = raw.str.strip()
-        lowered = stripped.str.lower()
-        marker = stripped.isin(PANDAS_NA) | lowered.isin(EXTRA_MARKERS)
-        if marker.any():
-            for text, count in raw[marker].value_counts(sort=False).items():
+    def _overflow(self, seen: list[Any]) -> None:
+        self.overflowed = True
+        self.counts = {}
+        if seen:
+            keys = np.asarray([str(v) for v in seen], dtype=object)
+            self.sketch = _sketch_merge(self.sketch, pd.util.hash_array(keys).astype(np.uint64))
+
+    def _update_text(self, raw: pa.Array) -> None:
+        raw = pc.utf8_ltrim(raw, characters=" ")  # what pandas' skipinitialspace does
+        stripped = pc.utf8_trim_whitespace(raw)
+        marker = pc.or_(
+            pc.is_in(stripped, value_set=_PANDAS_NA),
+            pc.is_in(pc.utf8_lower(stripped), value_set=_EXTRA_MARKERS),
+        )
+        n_marker = int(pc.sum(marker).as_py() or 0)
+        if n_marker:
+            counted = pc.value_counts(pc.filter(raw, marker))
+            for text, count in zip(
+                counted.field("values").to_pylist(), counted.field("counts").to_pylist(), strict=True
+            ):
                 self.markers[str(text)] = self.markers.get(str(text), 0) + int(count)
-            self.missing += int(marker.sum())
-        present_raw = raw[~marker]
-        present = stripped[~marker]
-        if present.empty:
+            self.missing += n_marker
+        keep = pc.invert(marker)
+        present_raw = pc.filter(raw, keep)
+        present = pc.filter(stripped, keep)
+        if not len(present):
             return
-        self.padded += int((present_raw.str.len() != present.str.len()).sum())
+        widths = pc.not_equal(pc.utf8_length(present_raw), pc.utf8_length(present))
+        self.padded += int(pc.sum(widths).as_py() or 0)
+        numbers: np.ndarray | None = None
         if self.numeric:
-            numbers = pd.to_numeric(present, errors="coerce")
-            if numbers.isna().any():
+            try:
+                numbers = pc.cast(present, pa.float64()).to_numpy(zero_copy_only=False)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                 self.numeric = False
                 if self.vmin is not None:  # earlier chunks were numbers: not dates either
                     self.dates = False
             else:
-                self._minmax(numbers.to_numpy(dtype=np.float64))
-        if self.boolean and not present.isin(list(BOOL_TEXT)).all():
+                self._minmax(numbers)
+        if self.boolean and not pc.all(pc.is_in(present, value_set=_BOOL_TEXT)).as_py():
             self.boolean = False
         if not self.numeric and self.dates:
-            self.dates = bool(present.str.fullmatch(DATETIME_RE.pattern).all())
+            self.dates = bool(pc.all(pc.match_substring_regex(present, DATETIME_RE.pattern)).as_py())
             if self.dates:
-                lo, hi = str(present.min()), str(present.max())
+                bounds = pc.min_max(present)
+                lo, hi = str(bounds["min"].as_py()), str(bounds["max"].as_py())
                 self.smin = lo if self.smin is None else min(self.smin, lo)
                 self.smax = hi if self.smax is None else max(self.smax, hi)
-        # Categories are the values exactly as pandas will read them (the reader skips leading
-        # blanks like the written read_options do; trailing ones stay), so they match the pipeline.
-        self._track(present_raw)
+        # Categories are the values exactly as pandas will read them (leading blanks skipped as
+        # the written read_options make it do; trailing ones stay), so they match the pipeline.
+        self._track(present_raw, numbers if self.numeric else None)
 
     def _update_typed(self, values: pd.Series) -> None:
         isna = values.isna()
@@ -316,13 +359,14 @@ class ColumnStats:
             return
         if pd.api.types.is_bool_dtype(present.dtype):
             self.numeric = self.dates = False
-            self._track(present.astype(bool))
+            self._track(pa.array(present.astype(bool)), None)
             return
         self.boolean = False
         if pd.api.types.is_numeric_dtype(present.dtype):
             self.dates = False
-            self._minmax(present.to_numpy(dtype=np.float64))
-            self._track(present)
+            numbers = present.to_numpy(dtype=np.float64)
+            self._minmax(numbers)
+            self._track(pa.array(present), numbers)
             return
         self.numeric = False
         if pd.api.types.is_datetime64_any_dtype(present.dtype):
@@ -334,7 +378,7 @@ class ColumnStats:
             lo, hi = str(text.min()), str(text.max())
             self.smin = lo if self.smin is None else min(self.smin, lo)
             self.smax = hi if self.smax is None else max(self.smax, hi)
-        self._track(text)
+        self._track(pa.array(text, type=pa.string()), None)
 
     def _minmax(self, numbers: np.ndarray) -> None:
         lo, hi = float(numbers.min()), float(numbers.max())
