@@ -59,7 +59,9 @@ def test_data_init_then_exp_run(pipeline_repo: Path) -> None:
     assert config.column("email").pii and config.column("email").role != "feature"
     assert config.column("customer_id").role == "id"
     assert config.column("colour").categories == ("Red", "red", "white", "white ")
-    assert "# candidate sensitive attribute (sex)" in text and config.column("sex").role == "feature"
+    assert (
+        "# candidate sensitive attribute (sex)" in text and config.column("sex").role == "feature"
+    )
     assert {"?", "? ", "NA"} <= set(raw["read_options"]["na_values"])
     for name in ("alcohol", "magnesium", "ash", "hue"):
         assert config.column(name).nullable, name

@@ -46,7 +46,9 @@ def infer(frame: pd.DataFrame, target: str, task: str = "auto", chunk: int = 100
     return infer_config(stats, target, "t", "csv", "data/external/t.csv", {}, task)
 
 
-@pytest.mark.parametrize("text", ["?", " ? ", "NA", "N/A", "null", "", "   ", "-", "NaN", "Unknown"])
+@pytest.mark.parametrize(
+    "text", ["?", " ? ", "NA", "N/A", "null", "", "   ", "-", "NaN", "Unknown"]
+)
 def test_missing_value_markers(text: str) -> None:
     assert is_marker(text)
 
@@ -117,7 +119,9 @@ def test_pii_by_value_is_never_a_feature(name: str, values: list[str]) -> None:
     assert guess.pii and guess.role in ("id", "ignore")
 
 
-@pytest.mark.parametrize("name", ["email", "Email Address", "lastName", "ssn", "home_phone", "name"])
+@pytest.mark.parametrize(
+    "name", ["email", "Email Address", "lastName", "ssn", "home_phone", "name"]
+)
 def test_pii_by_name(name: str) -> None:
     assert pii_by_name(name)
     guess = column(["a", "b"] * 30, name=name)
@@ -229,7 +233,9 @@ def test_regression_is_inferred_from_a_bundled_table() -> None:
     assert inference.task == "regression" and inference.positive_class is None
     target = next(c for c in inference.columns if c.name == "target")
     assert target.role == "target" and target.dtype == "int64" and target.min == 25
-    assert sensitive_by_name("age") and next(c for c in inference.columns if c.name == "age").sensitive
+    assert (
+        sensitive_by_name("age") and next(c for c in inference.columns if c.name == "age").sensitive
+    )
 
 
 def test_parquet_and_csv_scans_agree(tmp_path: Path) -> None:

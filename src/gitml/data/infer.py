@@ -163,7 +163,14 @@ PHONE_RE = re.compile(r"^\+?\(?\d{1,4}\)?([ .-]?\(?\d{2,4}\)?){2,5}$")
 NATIONAL_ID_RE = re.compile(r"^\d{3}-\d{2}-\d{4}$")
 CARD_RE = re.compile(r"^\d{4}([ -]?\d{4}){3}$")
 DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$")
-BOOL_TEXT = {"True": True, "TRUE": True, "true": True, "False": False, "FALSE": False, "false": False}
+BOOL_TEXT = {
+    "True": True,
+    "TRUE": True,
+    "true": True,
+    "False": False,
+    "FALSE": False,
+    "false": False,
+}
 _PANDAS_NA = pa.array(sorted(PANDAS_NA), type=pa.string())
 _EXTRA_MARKERS = pa.array(sorted(EXTRA_MARKERS), type=pa.string())
 _BOOL_TEXT = pa.array(sorted(BOOL_TEXT), type=pa.string())
@@ -317,7 +324,9 @@ class ColumnStats:
         if n_marker:
             counted = pc.value_counts(pc.filter(raw, marker))
             for text, count in zip(
-                counted.field("values").to_pylist(), counted.field("counts").to_pylist(), strict=True
+                counted.field("values").to_pylist(),
+                counted.field("counts").to_pylist(),
+                strict=True,
             ):
                 self.markers[str(text)] = self.markers.get(str(text), 0) + int(count)
             self.missing += n_marker
@@ -341,7 +350,9 @@ class ColumnStats:
         if self.boolean and not pc.all(pc.is_in(present, value_set=_BOOL_TEXT)).as_py():
             self.boolean = False
         if not self.numeric and self.dates:
-            self.dates = bool(pc.all(pc.match_substring_regex(present, DATETIME_RE.pattern)).as_py())
+            self.dates = bool(
+                pc.all(pc.match_substring_regex(present, DATETIME_RE.pattern)).as_py()
+            )
             if self.dates:
                 bounds = pc.min_max(present)
                 lo, hi = str(bounds["min"].as_py()), str(bounds["max"].as_py())
@@ -527,7 +538,9 @@ def infer_column(stats: ColumnStats, target: str) -> ColumnGuess:
             notes.append(f"{shown} distinct text values, nearly all unique -> id")
         else:
             guess = ColumnGuess(name, "string", "ignore", nullable)
-            notes.append(f"{shown} distinct text values -> free text, ignored (too many for a category)")
+            notes.append(
+                f"{shown} distinct text values -> free text, ignored (too many for a category)"
+            )
     if stats.padded and not stats.numeric:
         notes.append(f"{stats.padded} values carry stray whitespace")
     if name == target:
