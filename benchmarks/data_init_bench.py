@@ -58,13 +58,19 @@ def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=True)
 
 
-def measure(args: list[str], cwd: Path) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of a command, from /usr/bin/time -v."""
+def measure(args: list[str], cwd: Path) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user + system) and peak RSS (MB), from /usr/bin/time -v."""
     start = time.perf_counter()
     proc = run(["/usr/bin/time", "-v", *args], cwd)
     wall = time.perf_counter() - start
-    peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr).group(1))
-    return wall, peak_kb / 1024
+
+    def field(label: str) -> float:
+        found = re.search(rf"{re.escape(label)}: ([\d.]+)", proc.stderr)
+        assert found, proc.stderr
+        return float(found.group(1))
+
+    cpu = field("User time (seconds)") + field("System time (seconds)")
+    return wall, cpu, field("Maximum resident set size (kbytes)") / 1024
 
 
 def main() -> None:
@@ -82,15 +88,16 @@ def main() -> None:
         "from pathlib import Path; from gitml.data.cli import build; "
         "build(Path('data/external/big.csv'), 'data/external/big.csv', 'label', 'big')"
     )
-    scan_wall, scan_peak = measure([sys.executable, "-c", scan_code], WORK)
+    scan_wall, scan_cpu, scan_peak = measure([sys.executable, "-c", scan_code], WORK)
     cmd = [str(BIN / "gitml"), "data", "init", "data/external/big.csv", "--target", "label"]
-    wall, peak = measure(cmd, WORK)
+    wall, cpu, peak = measure(cmd, WORK)
     text = (WORK / "conf/data/big.yaml").read_text()
     assert "record_id: {dtype: string, role: id" in text and "pii: true" in text
     print(
         f"gitml data init: {args.rows} rows x 25 columns ({size_mb:.0f} MB CSV): "
-        f"scan+infer {scan_wall:.1f} s / {scan_peak:.0f} MB peak RSS; "
-        f"whole command incl. dvc add + git add {wall:.1f} s / {peak:.0f} MB peak RSS "
+        f"scan+infer {scan_wall:.1f} s wall, {scan_cpu:.1f} s CPU, {scan_peak:.0f} MB peak RSS; "
+        f"whole command incl. dvc add + git add {wall:.1f} s wall, {cpu:.1f} s CPU, "
+        f"{peak:.0f} MB peak RSS "
         f"({platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f})"
     )
 
