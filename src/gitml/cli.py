@@ -17,9 +17,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 data_app = typer.Typer(
-    help="Built-in data: generate training tables and drift scenarios.", no_args_is_help=True
+    help="Your data and built-in data: declare a file, generate tables and drift scenarios.",
+    no_args_is_help=True,
 )
 app.add_typer(data_app, name="data")
+from gitml.data.cli import init_command  # noqa: E402
+
+data_app.command("init")(init_command)
 from gitml.registry.cli import model_app  # noqa: E402
 
 app.add_typer(model_app, name="model")

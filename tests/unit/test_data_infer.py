@@ -1,0 +1,259 @@
+"""The inference core of `gitml data init`: dtypes, roles, markers, PII, task and positive class."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from sklearn.datasets import load_diabetes, load_wine
+
+from gitml.config import DataConfig
+from gitml.data.infer import (
+    MAX_TRACKED,
+    ColumnStats,
+    guess_positive_class,
+    guess_task,
+    infer_column,
+    infer_config,
+    is_marker,
+    na_values,
+    pii_by_name,
+    render_yaml,
+    sensitive_by_name,
+)
+from gitml.data.scan import scan
+from gitml.errors import GitmlError
+
+
+def stats_of(frame: pd.DataFrame, chunk: int = 1000, text: bool = True) -> list[ColumnStats]:
+    out = [ColumnStats(str(c)) for c in frame.columns]
+    for start in range(0, len(frame), chunk):
+        part = frame.iloc[start : start + chunk]
+        for s, c in zip(out, frame.columns, strict=True):
+            s.update(part[c].astype(str) if text else part[c], text=text)
+    return out
+
+
+def column(values: list[object], name: str = "x", target: str = "y") -> object:
+    return infer_column(stats_of(pd.DataFrame({name: values}), chunk=3)[0], target)
+
+
+def infer(frame: pd.DataFrame, target: str, task: str = "auto", chunk: int = 1000):
+    stats = stats_of(frame, chunk)
+    return infer_config(stats, target, "t", "csv", "data/external/t.csv", {}, task)
+
+
+@pytest.mark.parametrize(
+    "text", ["?", " ? ", "NA", "N/A", "null", "", "   ", "-", "NaN", "Unknown"]
+)
+def test_missing_value_markers(text: str) -> None:
+    assert is_marker(text)
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "a", "no", "?!"])
+def test_values_that_are_not_markers(text: str) -> None:
+    assert not is_marker(text)
+
+
+def test_numbers_with_markers_are_nullable_and_bounded() -> None:
+    guess = column(["1.5", " ?", "2", "NA", "-3.25 ", "-"])
+    assert (guess.dtype, guess.role, guess.nullable) == ("float64", "feature", True)
+    assert (guess.min, guess.max) == (-3.25, 2.0)
+    integers = column(["1", "2", "10", "?"])
+    assert (integers.dtype, integers.min, integers.max) == ("int64", 1, 10)
+
+
+def test_markers_are_collected_as_raw_text_for_pandas() -> None:
+    stats = stats_of(pd.DataFrame({"a": ["1", "?", "? ", "2"], "b": ["x", "x", "null", "y"]}))
+    assert na_values(stats) == ["?", "? ", "null"]
+
+
+def test_categories_are_sorted_and_keep_case_and_trailing_blanks() -> None:
+    values = ["red", "Red", "white ", "white"] * 10
+    guess = column(values)
+    assert guess.dtype == "category" and guess.categories == ["Red", "red", "white", "white "]
+    assert any("case or whitespace" in n for n in guess.notes)
+
+
+def test_the_result_does_not_depend_on_the_chunk_size() -> None:
+    wine = load_wine(as_frame=True).frame.astype(str)
+    whole = [infer_column(s, "target") for s in stats_of(wine, chunk=len(wine))]
+    small = [infer_column(s, "target") for s in stats_of(wine, chunk=7)]
+    assert [g.to_dict() for g in whole] == [g.to_dict() for g in small]
+
+
+def test_distinct_tracking_is_bounded_and_unique_text_becomes_an_id() -> None:
+    ids = [f"K{i:06d}" for i in range(20 * MAX_TRACKED)]
+    stats = stats_of(pd.DataFrame({"ref": ids}), chunk=997)[0]
+    assert stats.overflowed and not stats.counts and len(stats.sample) <= 200
+    assert abs(stats.distinct - len(ids)) / len(ids) < 0.15
+    guess = infer_column(stats, "y")
+    assert (guess.dtype, guess.role, guess.categories) == ("string", "id", None)
+
+
+def test_repetitive_high_cardinality_text_is_ignored() -> None:
+    words = [f"comment {i % 400}" for i in range(1200)]
+    guess = column(words, name="remarks")
+    assert (guess.dtype, guess.role) == ("string", "ignore")
+
+
+def test_integer_ids_by_name() -> None:
+    guess = column([str(i) for i in range(100)], name="row_id")
+    assert guess.role == "id" and guess.min is None
+    assert column([str(i) for i in range(100)], name="count").role == "feature"
+
+
+@pytest.mark.parametrize(
+    ("name", "values"),
+    [
+        ("contact", [f"p{i}@mail.example.org" for i in range(60)]),
+        ("x", [f"{100 + i}-{10 + i % 80:02d}-{1000 + i}" for i in range(60)]),
+        ("x", [f"+1 (555) {100 + i} {1000 + i}" for i in range(60)]),
+    ],
+)
+def test_pii_by_value_is_never_a_feature(name: str, values: list[str]) -> None:
+    guess = column(values, name=name)
+    assert guess.pii and guess.role in ("id", "ignore")
+
+
+@pytest.mark.parametrize(
+    "name", ["email", "Email Address", "lastName", "ssn", "home_phone", "name"]
+)
+def test_pii_by_name(name: str) -> None:
+    assert pii_by_name(name)
+    guess = column(["a", "b"] * 30, name=name)
+    assert guess.pii and guess.role == "ignore"
+
+
+@pytest.mark.parametrize("name", ["income", "product", "file_name_length", "colour"])
+def test_names_that_are_not_pii(name: str) -> None:
+    assert pii_by_name(name) is None
+
+
+def test_sensitive_candidates_stay_features_with_a_comment() -> None:
+    assert sensitive_by_name("Gender") == "gender" and sensitive_by_name("applicant_age") == "age"
+    assert sensitive_by_name("native-country") == "national origin"
+    assert sensitive_by_name("page_views") is None
+    frame = pd.DataFrame({"sex": ["F", "M"] * 20, "y": ["0", "1"] * 20})
+    inference = infer(frame, "y")
+    sex = inference.columns[0]
+    assert sex.role == "feature" and sex.sensitive == "sex"
+    assert "# candidate sensitive attribute (sex): confirm and set role: sensitive" in render_yaml(
+        inference, "test"
+    )
+
+
+def test_dates_become_the_time_column() -> None:
+    frame = pd.DataFrame(
+        {
+            "when": pd.date_range("2022-01-01", periods=40).strftime("%Y-%m-%d"),
+            "x": [str(i % 5) for i in range(40)],
+            "y": ["a", "b"] * 20,
+        }
+    )
+    inference = infer(frame, "y")
+    when = inference.columns[0]
+    assert (when.dtype, when.role, when.pii) == ("datetime", "time", False)
+    assert (when.min, when.max) == ("2022-01-01", "2022-02-09")
+    assert inference.time_column == "when"
+
+
+def test_booleans() -> None:
+    guess = column(["True", "False", "", "True"])
+    assert (guess.dtype, guess.nullable) == ("bool", True)
+
+
+def test_task_guess() -> None:
+    def target(values: list[str]) -> ColumnStats:
+        return stats_of(pd.DataFrame({"y": values}))[0]
+
+    assert guess_task(target(["0", "1", "1"])) == "binary"
+    assert guess_task(target(["a", "b", "c", "a"])) == "multiclass"
+    assert guess_task(target([str(i % 7) for i in range(70)])) == "multiclass"
+    assert guess_task(target([str(i * 0.5) for i in range(70)])) == "regression"
+    with pytest.raises(GitmlError, match="at least two"):
+        guess_task(target(["1", "1", "?"]))
+    with pytest.raises(GitmlError, match="exactly two"):
+        guess_task(target(["a", "b", "c"]), "binary")
+    with pytest.raises(GitmlError, match="needs numbers"):
+        guess_task(target(["a", "b", "c"]), "regression")
+
+
+@pytest.mark.parametrize(
+    ("counts", "expected"),
+    [
+        ({"<=50K": 70, ">50K": 30}, ">50K"),
+        ({"<=50K": 10, ">50K": 90}, ">50K"),
+        ({"no": 5, "yes": 95}, "yes"),
+        ({0: 90, 1: 10}, 1),
+        ({False: 1, True: 9}, True),
+        ({"cat": 60, "dog": 40}, "dog"),
+        ({"cat": 50, "dog": 50}, "dog"),
+    ],
+)
+def test_positive_class_rule(counts: dict[object, int], expected: object) -> None:
+    assert guess_positive_class(counts) == expected
+
+
+def test_rendered_config_loads_with_the_pipeline_loader() -> None:
+    frame = pd.DataFrame(
+        {
+            "id": [f"u{i}" for i in range(60)],
+            "email": [f"u{i}@x.org" for i in range(60)],
+            "on": ["yes", "no", "?"] * 20,
+            "amount": [str(i * 1.5) for i in range(60)],
+            "label": ["yes", "no", "no"] * 20,
+        }
+    )
+    inference = infer(frame, "label")
+    text = render_yaml(inference, "gitml data init t.csv --target label")
+    assert text.startswith("# t: inferred by") and "To use: dvc exp run -S data=t" in text
+    config = DataConfig.parse(yaml.safe_load(text))
+    assert config.task == "binary" and config.positive_class == "yes"
+    assert config.column("label").categories == ("no", "yes")
+    assert config.column("on").categories == ("no", "yes")  # quoted: not YAML booleans
+    assert config.column("email").pii and "email" not in config.feature_names
+    assert config.column("id").role == "id"
+
+
+def test_unknown_target_and_no_features_are_user_errors() -> None:
+    frame = pd.DataFrame({"a": ["1", "2"], "y": ["0", "1"]})
+    with pytest.raises(GitmlError, match="no column 'label'"):
+        infer(frame, "label")
+    with pytest.raises(GitmlError, match="No column of the file can be a feature"):
+        infer(pd.DataFrame({"email": ["a@b.org", "c@d.org"], "y": ["0", "1"]}), "y")
+
+
+def test_regression_is_inferred_from_a_bundled_table() -> None:
+    diabetes = load_diabetes(as_frame=True, scaled=False).frame
+    inference = infer(diabetes.astype(str), "target")
+    assert inference.task == "regression" and inference.positive_class is None
+    target = next(c for c in inference.columns if c.name == "target")
+    assert target.role == "target" and target.dtype == "int64" and target.min == 25
+    assert (
+        sensitive_by_name("age") and next(c for c in inference.columns if c.name == "age").sensitive
+    )
+
+
+def test_parquet_and_csv_scans_agree(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(
+        {
+            "n": rng.integers(0, 9, 500),
+            "f": np.where(rng.random(500) < 0.1, np.nan, rng.normal(size=500).round(3)),
+            "c": rng.choice(["a", "b", "c"], 500),
+            "y": rng.choice([0, 1], 500),
+        }
+    )
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    frame.to_parquet(tmp_path / "t.parquet", row_group_size=100)
+    from_csv = scan(tmp_path / "t.csv", "csv", {}, chunk_rows=64)
+    from_parquet = scan(tmp_path / "t.parquet", "parquet", {}, chunk_rows=64)
+    as_dicts = [
+        [infer_column(s, "y").to_dict() for s in stats] for stats in (from_csv, from_parquet)
+    ]
+    assert as_dicts[0] == as_dicts[1]
+    assert as_dicts[0][1]["nullable"] is True and as_dicts[0][2]["categories"] == ["a", "b", "c"]
