@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +13,10 @@ import yaml
 from gitml.config import DataConfig
 from gitml.data.infer import Inference, infer_config, na_values, render_yaml
 from gitml.data.scan import file_format, scan, sniff_separator
+from gitml.dvc import Dvc
 from gitml.errors import GitmlError, user_errors
 from gitml.fileio import write_text
+from gitml.git import Git
 
 log = logging.getLogger(__name__)
 
@@ -71,25 +71,15 @@ def check(text: str, task: str) -> None:
 
 def _track(root: Path, data_path: Path, config_path: Path) -> None:
     """`dvc add` the data file, then `git add` its .dvc file, its .gitignore and the config."""
-    # TODO(merge): gitml.dvc.add / gitml.git.add
-    dvc = Path(sys.executable).with_name("dvc")
-    _run(root, [str(dvc) if dvc.exists() else "dvc", "add", str(data_path.relative_to(root))])
+    how = (
+        "Run gitml data init from the root of a git + DVC repository (`git init`, `dvc init`), "
+        "with the data file under data/external/."
+    )
+    Dvc(root).add(str(data_path.relative_to(root)), how_to_fix=how)
     paths = [data_path.with_name(data_path.name + ".dvc"), config_path]
     ignore = data_path.with_name(".gitignore")
     paths += [ignore] if ignore.exists() else []
-    _run(root, ["git", "add", "--", *(str(p.relative_to(root)) for p in paths)])
-
-
-def _run(root: Path, args: list[str]) -> None:
-    proc = subprocess.run(args, cwd=root, capture_output=True, text=True)
-    if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        raise GitmlError(
-            f"`{Path(args[0]).name} {args[1]}` failed in {root}: {' '.join(tail)}",
-            "Run gitml data init from the root of a git + DVC repository (`git init`, "
-            "`dvc init`), with the data file under data/external/.",
-            exit_code=1,
-        )
+    Git(root).run("add", "--", *(str(p.relative_to(root)) for p in paths))
 
 
 def _locate(root: Path, path: Path) -> tuple[Path, str]:
