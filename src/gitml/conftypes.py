@@ -236,7 +236,8 @@ def _suggest(word: str, options: list[str], list_them: bool = True) -> str:
 
 def _bounds(meta: list[Any], ctx: Mapping[str, Any]) -> str:
     """Both declared bounds of a number ("must lie between 0.0 and 1.0"), else the broken one."""
-    low = high = None
+    low: Any = None
+    high: Any = None
     strict_low = strict_high = False
     for m in [*meta, *(cls(ctx[key]) for key, cls in _CTX_BOUNDS.items() if key in ctx)]:
         if isinstance(m, Ge | Gt) and low is None:

@@ -9,7 +9,7 @@ KS / chi-square at p < 0.05 at or below it, dataset drift when half the columns 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic.dataclasses import dataclass
@@ -55,6 +55,12 @@ LOWER_IS_BETTER = ("log_loss", "brier")
 Method = Literal["wasserstein", "jensenshannon", "psi", "ks", "chi2"]
 CategoricalMethod = Literal["jensenshannon", "psi", "chi2"]
 DecayMetric = Literal["roc_auc", "average_precision", "accuracy", "f1", "log_loss", "brier"]
+if TYPE_CHECKING:  # the keys are validated as choices; readers index with plain strings
+    MethodKey = str
+    DecayKey = str
+else:
+    MethodKey = Method
+    DecayKey = DecayMetric
 Positive = Annotated[Number, Field(ge=0.0)]
 Share = Annotated[Number, Field(ge=0.0, le=1.0)]
 
@@ -121,7 +127,7 @@ class MonitorPolicy:
     small_sample: Int = Field(default=1000, ge=0)
     low_cardinality: Int = Field(default=5, ge=0, le=20)
     methods: Annotated[Methods, EmptyIfNone] = Field(default_factory=Methods)
-    thresholds: Annotated[Mapping[Method, Positive], EmptyIfNone] = Field(
+    thresholds: Annotated[Mapping[MethodKey, Positive], EmptyIfNone] = Field(
         default_factory=lambda: dict(DEFAULT_THRESHOLDS)
     )
     correction: Literal["none", "bonferroni", "fdr"] = "none"
@@ -133,7 +139,7 @@ class MonitorPolicy:
     )
     prediction: Annotated[PredictionRule, EmptyIfNone] = Field(default_factory=PredictionRule)
     quality: Annotated[Quality, EmptyIfNone] = Field(default_factory=Quality)
-    decay: Annotated[Mapping[DecayMetric, Positive], EmptyIfNone] = Field(
+    decay: Annotated[Mapping[DecayKey, Positive], EmptyIfNone] = Field(
         default_factory=lambda: dict(DEFAULT_DECAY)
     )
     chunk_rows: Int = Field(default=250_000, ge=1)
