@@ -69,7 +69,7 @@ class DataConfig:
 
     source: SourceName
     target: Text
-    columns: tuple[ColumnSpec, ...] = Field(min_length=1)
+    columns: tuple[ColumnSpec, ...]
     name: Text = "data"
     path: Text | None = None
     read_options: Annotated[dict[str, Any], EmptyIfNone] = Field(default_factory=dict)
@@ -90,12 +90,17 @@ class DataConfig:
     @classmethod
     def _columns_by_name(cls, raw: Any) -> Any:
         """The file maps each name to its declaration; the dataclass keeps them in that order."""
-        if isinstance(raw, tuple):  # already ColumnSpecs (dataclasses.replace)
-            return raw
+        if isinstance(raw, list | tuple) and all(isinstance(c, ColumnSpec) for c in raw):
+            return tuple(raw)  # already ColumnSpecs (dataclasses.replace)
         if not isinstance(raw, Mapping):
             raise Invalid(
                 "must map each column name to its declaration.",
                 "Write e.g. columns: {age: {dtype: int64, role: feature}} (see conf/data/csv.yaml).",
+            )
+        if not raw:
+            raise Invalid(
+                "must declare at least one column.",
+                "Declare every column of the table under data.columns (see conf/data/csv.yaml).",
             )
         out = []
         for name, decl in raw.items():

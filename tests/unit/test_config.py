@@ -114,7 +114,7 @@ def test_column_flags_must_be_real_booleans(
         ("model.preprocessing.categorical", "one_hot", "Did you mean 'onehot'?"),
         ("model.preprocessing.scale_numerics", True, "Did you mean 'scale_numeric'?"),
         ("data.columns.income.role", "features", "Did you mean 'feature'?"),
-        ("data.columns", {}, "'data.columns' must not be empty."),
+        ("data.columns", {}, "'data.columns' must declare at least one column."),
     ],
 )
 def test_bad_values_name_their_full_path(
