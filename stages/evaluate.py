@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from gitml.config import Params, load_params, read_yaml
+from gitml.config import Params, load_params
 from gitml.evaluation import (
     classification_metrics,
     fairness,
@@ -20,6 +20,7 @@ from gitml.evaluation import (
 )
 from gitml.fileio import write_json
 from gitml.modeling import load_model, load_signature, prepare_features
+from gitml.policy import load_policy
 from gitml.profile import build_profile
 from gitml.stagekit import stage_main
 
@@ -81,7 +82,7 @@ def run(
 ) -> None:
     """Evaluate `model` on `test` and write every result file."""
     p = load_params(params)
-    trusted = list((read_yaml(policy, "policy file") or {}).get("trusted_types") or [])
+    trusted = list(load_policy(Path(), policy).trusted_types)
     pipeline = load_model(model, trusted)
     sig = load_signature(signature)
     frame = pd.read_parquet(test)

@@ -1,19 +1,22 @@
 """The one validated loader of the pipeline's params (params.yaml, composed by Hydra from conf/).
 
-Every stage reads its section through `load_params`; unknown or missing keys fail with the key's
-path and a did-you-mean suggestion, before any output is written.
+Every stage reads its section through `load_params`. Each section is a frozen pydantic dataclass
+(`gitml.conftypes`): unknown or missing keys and bad values fail with the key's full path and a
+did-you-mean suggestion, before any output is written.
 """
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import Field, field_validator, model_validator
+from pydantic.dataclasses import dataclass
 
+from gitml.conftypes import PARAMS, STRICT, EmptyIfNone, Flag, Int, Invalid, Number, Text, validate
 from gitml.errors import GitmlError
 
 DTYPES = ("int64", "float64", "bool", "category", "string", "datetime")
@@ -21,53 +24,21 @@ ROLES = ("feature", "target", "sensitive", "id", "time", "ignore")
 SOURCES = ("synthetic_credit", "breast_cancer", "csv", "parquet")
 TASKS = ("binary", "multiclass")
 NUMERIC_DTYPES = ("int64", "float64", "bool")
+Dtype = Literal["int64", "float64", "bool", "category", "string", "datetime"]
+Role = Literal["feature", "target", "sensitive", "id", "time", "ignore"]
+SourceName = Literal["synthetic_credit", "breast_cancer", "csv", "parquet"]
+Task = Literal["binary", "multiclass"]
 
 
-def _check_keys(
-    where: str, mapping: Mapping[str, Any], required: set[str], optional: Collection[str] = ()
-) -> None:
-    """Fail on unknown or missing keys, naming the key path and the closest valid key."""
-    allowed = required | set(optional)
-    for key in mapping:
-        if key not in allowed:
-            close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
-            hint = (
-                f"Did you mean '{close[0]}'?"
-                if close
-                else f"Allowed keys: {', '.join(sorted(allowed))}."
-            )
-            raise GitmlError(
-                f"Unknown key '{where}.{key}' in the params.",
-                f"{hint} Fix the file under conf/ that sets it (params.yaml is composed from conf/).",
-            )
-    missing = sorted(required - set(mapping))
-    if missing:
-        raise GitmlError(
-            f"Missing key(s) {', '.join(f'{where}.{m}' for m in missing)} in the params.",
-            "Add them to the config under conf/ (see the templates in conf/data/ and conf/model/).",
-        )
-
-
-def _choice(where: str, value: Any, options: tuple[str, ...]) -> str:
-    if value not in options:
-        close = difflib.get_close_matches(str(value), options, n=1)
-        hint = f" Did you mean '{close[0]}'?" if close else ""
-        raise GitmlError(
-            f"'{where}' is '{value}', which is not one of: {', '.join(options)}.{hint}",
-            "Fix the value under conf/.",
-        )
-    return str(value)
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=STRICT)
 class ColumnSpec:
     """One declared column: dtype, role, allowed values, nullability and PII flag."""
 
-    name: str
-    dtype: str
-    role: str
-    nullable: bool = False
-    pii: bool = False
+    name: Text
+    dtype: Dtype
+    role: Role
+    nullable: Flag = False
+    pii: Flag = False
     min: Any = None
     max: Any = None
     categories: tuple[Any, ...] | None = None
@@ -79,29 +50,6 @@ class ColumnSpec:
     @property
     def is_categorical(self) -> bool:
         return self.dtype in ("category", "string")
-
-    @classmethod
-    def parse(cls, name: str, raw: Mapping[str, Any]) -> ColumnSpec:
-        where = f"data.columns.{name}"
-        if not isinstance(raw, Mapping):
-            raise GitmlError(
-                f"'{where}' must be a mapping such as {{dtype: float64, role: feature}}.",
-                "Fix the column declaration in the data config under conf/data/.",
-            )
-        _check_keys(where, raw, {"dtype", "role"}, {"nullable", "pii", "min", "max", "categories"})
-        cats = raw.get("categories")
-        if cats is not None and not isinstance(cats, list | tuple):
-            raise GitmlError(f"'{where}.categories' must be a list.", "Write it as [a, b, c].")
-        return cls(
-            name=str(name),
-            dtype=_choice(f"{where}.dtype", raw["dtype"], DTYPES),
-            role=_choice(f"{where}.role", raw["role"], ROLES),
-            nullable=bool(raw.get("nullable", False)),
-            pii=bool(raw.get("pii", False)),
-            min=raw.get("min"),
-            max=raw.get("max"),
-            categories=tuple(cats) if cats is not None else None,
-        )
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"dtype": self.dtype, "role": self.role, "nullable": self.nullable}
@@ -115,60 +63,56 @@ class ColumnSpec:
         return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=STRICT)
 class DataConfig:
     """A data source and its declared schema (conf/data/<name>.yaml)."""
 
-    name: str
-    source: str
-    path: str | None
-    read_options: dict[str, Any]
-    n_rows: int | None
-    target: str
-    task: str
-    positive_class: Any
-    time_column: str | None
-    allow_pii_features: bool
+    source: SourceName
+    target: Text
     columns: tuple[ColumnSpec, ...]
+    name: Text = "data"
+    path: Text | None = None
+    read_options: Annotated[dict[str, Any], EmptyIfNone] = Field(default_factory=dict)
+    n_rows: Int | None = Field(default=None, ge=1)
+    task: Task = "binary"
+    positive_class: Any = 1
+    time_column: Text | None = None
+    allow_pii_features: Flag = False
 
+    @model_validator(mode="before")
     @classmethod
-    def parse(cls, raw: Mapping[str, Any]) -> DataConfig:
-        _check_keys(
-            "data",
-            raw,
-            {"source", "target", "columns"},
-            {
-                "name",
-                "path",
-                "read_options",
-                "n_rows",
-                "task",
-                "positive_class",
-                "time_column",
-                "allow_pii_features",
-            },
-        )
-        source = _choice("data.source", raw["source"], SOURCES)
-        columns_raw = raw["columns"]
-        if not isinstance(columns_raw, Mapping) or not columns_raw:
-            raise GitmlError(
-                "'data.columns' must declare at least one column.",
+    def _name_defaults_to_source(cls, raw: Any) -> Any:
+        if isinstance(raw, Mapping) and not raw.get("name") and isinstance(raw.get("source"), str):
+            return {**raw, "name": raw["source"]}
+        return raw
+
+    @field_validator("columns", mode="before")
+    @classmethod
+    def _columns_by_name(cls, raw: Any) -> Any:
+        """The file maps each name to its declaration; the dataclass keeps them in that order."""
+        if isinstance(raw, list | tuple) and all(isinstance(c, ColumnSpec) for c in raw):
+            return tuple(raw)  # already ColumnSpecs (dataclasses.replace)
+        if not isinstance(raw, Mapping):
+            raise Invalid(
+                "must map each column name to its declaration.",
+                "Write e.g. columns: {age: {dtype: int64, role: feature}} (see conf/data/csv.yaml).",
+            )
+        if not raw:
+            raise Invalid(
+                "must declare at least one column.",
                 "Declare every column of the table under data.columns (see conf/data/csv.yaml).",
             )
-        columns = tuple(ColumnSpec.parse(str(k), v) for k, v in columns_raw.items())
-        config = cls(
-            name=str(raw.get("name") or source),
-            source=source,
-            path=raw.get("path"),
-            read_options=dict(raw.get("read_options") or {}),
-            n_rows=raw.get("n_rows"),
-            target=str(raw["target"]),
-            task=_choice("data.task", raw.get("task", "binary"), TASKS),
-            positive_class=raw.get("positive_class", 1),
-            time_column=raw.get("time_column"),
-            allow_pii_features=bool(raw.get("allow_pii_features", False)),
-            columns=columns,
-        )
+        out = []
+        for name, decl in raw.items():
+            if isinstance(decl, Mapping) and "name" in decl:
+                raise Invalid(f"'{name}' sets 'name'; the key under data.columns is the name.")
+            out.append({**decl, "name": str(name)} if isinstance(decl, Mapping) else decl)
+        return out
+
+    @classmethod
+    def parse(cls, raw: Any) -> DataConfig:
+        """Validate the `data:` section (conf/data/<name>.yaml) and its consistency."""
+        config = validate(cls, raw, PARAMS, "data")
         config._check_consistency()
         return config
 
@@ -236,113 +180,111 @@ class DataConfig:
         return [c.name for c in self.columns if c.role == "sensitive"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=STRICT)
 class SplitParams:
     """How the validated table is split into train and test."""
 
-    name: str
-    method: str
-    test_size: float
-    profile_bins: int
+    method: Literal["stratified", "time"]
+    test_size: Number = Field(gt=0.0, lt=1.0)
+    name: Text = "split"
+    profile_bins: Int = Field(default=20, ge=1)
 
+    @model_validator(mode="before")
     @classmethod
-    def parse(cls, raw: Mapping[str, Any]) -> SplitParams:
-        _check_keys("split", raw, {"method", "test_size"}, {"name", "profile_bins"})
-        test_size = float(raw["test_size"])
-        if not 0.0 < test_size < 1.0:
-            raise GitmlError(
-                f"split.test_size is {test_size}; it must lie strictly between 0 and 1.",
-                "Use e.g. -S split.test_size=0.2.",
-            )
-        method = _choice("split.method", raw["method"], ("stratified", "time"))
-        return cls(
-            name=str(raw.get("name") or method),
-            method=method,
-            test_size=test_size,
-            profile_bins=int(raw.get("profile_bins", 20)),
-        )
+    def _name_defaults_to_method(cls, raw: Any) -> Any:
+        if isinstance(raw, Mapping) and not raw.get("name") and isinstance(raw.get("method"), str):
+            return {**raw, "name": raw["method"]}
+        return raw
 
 
 RESERVED_MODEL_KEYS = ("name", "preprocessing")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=STRICT)
+class Preprocessing:
+    """`model.preprocessing`: numeric scaling and the categorical encoding."""
+
+    scale_numeric: Flag = True
+    categorical: Literal["onehot", "ordinal", "native"] = "onehot"
+
+
+@dataclass(frozen=True, config=STRICT)
 class ModelParams:
-    """The estimator: a Hydra `_target_` plus its keyword arguments and the preprocessing choice."""
+    """The estimator: a Hydra `_target_` plus its keyword arguments and the preprocessing choice.
 
-    name: str
-    target: str
+    In the file every key but `name` and `preprocessing` is an argument of the estimator, so
+    they are kept (with `_target_`) in `kwargs` for Hydra's `instantiate`.
+    """
+
+    name: Text
+    target: Text
     kwargs: dict[str, Any]
-    scale_numeric: bool
-    categorical: str
+    preprocessing: Annotated[Preprocessing, EmptyIfNone] = Field(default_factory=Preprocessing)
 
+    @model_validator(mode="before")
     @classmethod
-    def parse(cls, raw: Mapping[str, Any]) -> ModelParams:
+    def _from_file(cls, raw: Any) -> Any:
+        if not isinstance(raw, Mapping):
+            return raw
         if "_target_" not in raw:
-            raise GitmlError(
-                "The model config has no '_target_'.",
+            raise Invalid(
+                "has no '_target_'.",
                 "Every conf/model/<name>.yaml names its scikit-learn estimator class in _target_.",
             )
-        prep = dict(raw.get("preprocessing") or {})
-        _check_keys("model.preprocessing", prep, set(), {"scale_numeric", "categorical"})
-        kwargs = {k: v for k, v in raw.items() if k not in RESERVED_MODEL_KEYS}
-        return cls(
-            name=str(raw.get("name") or str(raw["_target_"]).rsplit(".", 1)[-1]),
-            target=str(raw["_target_"]),
-            kwargs=kwargs,
-            scale_numeric=bool(prep.get("scale_numeric", True)),
-            categorical=_choice(
-                "model.preprocessing.categorical",
-                prep.get("categorical", "onehot"),
-                ("onehot", "ordinal", "native"),
-            ),
-        )
+        target = raw["_target_"]
+        default_name = target.rsplit(".", 1)[-1] if isinstance(target, str) else None
+        return {
+            "name": raw.get("name") or default_name,
+            "target": target,
+            "kwargs": {k: v for k, v in raw.items() if k not in RESERVED_MODEL_KEYS},
+            "preprocessing": raw.get("preprocessing"),
+        }
+
+    @property
+    def scale_numeric(self) -> bool:
+        return self.preprocessing.scale_numeric
+
+    @property
+    def categorical(self) -> str:
+        return self.preprocessing.categorical
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=STRICT)
 class EvaluateParams:
     """Evaluation settings: threshold, curve resolution and permutation importance."""
 
-    threshold: float = 0.5
-    curve_points: int = 101
-    calibration_bins: int = 10
-    importance_repeats: int = 5
-    importance_max_rows: int = 5000
-    importance_scoring: str = "roc_auc"
-
-    @classmethod
-    def parse(cls, raw: Mapping[str, Any]) -> EvaluateParams:
-        names = set(cls.__dataclass_fields__)
-        _check_keys("evaluate", raw, set(), names)
-        return cls(**dict(raw))
+    threshold: Number = Field(default=0.5, ge=0.0, le=1.0)
+    curve_points: Int = Field(default=101, ge=2)
+    calibration_bins: Int = Field(default=10, ge=1)
+    importance_repeats: Int = Field(default=5, ge=1)
+    importance_max_rows: Int = Field(default=5000, ge=1)
+    importance_scoring: Text = "roc_auc"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=STRICT)
 class Params:
     """All pipeline params, validated."""
 
-    seed: int
+    seed: Int
     data: DataConfig
     split: SplitParams
     model: ModelParams
-    evaluate: EvaluateParams
-    model_card: dict[str, Any] = field(default_factory=dict)
-    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+    evaluate: Annotated[EvaluateParams, EmptyIfNone] = Field(default_factory=EvaluateParams)
+    model_card: Annotated[dict[str, Any], EmptyIfNone] = Field(default_factory=dict)
+    #: The file as read (not a key of it).
+    raw: dict[str, Any] = dataclasses.field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
-    def parse(cls, raw: Mapping[str, Any]) -> Params:
+    def parse(cls, raw: Any) -> Params:
+        """Validate the whole of params.yaml, then the data section's consistency."""
         if not isinstance(raw, Mapping):
             raise GitmlError("params.yaml is not a mapping.", "Recompose it with `dvc exp run`.")
-        _check_keys("params", raw, {"seed", "data", "split", "model"}, {"evaluate", "model_card"})
-        return cls(
-            seed=int(raw["seed"]),
-            data=DataConfig.parse(raw["data"]),
-            split=SplitParams.parse(raw["split"]),
-            model=ModelParams.parse(raw["model"]),
-            evaluate=EvaluateParams.parse(raw.get("evaluate") or {}),
-            model_card=dict(raw.get("model_card") or {}),
-            raw=dict(raw),
-        )
+        params = validate(cls, raw, PARAMS)
+        params.data._check_consistency()
+        object.__setattr__(params, "raw", dict(raw))  # frozen: set once, here
+        return params
 
 
 def read_yaml(path: str | Path, what: str = "file") -> Any:

@@ -78,3 +78,69 @@ def test_invalid_yaml_points_at_line(tmp_path: Path) -> None:
     path.write_text("seed: 1\ndata: [unclosed\n")
     with pytest.raises(GitmlError, match="line"):
         load_params(path)
+
+
+def test_the_string_false_does_not_allow_pii_features(raw: dict) -> None:
+    """Regression: `bool("false")` is True, so a quoted "false" used to let a PII column in."""
+    bad = copy.deepcopy(raw)
+    bad["data"]["columns"]["applicant_id"]["role"] = "feature"
+    bad["data"]["allow_pii_features"] = "false"
+    with pytest.raises(GitmlError) as info:
+        Params.parse(bad)
+    assert "'data.allow_pii_features' must be true or false, not 'false'." in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("column", "key", "value"),
+    [("applicant_id", "pii", "false"), ("age", "nullable", "no"), ("gender", "pii", 0)],
+)
+def test_column_flags_must_be_real_booleans(
+    raw: dict, column: str, key: str, value: object
+) -> None:
+    bad = copy.deepcopy(raw)
+    bad["data"]["columns"][column][key] = value
+    with pytest.raises(GitmlError) as info:
+        Params.parse(bad)
+    assert f"'data.columns.{column}.{key}' must be true or false, not {value!r}." in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        ("seed", "42", "'seed' must be an integer, not '42'."),
+        ("split.test_size", 1.0, "'split.test_size' must lie strictly between 0.0 and 1.0"),
+        ("split.method", "stratifed", "Did you mean 'stratified'?"),
+        ("evaluate.curve_points", 1, "'evaluate.curve_points' must be at least 2, not 1."),
+        ("model.preprocessing.categorical", "one_hot", "Did you mean 'onehot'?"),
+        ("model.preprocessing.scale_numerics", True, "Did you mean 'scale_numeric'?"),
+        ("data.columns.income.role", "features", "Did you mean 'feature'?"),
+        ("data.columns", {}, "'data.columns' must declare at least one column."),
+    ],
+)
+def test_bad_values_name_their_full_path(
+    raw: dict, path: str, value: object, expected: str
+) -> None:
+    bad = copy.deepcopy(raw)
+    *parents, last = path.split(".")
+    node = bad
+    for key in parents:
+        node = node[key]
+    node[last] = value
+    with pytest.raises(GitmlError) as info:
+        Params.parse(bad)
+    assert info.value.message.startswith("params.yaml: ")
+    assert expected in info.value.render()
+    assert "conf/" in (info.value.hint or "")
+
+
+def test_missing_sections_are_named_together(raw: dict) -> None:
+    bad = {k: v for k, v in raw.items() if k not in ("seed", "split")}
+    with pytest.raises(GitmlError, match=r"missing key\(s\) seed, split\."):
+        Params.parse(bad)
+
+
+def test_model_without_target_is_refused(raw: dict) -> None:
+    bad = copy.deepcopy(raw)
+    del bad["model"]["_target_"]
+    with pytest.raises(GitmlError, match="'model' has no '_target_'"):
+        Params.parse(bad)

@@ -308,6 +308,8 @@ def test_policy_parse_rejects_unknown_keys_and_values() -> None:
 
 
 def test_repository_policy_parses() -> None:
-    from gitml.monitor.policy import load_monitor_policy
+    from pathlib import Path
 
-    assert load_monitor_policy(".").small_sample == 1000
+    from gitml.policy import load_policy_if_present
+
+    assert load_policy_if_present(Path()).monitor.small_sample == 1000

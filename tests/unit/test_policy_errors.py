@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from gitml.confcheck import Fields
 from gitml.errors import GitmlError
+from gitml.monitor.policy import MonitorPolicy
 from gitml.policy import parse_policy
 
 pytestmark = pytest.mark.unit
@@ -71,21 +71,40 @@ def test_missing_required_keys_are_named() -> None:
         parse_policy(raw)
 
 
-def test_fields_paths_and_optional_mappings() -> None:
-    monitor = Fields("monitor")
-    assert (
-        monitor.path("") == "monitor"
-        and monitor.path("log.score_field") == "monitor.log.score_field"
-    )
-    assert Fields().path("") == "(top level)"
-    assert monitor.mapping("log", None, optional=True) == {}
-    with pytest.raises(GitmlError, match=r"'monitor\.log' must be a mapping, not NoneType"):
-        monitor.mapping("log", None)
-    assert monitor.integer("n", 3, minimum=1, maximum=3) == 3
-    for bad in (True, 2.0, None):
-        with pytest.raises(GitmlError, match="must be an integer"):
-            monitor.integer("n", bad)
-    with pytest.raises(GitmlError, match="must be a number, not nan"):
-        monitor.number("x", float("nan"))
-    with pytest.raises(GitmlError, match="lists the same name twice"):
-        monitor.str_list("critical_columns", ["age", "age"])
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        ("monitor.small_sample", True, "'monitor.small_sample' must be an integer, not True."),
+        ("monitor.chunk_rows", 2.0, "'monitor.chunk_rows' must be an integer, not 2.0."),
+        ("monitor.drift_share", float("nan"), "'monitor.drift_share' must be a finite number"),
+        ("monitor.drift_share", "0.5", "'monitor.drift_share' must be a number, not '0.5'."),
+        ("monitor.quality.schema", "false", "'monitor.quality.schema' must be true or false"),
+        ("serve.log.enabled", "no", "'serve.log.enabled' must be true or false, not 'no'."),
+        ("monitor.critical_columns", ["age", "age"], "lists the same name twice"),
+        ("monitor.thresholds.kss", 0.1, "'monitor.thresholds.kss' is not a known key."),
+        ("monitor.methods.large.numerc", "ks", "Did you mean 'numeric'?"),
+        ("monitor.methods.small.numeric", "kss", "Did you mean 'ks'?"),
+        ("monitor.columns", {"age": {"method": "psi", "treshold": 1}}, "Did you mean 'threshold'?"),
+        ("monitor.log", [], "'monitor.log' must be a mapping, not list."),
+        ("report.marker", "", "'report.marker' must not be empty."),
+        ("metrics.roc_auc.floor", float("inf"), "'metrics.roc_auc.floor' must be a finite number"),
+        ("monitorr", {}, "'monitorr' is not a known key. Did you mean 'monitor'?"),
+    ],
+)
+def test_strict_types_and_suggestions(path: str, value: Any, expected: str) -> None:
+    with pytest.raises(GitmlError) as caught:
+        parse_policy(with_value(path, value))
+    assert expected in caught.value.render()
+    assert caught.value.message.startswith("conf/gitml.yaml: ")
+
+
+def test_empty_sub_sections_keep_their_defaults() -> None:
+    raw = with_value("monitor.quality", None)
+    raw["serve"] = None
+    policy = parse_policy(raw)
+    assert policy.monitor.null_rate_tolerance == 0.05 and policy.serve.log.keep == 5
+
+
+def test_a_section_parsed_alone_still_names_its_full_path() -> None:
+    with pytest.raises(GitmlError, match=r"'monitor\.prediction\.threshold' must be at least 0\.0"):
+        MonitorPolicy.parse({"prediction": {"threshold": -1}})
