@@ -34,10 +34,11 @@ test: install ## run the whole test suite (unit, integration, e2e)
 test-fast: install ## run the unit tests only
 	$(BIN)/python -m pytest -m unit -q
 
-lint: install ## ruff lint + format check, mypy on src/ and stages/
+lint: install ## ruff lint + format check, mypy on src/ and stages/, import contracts (lint-imports)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: install ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .

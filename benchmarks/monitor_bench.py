@@ -60,7 +60,7 @@ GITML_RUN = MEMORY + textwrap.dedent(
     import json, sys, time
     import pandas as pd
     from gitml.monitor.core import Inputs, analyse_frame
-    from gitml.monitor.policy import MonitorPolicy
+    from gitml.policy.monitor import MonitorPolicy
     from gitml.profile import build_profile
 
     ref_path, cur_path, out, numeric, categorical = sys.argv[1:6]

@@ -63,7 +63,7 @@ def tables(rows: int) -> tuple[pd.DataFrame, pd.DataFrame]:
 def gitml_columns(reference: pd.DataFrame, current: pd.DataFrame) -> dict[str, dict[str, Any]]:
     """gitml's per-column result for the pair, as `gitml monitor` computes it from a profile."""
     from gitml.monitor.core import Inputs, analyse_frame
-    from gitml.monitor.policy import MonitorPolicy
+    from gitml.policy.monitor import MonitorPolicy
     from gitml.profile import build_profile
 
     profile = build_profile(reference, NUMERIC, CATEGORICAL)

@@ -1,7 +1,7 @@
 """Shared field types of gitml's typed config, and the one formatter of its validation errors.
 
 params.yaml (`gitml.config`) and every section of conf/gitml.yaml (`gitml.policy`,
-`gitml.monitor.policy`, `gitml.serve.settings`) are frozen pydantic dataclasses with `STRICT`
+`gitml.policy.monitor`, `gitml.policy.serve`) are frozen pydantic dataclasses with `STRICT`
 config. `validate` turns a pydantic `ValidationError` into one `GitmlError`: the file, the key's
 full dotted path, the bad value and a did-you-mean for unknown keys and bad choices. Nothing here
 imports another gitml module but `gitml.errors`.

@@ -15,7 +15,7 @@ from gitml.data.synthetic import SCENARIOS, generate
 from gitml.errors import GitmlError
 from gitml.monitor import stats
 from gitml.monitor.core import Inputs, analyse_frame, check_profile, top_features
-from gitml.monitor.policy import ColumnRule, MonitorPolicy
+from gitml.policy.monitor import ColumnRule, MonitorPolicy
 from gitml.profile import build_profile
 
 pytestmark = pytest.mark.unit

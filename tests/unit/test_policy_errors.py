@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from gitml.errors import GitmlError
-from gitml.monitor.policy import MonitorPolicy
 from gitml.policy import parse_policy
+from gitml.policy.monitor import MonitorPolicy
 
 pytestmark = pytest.mark.unit
 

@@ -15,11 +15,11 @@ import pytest
 from gitml import scoring
 from gitml.errors import GitmlError
 from gitml.modeling import Signature
+from gitml.policy.serve import ServePolicy
 from gitml.scoring import InputError
 from gitml.serve.batcher import Job, MicroBatcher
 from gitml.serve.predlog import PredictionLog, dumps_line, log_files, read_lines
 from gitml.serve.replay import compare
-from gitml.serve.settings import ServePolicy
 
 pytestmark = pytest.mark.unit
 

@@ -23,8 +23,8 @@ from gitml.errors import GitmlError
 from gitml.monitor.accumulators import Accumulator, NumericAccumulator, accumulator_for, to_float
 from gitml.monitor.decay import decay
 from gitml.monitor.drift import BINNED_METHODS, column_result, decide
-from gitml.monitor.policy import MonitorPolicy
 from gitml.monitor.quality import SchemaFailures, quality
+from gitml.policy.monitor import MonitorPolicy
 
 log = logging.getLogger(__name__)
 

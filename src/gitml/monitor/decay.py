@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gitml.monitor.policy import LOWER_IS_BETTER
+from gitml.policy.monitor import LOWER_IS_BETTER
 
 
 def decay(

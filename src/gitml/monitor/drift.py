@@ -13,7 +13,7 @@ import numpy as np
 from gitml.errors import GitmlError
 from gitml.monitor import stats
 from gitml.monitor.accumulators import Accumulator, CategoricalAccumulator, NumericAccumulator
-from gitml.monitor.policy import CATEGORICAL_METHODS, DISTANCES, NUMERIC_METHODS, MonitorPolicy
+from gitml.policy.monitor import CATEGORICAL_METHODS, DISTANCES, NUMERIC_METHODS, MonitorPolicy
 
 #: Methods that compare binned counts (a numeric column is then binned by value or histogram).
 BINNED_METHODS = ("jensenshannon", "psi", "chi2")

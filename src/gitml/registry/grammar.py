@@ -18,8 +18,10 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from gitml.names import NAME, NAME_RE
+
 # Copied from GTO so both tools accept exactly the same names.
-_NAME = r"[a-zA-Z0-9]([a-zA-Z0-9-/_]*[a-zA-Z0-9])?"
+_NAME = NAME
 _DIRNAME = r"[a-zA-Z0-9-_./]+"
 _SEMVER = (
     r"(?P<major>0|[1-9]\d*)\.(?P<minor>0|[1-9]\d*)\.(?P<patch>0|[1-9]\d*)"
@@ -29,7 +31,6 @@ _SEMVER = (
 )
 _FULLNAME_IN_TAG = f"(?P<dirname>{_DIRNAME}=)?(?P<name>{_NAME})"
 
-NAME_RE = re.compile(f"^{_NAME}$")
 FULLNAME_RE = re.compile(f"^({_DIRNAME}:)?{_NAME}$")
 SEMVER_RE = re.compile(f"^v{_SEMVER}$")
 TAG_RE = re.compile(

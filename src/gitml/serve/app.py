@@ -23,6 +23,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from gitml.policy.serve import ServePolicy
 from gitml.serve.asgi import ScoringFrontend
 from gitml.serve.batcher import MicroBatcher, limit_threads
 from gitml.serve.bundle import ModelBundle
@@ -30,7 +31,6 @@ from gitml.serve.handlers import ScoringHandlers
 from gitml.serve.openapi import document_scoring
 from gitml.serve.predlog import PredictionLog
 from gitml.serve.routes import add_routes
-from gitml.serve.settings import ServePolicy
 from gitml.serve.state import ServerState
 from gitml.serve.worker import make_processor
 

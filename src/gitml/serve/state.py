@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from gitml.policy.serve import ServePolicy
 from gitml.serve.batcher import MicroBatcher
 from gitml.serve.bundle import ModelBundle
 from gitml.serve.metrics import ServerMetrics
 from gitml.serve.predlog import PredictionLog
-from gitml.serve.settings import ServePolicy
 
 
 @dataclass

@@ -33,9 +33,9 @@ from gitml.conftypes import (
     validate,
 )
 from gitml.errors import GitmlError
-from gitml.monitor.policy import MonitorPolicy
-from gitml.registry.grammar import NAME_RE
-from gitml.serve.settings import ServePolicy
+from gitml.names import NAME_RE
+from gitml.policy.monitor import MonitorPolicy
+from gitml.policy.serve import ServePolicy
 
 __all__ = [
     "FAIRNESS_METRICS",
