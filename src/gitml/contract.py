@@ -163,7 +163,8 @@ class InputContract:
         markers = self.markers(column)
         kind = series.dtype
         if isinstance(kind, pd.StringDtype) or (
-            pd.api.types.is_object_dtype(kind) and pd.api.types.infer_dtype(series, skipna=True) == "string"
+            pd.api.types.is_object_dtype(kind)
+            and pd.api.types.infer_dtype(series, skipna=True) == "string"
         ):
             if self.strip_leading_space:
                 series = series.str.lstrip(" ")
