@@ -9,6 +9,7 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from gitml.config import DataConfig, ModelParams, load_params
+from gitml.contract import InputContract
 from gitml.errors import GitmlError
 from gitml.fileio import md5_file, write_bytes, write_json
 from gitml.modeling import Signature, build_pipeline, dumps_model, feature_specs, prepare_features
@@ -53,6 +54,7 @@ def run(params: str, train: str, model: str, signature: str) -> None:
         training_data_md5=md5_file(train),
         model=p.model.name,
         estimator=p.model.target,
+        contract=InputContract.from_read_options(p.data.source, p.data.read_options),
     )
     write_json(Path(signature), sig.to_dict())
     log.info("trained %s on %d rows -> %s", p.model.name, len(frame), model)

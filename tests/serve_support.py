@@ -40,16 +40,36 @@ class BuiltModel:
     rows: pd.DataFrame  # fresh rows to score (the signature's features, storage dtypes)
 
 
-def build_model(dest: Path, n_train: int = 1500, n_rows: int = 2000) -> BuiltModel:
-    """Fit the configured pipeline (shrunk) on synthetic data; write it like stages/train.py."""
+def build_model(
+    dest: Path,
+    n_train: int = 1500,
+    n_rows: int = 2000,
+    nullable: tuple[str, ...] = (),
+    null_every: int = 9,
+) -> BuiltModel:
+    """Fit the configured pipeline (shrunk) on synthetic data; write it like stages/train.py.
+
+    `nullable` columns are declared nullable and every `null_every`-th value of theirs (shifted
+    per column) is missing, in the training rows and in the fresh rows alike."""
     from stages.train import fit
 
     params = Params.parse(yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8")))
     raw = dict(params.raw)
     if "max_iter" in raw["model"]:  # shrink the composed config: a faster fit, same pipeline
         raw["model"] = {**raw["model"], "max_iter": 30}
+    if nullable:
+        columns = {k: dict(v) for k, v in raw["data"]["columns"].items()}
+        for name in nullable:
+            columns[name]["nullable"] = True
+        raw["data"] = {**raw["data"], "columns": columns}
     params = Params.parse(raw)
-    train = coerce(generate(n_train, seed=3), params.data)
+
+    def with_nulls(frame: pd.DataFrame) -> pd.DataFrame:
+        for k, name in enumerate(nullable):
+            frame.loc[frame.index[k % null_every :: null_every], name] = None
+        return frame
+
+    train = with_nulls(coerce(generate(n_train, seed=3), params.data))
     pipeline = fit(train, params.data, params.model)
     (dest / "conf").mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "conf" / "gitml.yaml", dest / "conf" / "gitml.yaml")
@@ -66,7 +86,7 @@ def build_model(dest: Path, n_train: int = 1500, n_rows: int = 2000) -> BuiltMod
         estimator=params.model.target,
     )
     write_json(dest / "models" / "signature.json", sig.to_dict())
-    rows = coerce(generate(n_rows, seed=11), params.data)[sig.feature_names]
+    rows = with_nulls(coerce(generate(n_rows, seed=11), params.data))[sig.feature_names]
     return BuiltModel(dest, model_path, pipeline, sig, rows)
 
 

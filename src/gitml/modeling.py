@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from gitml.config import DataConfig, ModelParams
+from gitml.contract import InputContract
 from gitml.errors import GitmlError
 
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -108,9 +109,14 @@ def prepare_features(frame: pd.DataFrame, features: list[dict[str, Any]]) -> pd.
             out[feat["name"]] = pd.to_numeric(series, errors="raise").astype("float64")
         else:
             values = series.astype("object")
-            out[feat["name"]] = values.where(series.notna(), np.nan).map(
+            mapped = values.where(series.notna(), np.nan).map(
                 lambda v: v if isinstance(v, float) else str(v)
             )
+            if mapped.dtype.kind == "f":
+                # every value missing: keep object dtype, the fitted encoders compare
+                # categories as objects and fail on a float64 column (TypeError on isnan)
+                mapped = mapped.astype("object")
+            out[feat["name"]] = mapped
     return pd.DataFrame(out, index=frame.index)
 
 
@@ -218,6 +224,7 @@ class Signature:
     training_data_md5: str
     model: str
     estimator: str
+    contract: InputContract = field(default_factory=InputContract)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -228,6 +235,7 @@ class Signature:
             "classes": self.classes,
             "positive_class": self.positive_class,
             "features": self.features,
+            "input_contract": self.contract.to_dict(),
             "training_data_md5": self.training_data_md5,
         }
 
@@ -242,6 +250,7 @@ class Signature:
             training_data_md5=str(raw.get("training_data_md5", "")),
             model=str(raw.get("model", "")),
             estimator=str(raw.get("estimator", "")),
+            contract=InputContract.from_dict(raw.get("input_contract")),
         )
 
     @property

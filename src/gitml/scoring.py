@@ -21,6 +21,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from gitml.contract import InputContract
 from gitml.modeling import Signature
 
 Columns = dict[str, np.ndarray]
@@ -161,10 +162,13 @@ def columns_from_payload(
     return _records_to_columns(value, key), dict(params)
 
 
-def columns_from_csv(body: bytes) -> dict[str, Sequence[Any]]:
-    """Parse a CSV body with a header row; malformed CSV is a 400."""
+def columns_from_csv(
+    body: bytes, options: Mapping[str, Any] | None = None
+) -> dict[str, Sequence[Any]]:
+    """Parse a CSV body with a header row (`options`: the contract's `csv_options`); malformed
+    CSV is a 400."""
     try:
-        frame = pd.read_csv(io.BytesIO(body))
+        frame = pd.read_csv(io.BytesIO(body), **(options or {}))
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(f"Malformed CSV: {first}.", None, 400) from None
@@ -274,9 +278,17 @@ def _is_missing(value: Any) -> bool:
     return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
 
-def _to_float(name: str, dtype: Any, i: int, value: Any) -> float:
+def _to_float(
+    name: str, dtype: Any, i: int, value: Any, contract: InputContract | None = None
+) -> float:
     """One value of a numeric column as a float (NaN = missing); the slow, general case."""
     if _is_missing(value):
+        return _NAN
+    if (
+        isinstance(value, str)
+        and contract is not None
+        and contract.clean_text(value) in contract.markers(name)
+    ):
         return _NAN
     if dtype == "bool" and isinstance(value, bool | np.bool_):
         return float(value)
@@ -298,8 +310,11 @@ def _to_float(name: str, dtype: Any, i: int, value: Any) -> float:
     )
 
 
-def _numeric_values(name: str, dtype: Any, seq: Sequence[Any]) -> tuple[np.ndarray, list[int]]:
+def _numeric_values(
+    name: str, dtype: Any, seq: Sequence[Any], contract: InputContract
+) -> tuple[np.ndarray, list[int]]:
     """A list of request values: one pass in plain Python, one array at the end."""
+    numbers = contract.numeric_markers(name)  # usually empty
     out: list[float] = []
     nulls: list[int] = []
     infinite: list[int] = []
@@ -312,7 +327,9 @@ def _numeric_values(name: str, dtype: Any, seq: Sequence[Any]) -> tuple[np.ndarr
         elif kind is int and -(2**53) <= value <= 2**53:
             number = float(value)
         else:
-            number = _to_float(name, dtype, i, value)
+            number = _to_float(name, dtype, i, value, contract)
+        if numbers and number in numbers:
+            number = _NAN
         if number != number:  # NaN: missing
             nulls.append(i)
         elif number == _INF or number == -_INF:
@@ -341,8 +358,13 @@ def _numeric_values(name: str, dtype: Any, seq: Sequence[Any]) -> tuple[np.ndarr
     return arr, nulls
 
 
-def _numeric_array(name: str, dtype: Any, arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _numeric_array(
+    name: str, dtype: Any, arr: np.ndarray, contract: InputContract
+) -> tuple[np.ndarray, np.ndarray]:
     """A float64 array from a typed column: vectorised checks."""
+    numbers = contract.numeric_markers(name)
+    if numbers:
+        arr = np.where(np.isin(arr, list(numbers)), _NAN, arr)
     nan = np.isnan(arr)
     finite = np.isfinite(arr)
     bad = ~finite & ~nan
@@ -367,7 +389,9 @@ def _numeric_array(name: str, dtype: Any, arr: np.ndarray) -> tuple[np.ndarray, 
     return arr, np.flatnonzero(nan)
 
 
-def _numeric(name: str, spec: Mapping[str, Any], values: Any) -> tuple[np.ndarray, Rows]:
+def _numeric(
+    name: str, spec: Mapping[str, Any], values: Any, contract: InputContract
+) -> tuple[np.ndarray, Rows]:
     dtype = spec.get("dtype")
     if isinstance(values, pd.Series):
         if (
@@ -375,9 +399,11 @@ def _numeric(name: str, spec: Mapping[str, Any], values: Any) -> tuple[np.ndarra
             and pd.api.types.is_numeric_dtype(values.dtype)
             and not pd.api.types.is_bool_dtype(values.dtype)
         ):
-            return _numeric_array(name, dtype, values.to_numpy(dtype="float64", na_value=np.nan))
+            return _numeric_array(
+                name, dtype, values.to_numpy(dtype="float64", na_value=np.nan), contract
+            )
         values = values.tolist()
-    return _numeric_values(name, dtype, values)
+    return _numeric_values(name, dtype, values, contract)
 
 
 def _short(value: Any) -> str:
@@ -394,14 +420,22 @@ def _unseen(name: str, categories: Sequence[Any], i: int, value: Any) -> InputEr
 
 
 def _categorical_values(
-    name: str, categories: Sequence[Any] | None, seq: Sequence[Any]
+    name: str, categories: Sequence[Any] | None, seq: Sequence[Any], contract: InputContract
 ) -> tuple[np.ndarray, list[int]]:
     """A list of request values: one pass in plain Python."""
     arr = np.empty(len(seq), dtype=object)
     nulls: list[int] = []
     allowed = frozenset(categories) if categories else None
     unseen: tuple[int, Any] | None = None
+    clean = not contract.empty  # the contract's text rules, when it has any
+    markers = contract.markers(name)
     for i, value in enumerate(seq):
+        if clean and isinstance(value, str | int | np.integer) and not isinstance(value, bool):
+            text = contract.clean_text(str(value))
+            if text in markers:
+                value = None
+            elif type(value) is str:
+                value = text
         if type(value) is str:
             arr[i] = value
             if allowed is not None and unseen is None and value not in allowed:
@@ -429,10 +463,12 @@ def _categorical_values(
 
 
 def _categorical(
-    name: str, spec: Mapping[str, Any], values: Any, unknown: str
+    name: str, spec: Mapping[str, Any], values: Any, unknown: str, contract: InputContract
 ) -> tuple[np.ndarray, Rows]:
     categories = spec.get("categories") if unknown == "error" else None
     if isinstance(values, pd.Series) and isinstance(values.dtype, pd.StringDtype):
+        if not contract.empty:
+            values = contract.clean_series(name, values)
         # Every value is a string or missing: no per-value type checks needed.
         arr = values.to_numpy(dtype=object, na_value=np.nan)
         missing = values.isna().to_numpy()
@@ -443,15 +479,17 @@ def _categorical(
                 raise _unseen(name, categories, i, arr[i])
         return arr, np.flatnonzero(missing)
     seq = values.tolist() if isinstance(values, pd.Series) else values
-    return _categorical_values(name, categories, seq)
+    return _categorical_values(name, categories, seq, contract)
 
 
 def validate(
     columns: Mapping[str, Any], signature: Signature, unknown_categories: str = "error"
 ) -> Columns:
-    """Check columns against the signature and normalise them (see the module docstring).
+    """The input contract: raw columns (a request's, a file chunk's, a stream line's) checked
+    against the signature and normalised into model input (see the module docstring).
 
-    Extra columns are ignored. Raises `InputError` (naming the column) on a missing column,
+    The signature's `InputContract` applies first: missing-value markers become missing,
+    leading spaces go where training stripped them. Extra columns are ignored. Raises `InputError` (naming the column) on a missing column,
     a value of the wrong type, an unseen category (when `unknown_categories` is "error"; with
     "unknown" it is passed through and the pipeline's encoder treats it as unknown), a missing
     value in a non-nullable column, or no rows at all.
@@ -464,14 +502,15 @@ def validate(
         raise InputError("The feature columns have different lengths.", None, 400)
     if lengths == {0}:
         raise InputError("The input has no rows.", None, 400)
+    contract = signature.contract
     out: Columns = {}
     for spec in signature.features:
         name = spec["name"]
         nulls: Rows
         if spec["kind"] == "numeric":
-            arr, nulls = _numeric(name, spec, columns[name])
+            arr, nulls = _numeric(name, spec, columns[name], contract)
         else:
-            arr, nulls = _categorical(name, spec, columns[name], unknown_categories)
+            arr, nulls = _categorical(name, spec, columns[name], unknown_categories, contract)
         if len(nulls) and not spec.get("nullable", True):
             raise InputError(
                 f"Column '{name}' is not nullable, but {_rows_hint(nulls)} is "
@@ -533,14 +572,9 @@ def _py(value: Any) -> Any:
 def model_frame(columns: Columns, features: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     """The model's input frame from validated columns: equal to what `prepare_features` makes of
     them (same values, dtypes and index; tested), without its per-column pandas conversions,
-    which `validate` has already done."""
-    data: dict[str, np.ndarray] = {}
-    for spec in features:
-        arr = columns[spec["name"]]
-        if spec["kind"] != "numeric" and not any(type(v) is str for v in arr):
-            arr = np.full(len(arr), np.nan)  # all missing: prepare_features yields float64 NaN
-        data[spec["name"]] = arr
-    return pd.DataFrame(data, copy=False)
+    which `validate` has already done. Categorical columns stay object arrays even when every
+    value is missing (a float64 column of NaN breaks the fitted encoders)."""
+    return pd.DataFrame({spec["name"]: columns[spec["name"]] for spec in features}, copy=False)
 
 
 def score(model: Any, signature: Signature, columns: Columns) -> Scores:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from gitml.config import DataConfig
+from gitml.contract import reader_options
 from gitml.data import synthetic
 from gitml.errors import GitmlError
 
@@ -25,9 +26,12 @@ def read_table(
     read_options: dict[str, object] | None = None,
     expected: list[str] | None = None,
 ) -> pd.DataFrame:
-    """Read a CSV or Parquet file; a missing, empty or mis-delimited file raises GitmlError."""
+    """Read a CSV or Parquet file; a missing, empty or mis-delimited file raises GitmlError.
+
+    The value options (missing-value markers...) go to the CSV reader only: the input contract
+    (`gitml.contract`) applies them to any table afterwards."""
     p = Path(path)
-    options = dict(read_options or {})
+    options = reader_options(fmt, read_options or {})
     if not p.is_file():
         raise GitmlError(
             f"The data file '{p}' does not exist.",

@@ -98,6 +98,7 @@ def run(
     root: Path = Path("."),
 ) -> int:
     """Run one monitoring pass and write the report; return the exit code."""
+    from gitml.contract import InputContract
     from gitml.fileio import write_text
     from gitml.monitor import reference as refs
     from gitml.monitor.core import Inputs, Monitor
@@ -161,6 +162,9 @@ def run(
         inputs_field=policy.log_inputs_field,
         score_field=policy.log_score_field,
         score_column=monitor.score_name,
+        contract=None
+        if reference.data is None
+        else InputContract.from_read_options(reference.data.source, reference.data.read_options),
     )
     _consume(monitor, source)
     result = monitor.result()

@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from gitml.contract import InputContract
 from gitml.errors import GitmlError
 from gitml.fileio import open_parquet
 
@@ -50,6 +51,7 @@ class BatchSource:
     inputs_field: str = "inputs"
     score_field: str = "score"
     score_column: str = "score"
+    contract: InputContract | None = None  # the model's input contract, applied to every chunk
 
     def __post_init__(self) -> None:
         if not self.path.is_file():
@@ -88,10 +90,15 @@ class BatchSource:
 
     def __iter__(self) -> Iterator[pd.DataFrame]:
         if self.format == "parquet":
-            return self._parquet()
-        if self.format == "csv":
-            return self._csv()
-        return self._jsonl()
+            chunks = self._parquet()
+        elif self.format == "csv":
+            chunks = self._csv()
+        else:
+            chunks = self._jsonl()
+        contract = self.contract
+        if contract is None or contract.empty:
+            return chunks
+        return (contract.clean_frame(chunk) for chunk in chunks)
 
     def _wanted(self, available: list[str]) -> list[str]:
         wanted = [c for c in self.kinds if c in available]
@@ -162,7 +169,10 @@ class BatchSource:
                 self.path,
                 read_options=csv.ReadOptions(block_size=block),
                 convert_options=csv.ConvertOptions(
-                    column_types=types, include_columns=wanted or None, strings_can_be_null=True
+                    column_types=types,
+                    include_columns=wanted or None,
+                    strings_can_be_null=True,
+                    **_null_values(self.contract),
                 ),
             )
         except pa.ArrowInvalid as exc:
@@ -225,6 +235,13 @@ class BatchSource:
             if name in frame.columns and kind == "categorical":
                 frame[name] = frame[name].astype("string")
         return frame
+
+
+def _null_values(contract: InputContract | None) -> dict[str, Any]:
+    """The CSV reader's missing-value strings: the input contract's, when it has some."""
+    if contract is None or not contract.missing_values:
+        return {}
+    return {"null_values": list(contract.missing_values)}
 
 
 def _dig(record: Any, path: str) -> Any:

@@ -3,13 +3,15 @@
 Files are read `chunk_rows` at a time (CSV through pandas' chunked reader, Parquet by record
 batches), validated exactly like the server's requests, scored, and appended to a temporary
 output that replaces OUTPUT only when every chunk succeeded. Memory is bounded by the chunk.
+CSV text is read with the model's input contract (its missing-value markers), like training read
+it. `carry` columns (`--id-column`, `--keep`) are copied into the output so it joins back.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -18,12 +20,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from gitml import scoring
+from gitml.contract import InputContract
 from gitml.errors import GitmlError
 from gitml.fileio import atomic_path, open_parquet
 from gitml.scoring import InputError
 from gitml.serve.bundle import ModelBundle
 
 FORMATS = (".csv", ".parquet")
+OUTPUT_COLUMNS = ("prediction", "model_version")
+STREAM_FIELDS = ("line", "prediction", "probabilities", "model_version", "error", "field")
 
 
 def _format(path: Path, what: str) -> str:
@@ -39,16 +44,31 @@ def count_rows(path: Path) -> int | None:
     return pq.ParquetFile(path).metadata.num_rows if _format(path, "input") == ".parquet" else None
 
 
-def read_chunks(path: Path, chunk_rows: int, columns: list[str]) -> Iterator[pd.DataFrame]:
-    """The input file `chunk_rows` rows at a time (only the signature's columns for Parquet)."""
+def read_chunks(
+    path: Path,
+    chunk_rows: int,
+    columns: list[str],
+    contract: InputContract | None = None,
+    text_columns: Sequence[str] = (),
+) -> Iterator[pd.DataFrame]:
+    """The input file `chunk_rows` rows at a time (only `columns`); CSV cells are read with the
+    contract's options, `text_columns` as strings (ids keep their leading zeros)."""
+    wanted = set(columns)
     if _format(path, "input") == ".parquet":
         pf = open_parquet(path)
         present = [c for c in columns if c in pf.schema_arrow.names]
         for rb in pf.iter_batches(batch_size=chunk_rows, columns=present):
             yield rb.to_pandas()
     else:
+        options = contract.csv_options() if contract is not None else {}
         try:
-            yield from pd.read_csv(path, chunksize=chunk_rows, usecols=lambda c: c in set(columns))
+            yield from pd.read_csv(
+                path,
+                chunksize=chunk_rows,
+                usecols=lambda c: c in wanted,
+                dtype=dict.fromkeys(text_columns, "string") or None,
+                **options,
+            )
         except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
             raise GitmlError(
                 f"The CSV file '{path}' is malformed: {exc}.",
@@ -56,9 +76,42 @@ def read_chunks(path: Path, chunk_rows: int, columns: list[str]) -> Iterator[pd.
             ) from None
 
 
-def output_frame(bundle: ModelBundle, scores: scoring.Scores) -> pd.DataFrame:
-    """Predictions, one probability column per class (`probability_<class>`), the version."""
-    out: dict[str, Any] = {"prediction": scoring.predictions_array(scores)}
+def carried_columns(bundle: ModelBundle, id_column: str | None, keep: Sequence[str]) -> list[str]:
+    """The input columns to copy into the output (`--id-column` first, then `--keep`), checked
+    against the output's own column names."""
+    carry = list(dict.fromkeys([*([id_column] if id_column else []), *keep]))
+    taken = [*OUTPUT_COLUMNS, *(f"probability_{c}" for c in bundle.signature.classes)]
+    clash = [c for c in carry if c in taken or c in STREAM_FIELDS]
+    if clash:
+        raise GitmlError(
+            f"Cannot carry the input column '{clash[0]}': the output has a column of that name.",
+            "Rename the column in the input, or drop it from --id-column/--keep.",
+        )
+    return carry
+
+
+def _carried(
+    chunk: pd.DataFrame, cols: scoring.Columns, carry: Sequence[str], bundle: ModelBundle
+) -> dict[str, Any]:
+    """The carried columns of a chunk: a feature as the model scored it (after the input
+    contract), any other column as read."""
+    kinds = {f["name"]: f.get("dtype") for f in bundle.signature.features}
+    out: dict[str, Any] = {}
+    for name in carry:
+        if name in cols and kinds.get(name) != "datetime":
+            out[name] = cols[name]
+        else:
+            out[name] = chunk[name].to_numpy()
+    return out
+
+
+def output_frame(
+    bundle: ModelBundle, scores: scoring.Scores, carried: dict[str, Any] | None = None
+) -> pd.DataFrame:
+    """Carried input columns, predictions, one probability column per class
+    (`probability_<class>`), the version."""
+    out: dict[str, Any] = dict(carried or {})
+    out["prediction"] = scoring.predictions_array(scores)
     if scores.probabilities is not None:
         for i, cls in enumerate(scores.classes):
             out[f"probability_{cls}"] = scores.probabilities[:, i]
@@ -73,18 +126,33 @@ def predict_file(
     chunk_rows: int,
     unknown_categories: str = "error",
     progress: Callable[[int], None] | None = None,
+    carry: Sequence[str] = (),
 ) -> int:
-    """Score `input_path` into `output_path` (atomic); return the number of rows."""
+    """Score `input_path` into `output_path` (atomic); return the number of rows.
+
+    `carry` columns of the input (see `carried_columns`) are copied in front of the scores."""
     if not input_path.is_file():
         raise GitmlError(f"The input file '{input_path}' does not exist.", "Check the path.")
     out_format = _format(output_path, "output")
+    signature = bundle.signature
+    features = signature.feature_names
+    wanted = [*features, *(c for c in carry if c not in features)]
+    text = [c for c in carry if c not in features]
     total = 0
     with atomic_path(output_path) as tmp:
         writer: pq.ParquetWriter | None = None
         try:
-            for chunk in read_chunks(input_path, chunk_rows, bundle.signature.feature_names):
+            chunks = read_chunks(input_path, chunk_rows, wanted, signature.contract, text)
+            for chunk in chunks:
                 if chunk.empty:
                     continue
+                absent = [c for c in carry if c not in chunk.columns]
+                if absent:
+                    raise GitmlError(
+                        f"The input '{input_path}' has no column '{absent[0]}' to carry "
+                        "(--id-column/--keep).",
+                        "Check the column name; nothing was written.",
+                    )
                 try:
                     cols = scoring.validate(
                         {str(c): chunk[c] for c in chunk.columns},
@@ -97,9 +165,13 @@ def predict_file(
                         f"the header): {exc.message}",
                         "Fix the input; nothing was written.",
                     ) from None
-                frame = output_frame(bundle, scoring.score(bundle.model, bundle.signature, cols))
+                frame = output_frame(
+                    bundle,
+                    scoring.score(bundle.model, signature, cols),
+                    _carried(chunk, cols, carry, bundle),
+                )
                 if out_format == ".parquet":
-                    table = pa.Table.from_pandas(frame, preserve_index=False)
+                    table = _table(frame, None if writer is None else writer.schema)
                     if writer is None:
                         writer = pq.ParquetWriter(tmp, table.schema, compression="zstd")
                     writer.write_table(table)
@@ -116,6 +188,27 @@ def predict_file(
     return total
 
 
+def _table(frame: pd.DataFrame, schema: pa.Schema | None) -> pa.Table:
+    """A chunk as an Arrow table, cast to the schema of the first chunk (a carried column that
+    is all-null in one chunk, or integral in one and fractional in another, still fits)."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    if schema is None or table.schema.equals(schema):
+        if schema is None:
+            fields = [
+                pa.field(f.name, pa.string()) if pa.types.is_null(f.type) else f
+                for f in table.schema
+            ]
+            return table.cast(pa.schema(fields))
+        return table
+    try:
+        return table.cast(schema)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise GitmlError(
+            f"A carried column changes type between chunks ({exc}).",
+            "Write CSV output, or raise --chunk-rows.",
+        ) from None
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -123,13 +216,17 @@ def _jsonable(value: Any) -> Any:
 
 
 def stream(
-    bundle: ModelBundle, source: IO[str], sink: IO[str], unknown_categories: str = "error"
+    bundle: ModelBundle,
+    source: IO[str],
+    sink: IO[str],
+    unknown_categories: str = "error",
+    carry: Sequence[str] = (),
 ) -> tuple[int, int]:
     """Score JSON Lines from `source` (one row object per line) to `sink`, flushing per line.
 
-    Each output line is `{"line", "prediction", "probabilities", "model_version"}`, or
-    `{"line", "error", "field"}` for a line that is not valid; the stream goes on either way.
-    Returns (lines scored, lines rejected).
+    Each output line is `{"line", <carry columns>, "prediction", "probabilities",
+    "model_version"}`, or `{"line", <carry columns>, "error", "field"}` for a line that is not
+    valid; the stream goes on either way. Returns (lines scored, lines rejected).
     """
     ok = bad = 0
     for number, text in enumerate(source, start=1):
@@ -145,6 +242,10 @@ def stream(
                 ) from None
             if not isinstance(record, dict):
                 raise InputError("Each line must be one JSON object (a row).", None, 400)
+            for name in carry:
+                if name not in record:
+                    raise InputError(f"The line has no '{name}' to carry.", name, 422)
+                out[name] = record[name]
             cols = scoring.validate(
                 {k: [v] for k, v in record.items()}, bundle.signature, unknown_categories
             )

@@ -187,25 +187,36 @@ def register(app: typer.Typer) -> None:
         progress: bool = typer.Option(
             True, "--progress/--no-progress", help="Show a progress bar on stderr."
         ),
+        id_column: str | None = typer.Option(
+            None, "--id-column", help="Input column to copy into the output first (a row id)."
+        ),
+        keep: str | None = typer.Option(
+            None, "--keep", help="Comma-separated input columns to copy into the output."
+        ),
         root: Path = typer.Option(Path("."), "--root", help="Project root (conf/, the repo)."),
     ) -> None:
         """Score a CSV/Parquet file in chunks, or a JSON Lines stream with --stream.
 
-        The output has a `prediction` column, one `probability_<class>` column per class and a
-        `model_version` column, in input order; it replaces OUTPUT only if every row validated.
+        The output has the --id-column and --keep columns, a `prediction` column, one
+        `probability_<class>` column per class and a `model_version` column, in input order; it
+        replaces OUTPUT only if every row validated.
         """
         from gitml.serve import batch
 
         with user_errors():
             bundle = load_bundle(root, stage, version, model)
             settings = _policy(root).serve
+            kept = [c.strip() for c in (keep or "").split(",") if c.strip()]
+            carry = batch.carried_columns(bundle, id_column, kept)
             if stream:
                 if input_path is not None or output is not None:
                     raise GitmlError(
                         "--stream reads stdin and writes stdout.",
                         "Drop INPUT and -o, or drop --stream.",
                     )
-                ok, bad = batch.stream(bundle, sys.stdin, sys.stdout, settings.unknown_categories)
+                ok, bad = batch.stream(
+                    bundle, sys.stdin, sys.stdout, settings.unknown_categories, carry
+                )
                 if bad:
                     raise GitmlError(
                         f"{bad} of {ok + bad} lines were rejected (see their 'error' lines).",
@@ -230,6 +241,7 @@ def register(app: typer.Typer) -> None:
                 chunk_rows or settings.chunk_rows,
                 settings.unknown_categories,
                 progress,
+                carry,
             )
         typer.echo(f"scored {rows} rows with {bundle.name} {bundle.version} -> {output}", err=True)
 
@@ -293,11 +305,12 @@ def _predict_with_progress(
     chunk_rows: int,
     unknown: str,
     show: bool,
+    carry: list[str],
 ) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     if not show:
-        return int(batch.predict_file(bundle, input_path, output, chunk_rows, unknown))
+        return int(batch.predict_file(bundle, input_path, output, chunk_rows, unknown, carry=carry))
     total = batch.count_rows(input_path) if input_path.is_file() else None
     with Progress(
         "[progress.description]{task.description}",
@@ -316,6 +329,7 @@ def _predict_with_progress(
                 chunk_rows,
                 unknown,
                 progress=lambda n: bar.advance(task, n),
+                carry=carry,
             )
         )
 

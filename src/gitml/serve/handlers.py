@@ -111,7 +111,7 @@ class ScoringHandlers:
             body = await call.read()
             params: Mapping[str, Any] = {}
             if call.media in CSV_TYPES:
-                raw = scoring.columns_from_csv(body)
+                raw = scoring.columns_from_csv(body, state.bundle.signature.contract.csv_options())
             elif call.media in JSON_TYPES:
                 raw, params = scoring.columns_from_payload(
                     scoring.parse_json(body), state.bundle.signature
