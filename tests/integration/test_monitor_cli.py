@@ -34,10 +34,9 @@ CATEGORICAL = ["employment_type", "region", "home_ownership"]
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A project folder: conf/, reports/templates, params.yaml, profiles and batches."""
+    """A project folder: conf/, params.yaml, profiles and batches (templates ship with gitml)."""
     root = tmp_path_factory.mktemp("monitor")
     shutil.copytree(REPO / "conf", root / "conf")
-    shutil.copytree(REPO / "reports" / "templates", root / "reports" / "templates")
     shutil.copy(REPO / "params.yaml", root / "params.yaml")
     rng = np.random.default_rng(0)
     write_json(
