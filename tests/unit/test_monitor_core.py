@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ from gitml.monitor.policy import ColumnRule, MonitorPolicy
 from gitml.profile import build_profile
 
 pytestmark = pytest.mark.unit
+ROOT = Path(__file__).resolve().parents[2]  # the project, whatever the working directory
 
 NUMERIC = [
     "age",
@@ -229,7 +231,7 @@ def test_quality_null_rates_and_new_categories() -> None:
 def test_schema_violations_reuse_the_data_contract() -> None:
     from gitml.config import load_params
 
-    data = load_params("params.yaml").data
+    data = load_params(ROOT / "params.yaml").data
     batch = generate(2_000, seed=26)
     batch.loc[batch.index[:5], "age"] = 150
     result = run(reference(20_000), batch, data=data, policy=MonitorPolicy(chunk_rows=700))
