@@ -8,7 +8,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install run repro test test-fast lint format bench clean lock
+.PHONY: help install browser run repro test test-fast lint format bench clean lock
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-11s\033[0m %s\n", $$1, $$2}'
@@ -28,7 +28,15 @@ run: install ## run the pipeline on the configured data through `dvc exp run` (H
 repro: install ## reproduce the pipeline with `dvc repro` (no experiment record)
 	$(BIN)/dvc repro
 
-test: install ## run the whole test suite (unit, integration, e2e)
+# Headless Chromium renders the HTML report in tests/integration/test_report_repo.py. Installed with
+# apt-get when we are root (CI, containers); otherwise one line says what to install.
+browser: ## make sure headless Chromium is installed (the HTML report test needs it)
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	{ echo "make test needs Chromium for the HTML report test: install it (Debian/Ubuntu: sudo apt-get install chromium), then rerun." >&2; exit 1; }
+
+test: install browser ## run the whole test suite (unit, integration, e2e)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 test-fast: install ## run the unit tests only

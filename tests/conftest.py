@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from tests.pipeline_repo import copy_repo, dvc, make_template
+from tests.pipeline_repo import GIT_IDENTITY, copy_repo, dvc, make_template
+
+# Tests make real commits (in-process too): give git an identity without touching any git config.
+for _key, _value in GIT_IDENTITY.items():
+    os.environ.setdefault(_key, _value)
 
 
 @pytest.fixture(scope="session")

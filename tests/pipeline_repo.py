@@ -16,19 +16,20 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+#: The identity of every commit a test makes (git needs one; CI machines often have none).
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "gitml test",
+    "GIT_AUTHOR_EMAIL": "test@gitml.invalid",
+    "GIT_COMMITTER_NAME": "gitml test",
+    "GIT_COMMITTER_EMAIL": "test@gitml.invalid",
+}
 
 
 def env() -> dict[str, str]:
     """Environment for git/dvc subprocesses: this venv first on PATH, a fixed git identity."""
     out = dict(os.environ)
     out["PATH"] = f"{BIN}{os.pathsep}{out.get('PATH', '')}"
-    out.update(
-        GIT_AUTHOR_NAME="gitml test",
-        GIT_AUTHOR_EMAIL="test@gitml.invalid",
-        GIT_COMMITTER_NAME="gitml test",
-        GIT_COMMITTER_EMAIL="test@gitml.invalid",
-        DVC_NO_ANALYTICS="1",
-    )
+    out.update(GIT_IDENTITY, DVC_NO_ANALYTICS="1")
     out.pop("PYTHONPATH", None)
     return out
 

@@ -148,17 +148,33 @@ def start_server(built: BuiltModel, log: Path, *extra: str, deadline: float = 90
         cwd=built.root,
     )
     url = f"http://127.0.0.1:{port}"
+    wait_ready(proc, url, log.with_suffix(".stderr"), deadline)
+    return Server(proc, url, log)
+
+
+def wait_ready(
+    proc: subprocess.Popen[bytes], url: str, stderr: Path, deadline: float = 90
+) -> dict[str, Any]:
+    """Poll `url`/health until it answers 200 (ready), with a bounded deadline; returns its body.
+
+    Fails at once if the server exits, and after `deadline` seconds if it never becomes ready.
+    """
     end = time.monotonic() + deadline
+    last = "no answer"
     while time.monotonic() < end:
         if proc.poll() is not None:
-            raise AssertionError(
-                f"server exited {proc.returncode}: {log.with_suffix('.stderr').read_text()}"
-            )
+            raise AssertionError(f"server exited {proc.returncode}: {stderr.read_text()}")
         try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return Server(proc, url, log)
-        except httpx.TransportError:
-            pass
+            reply = httpx.get(f"{url}/health", timeout=2)
+            if reply.status_code == 200:
+                body: dict[str, Any] = reply.json()
+                assert body["status"] == "ready", body
+                return body
+            last = f"{reply.status_code} {reply.text}"
+        except httpx.TransportError as exc:
+            last = repr(exc)
         time.sleep(0.1)  # polling interval, bounded by the deadline above
     proc.kill()
-    raise AssertionError(f"server not ready within {deadline}s")
+    raise AssertionError(
+        f"server not ready within {deadline}s (last: {last}): {stderr.read_text()}"
+    )

@@ -120,7 +120,7 @@ def gitml(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def gitml_inproc(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run the same CLI in this process (typer's runner, `--repo cwd`): no interpreter start-up.
+    """Run the same CLI in this process (typer's runner, `--root cwd`): no interpreter start-up.
 
     An exception other than SystemExit escaping the command is reported as exit code 99 with its
     traceback on stderr, so callers' "no traceback" checks still bite.
@@ -131,7 +131,7 @@ def gitml_inproc(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
     from gitml.cli import app
 
-    result = CliRunner().invoke(app, [*args, "--repo", str(cwd)])
+    result = CliRunner().invoke(app, [*args, "--root", str(cwd)])
     stderr = result.stderr
     code = result.exit_code
     if result.exception is not None and not isinstance(result.exception, SystemExit):

@@ -108,7 +108,6 @@ def make_report_repo(path: Path) -> Path:
     (path / "dvc.yaml").write_text(yaml.safe_dump(DVC_YAML, sort_keys=False))
     (path / "conf").mkdir()
     shutil.copy(ROOT / "conf" / "gitml.yaml", path / "conf" / "gitml.yaml")
-    shutil.copytree(ROOT / "reports" / "templates", path / "reports" / "templates")
     dvc("init", "-q", cwd=path)
     dvc("config", "core.autostage", "true", cwd=path)
     git("add", "-A", cwd=path)

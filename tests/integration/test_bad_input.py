@@ -41,6 +41,7 @@ def params_for(tmp: Path, csv: Path, **changes: object) -> Path:
     data["path"] = str(csv)
     data.update(changes)
     params["data"] = data
+    params["split"]["test_size"] = 0.5  # four rows: two per class, so a stratified split works
     path = tmp / "params.yaml"
     path.write_text(yaml.safe_dump(params, sort_keys=False))
     return path
@@ -122,6 +123,29 @@ def test_unreadable_files_fail_in_ingest(
     assert not list(tmp_path.glob(".raw.parquet*")), "a temp file was left behind"
 
 
+def split_after(tmp: Path, raw: Path, report: Path) -> subprocess.CompletedProcess[str]:
+    """The split stage on what ingest and validate left (downstream of validate in dvc.yaml)."""
+    return stage(
+        "split",
+        "--params",
+        str(tmp / "params.yaml"),
+        "--data",
+        str(raw),
+        "--validation",
+        str(report),
+        "--train",
+        str(tmp / "train.parquet"),
+        "--test",
+        str(tmp / "test.parquet"),
+        "--profile",
+        str(tmp / "profile.json"),
+        cwd=tmp,
+    )
+
+
+DOWNSTREAM = ("train.parquet", "test.parquet", "profile.json")
+
+
 @pytest.mark.parametrize(
     ("content", "column", "check"),
     [
@@ -152,13 +176,23 @@ def test_unreadable_files_fail_in_ingest(
 def test_bad_data_fails_in_validate_with_a_table(
     tmp_path: Path, content: str, column: str, check: str
 ) -> None:
-    proc, _raw, report = ingest_then_validate(tmp_path, content.encode())
+    proc, raw, report = ingest_then_validate(tmp_path, content.encode())
     assert_clean_error(proc, "does not match its declared schema")
     assert proc.returncode == 1
-    assert column in proc.stderr
-    failures = yaml.safe_load(report.read_text())["failures"]
+    # The table on stderr: its title, then a row naming the column and the failed check.
+    assert "Validation failed:" in proc.stderr, proc.stderr
+    assert any(column in line and check.split()[0] in line for line in proc.stderr.splitlines()), (
+        proc.stderr
+    )
+    written = yaml.safe_load(report.read_text())
+    assert written["passed"] is False
+    failures = written["failures"]
     assert any(f["column"] == column and f["check"].startswith(check) for f in failures), failures
-    assert not (tmp_path / "train.parquet").exists()
+    # The next stage refuses the data, so nothing downstream is written (the good CSV's
+    # split, in test_good_csv_passes, writes all three).
+    downstream = split_after(tmp_path, raw, report)
+    assert_clean_error(downstream, "did not pass validation")
+    assert [name for name in DOWNSTREAM if (tmp_path / name).exists()] == []
 
 
 def test_pii_feature_refused_before_reading(tmp_path: Path) -> None:
@@ -174,3 +208,7 @@ def test_good_csv_passes(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert yaml.safe_load(report.read_text())["passed"] is True
     assert len(pd.read_parquet(raw)) == 4
+    downstream = split_after(tmp_path, raw, report)
+    assert downstream.returncode == 0, downstream.stderr
+    assert [name for name in DOWNSTREAM if (tmp_path / name).exists()] == list(DOWNSTREAM)
+    assert len(pd.read_parquet(tmp_path / "train.parquet")) == 2

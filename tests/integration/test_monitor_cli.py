@@ -34,10 +34,9 @@ CATEGORICAL = ["employment_type", "region", "home_ownership"]
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A project folder: conf/, reports/templates, params.yaml, profiles and batches."""
+    """A project folder: conf/, params.yaml, profiles and batches (templates ship with gitml)."""
     root = tmp_path_factory.mktemp("monitor")
     shutil.copytree(REPO / "conf", root / "conf")
-    shutil.copytree(REPO / "reports" / "templates", root / "reports" / "templates")
     shutil.copy(REPO / "params.yaml", root / "params.yaml")
     rng = np.random.default_rng(0)
     write_json(
@@ -231,3 +230,30 @@ def test_errors_exit_two_without_a_traceback(project: Path, args: list[str], mes
     assert "Traceback" not in done.stderr
     assert done.stderr.startswith("error: ") or "Usage" in done.stderr
     assert message in done.stderr
+
+
+def test_root_flag_reads_the_project_from_another_directory(project: Path, tmp_path: Path) -> None:
+    original = (project / "conf" / "gitml.yaml").read_text()
+    conf = yaml.safe_load(original)
+    conf["monitor"]["critical_columns"] = ["loan_amount"]
+    (project / "conf" / "gitml.yaml").write_text(yaml.safe_dump(conf))
+    args = (
+        "--profile",
+        str(project / "data/profile.json"),
+        "--current",
+        str(project / "covariate.csv"),
+        "--format",
+        "json",
+        "--fail-on-drift",
+    )
+    try:
+        # From elsewhere, --root points at the project: its policy (a critical column) applies.
+        done = gitml(tmp_path, *args, "--root", str(project))
+        assert done.returncode == 1, done.stderr
+        assert json.loads(done.stdout)["critical_drifted"] == ["loan_amount"]
+        # Without --root, the working directory is the project: no conf/ there, no critical column.
+        elsewhere = gitml(tmp_path, *args)
+        assert elsewhere.returncode == 0, elsewhere.stderr
+        assert json.loads(elsewhere.stdout)["critical_drifted"] == []
+    finally:
+        (project / "conf" / "gitml.yaml").write_text(original)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import subprocess
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from typer.testing import CliRunner
 from gitml.cli import app
 from gitml.report.adapter import Experiment, Project
 from gitml.report.api import build
+from gitml.report.core import fmt
 from tests.integration.report_repo import (
     copy_report_repo,
     git,
@@ -151,10 +153,18 @@ def test_experiment_table_matches_dvc_exp_show(repo: Path) -> None:
     for row in shown:
         for exp in row.get("experiments") or []:
             for rev in exp["revs"]:
-                truth[rev["name"]] = rev["data"]["metrics"]["reports/metrics.json"]["data"]
-    for row in table["rows"]:
-        if row["name"] in truth:
-            assert row["metrics"] == truth[row["name"]]
+                truth[rev["name"]] = rev["data"]
+    # The same experiments as DVC's own table (the workspace and baseline rows aside) ...
+    assert set(truth) == {"d4", "d6", "lr2"}, sorted(truth)
+    head = {row["name"] for row in shown if row["rev"] != "workspace"}
+    assert set(names) == set(truth) | head == {"d4", "d6", "lr2", "feature"}, head
+    # ... with exactly DVC's metrics and params.
+    rows = {r["name"]: r for r in table["rows"]}
+    for name, data in truth.items():
+        assert rows[name]["metrics"] == data["metrics"]["reports/metrics.json"]["data"], name
+        model = data["params"]["params.yaml"]["data"]["model"]
+        assert rows[name]["params"]["model.max_depth"] == model["max_depth"], name
+        assert rows[name]["params"]["model.learning_rate"] == model["learning_rate"], name
     aucs = [r["metrics"]["roc_auc"] for r in table["rows"]]
     assert aucs == sorted(aucs, reverse=True)
     assert "roc_auc" in table["rows"][0]["best"]
@@ -230,6 +240,46 @@ def test_shallow_clone_advises_full_fetch(repo: Path, tmp_path: Path) -> None:
     assert "git fetch --unshallow" in err and "fetch-depth: 0" in err
 
 
+class RenderedDom(HTMLParser):
+    """What a reader sees in the DOM Chromium rendered: the verdict, table cells, SVG plots."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.verdict: list[str] = []
+        self.rows: list[list[str]] = []
+        self.svg_labels: list[str | None] = []
+        self.svg_polylines: list[int] = []
+        self._in_verdict = False
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        classes = (dict(attrs).get("class") or "").split()
+        if tag == "div" and "verdict" in classes:
+            self._in_verdict = True
+        elif tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+        elif tag == "svg":
+            self.svg_labels.append(dict(attrs).get("aria-label"))
+            self.svg_polylines.append(0)
+        elif tag == "polyline" and self.svg_polylines:
+            self.svg_polylines[-1] += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "div":
+            self._in_verdict = False
+        elif tag in ("td", "th") and self._cell is not None:
+            self.rows[-1].append("".join(self._cell).strip())
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._in_verdict:
+            self.verdict.append(data)
+        if self._cell is not None:
+            self._cell.append(data)
+
+
 def test_html_in_headless_chromium(repo: Path, tmp_path: Path) -> None:
     import shutil
 
@@ -243,8 +293,6 @@ def test_html_in_headless_chromium(repo: Path, tmp_path: Path) -> None:
     assert code == 0
     html = page.read_text()
     assert "http://" not in html and "https://" not in html and "<script" not in html
-    assert html.count("<svg") == 3
-    shot = tmp_path / "shot.png"
     proc = subprocess.run(
         [
             chromium,
@@ -256,8 +304,7 @@ def test_html_in_headless_chromium(repo: Path, tmp_path: Path) -> None:
             "--disable-sync",
             "--no-first-run",
             f"--user-data-dir={tmp_path / 'profile'}",
-            f"--screenshot={shot}",
-            "--window-size=1200,2000",
+            "--dump-dom",
             "--enable-logging=stderr",
             "--v=0",
             page.as_uri(),
@@ -268,8 +315,21 @@ def test_html_in_headless_chromium(repo: Path, tmp_path: Path) -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert shot.exists() and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     console = [line for line in proc.stderr.splitlines() if "CONSOLE" in line]
     assert console == [], console
     network = [line for line in proc.stderr.splitlines() if "http://" in line or "https://" in line]
     assert network == [], network
+    # The DOM the browser built (not the file we wrote) shows the report's content.
+    dom = RenderedDom()
+    dom.feed(proc.stdout)
+    report = build(repo)
+    assert "".join(dom.verdict).strip() == report.verdict.headline == "✅ Improved"
+    rows = {row[0]: row for row in dom.rows if row}
+    for metric in report.metrics:
+        arrow = {True: " ↑", False: " ↓", None: ""}[metric.higher_is_better]
+        row = rows[metric.name + arrow]
+        assert row[1:3] == [fmt(metric.base), fmt(metric.head)], row
+    assert rows["roc_auc ↑"][1:3] == ["0.7500", "0.7500"]
+    assert rows["accuracy ↑"][1:3] == ["0.8000", "0.8100"]
+    assert dom.svg_labels == [p.title for p in report.plots] and len(dom.svg_labels) == 3
+    assert dom.svg_polylines == [2, 2, 2]  # base and head lines in each plot

@@ -15,7 +15,7 @@ import yaml
 from gitml.data.synthetic import SCENARIOS
 from gitml.modeling import load_model, load_signature, prepare_features
 from tests.pipeline_repo import BIN, copy_repo, dvc, env, run
-from tests.serve_support import free_port
+from tests.serve_support import free_port, wait_ready
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("serve-registry")]
 TRUSTED = yaml.safe_load((Path(__file__).resolve().parents[2] / "conf/gitml.yaml").read_text())[
@@ -139,14 +139,8 @@ def test_serve_production_follows_a_promotion_and_replays(
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            assert server.poll() is None, (tmp_path / "serve.stderr").read_text()
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
+        health = wait_ready(server, url, tmp_path / "serve.stderr", deadline=120)
+        assert health["version"] == "v1.0.0", health
         meta = httpx.get(f"{url}/metadata", timeout=10).json()
         assert meta["version"] == "v1.0.0" and meta["stage"] == "production"
         answer = httpx.post(f"{url}/invocations", json=payload, timeout=30)
@@ -182,19 +176,35 @@ def test_serve_production_follows_a_promotion_and_replays(
             "test of live reload",
             cwd=ran_repo,
         )
-        statuses, version = [], None
+        model_v2 = load_model(ran_repo / "models/model.skops", TRUSTED)
+        # Requests keep flowing while the server polls the registry (follow_poll_seconds: 1)
+        # and swaps models; each must be answered, by v1.0.0 until the swap, then by v1.1.0.
+        statuses, versions, reply = [], [], None
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and version != "v1.1.0":
+        while time.monotonic() < deadline and versions[-1:] != ["v1.1.0"]:
             reply = httpx.post(f"{url}/invocations", json=payload, timeout=30)
             statuses.append(reply.status_code)
-            version = reply.headers.get("X-Model-Version")
-        assert version == "v1.1.0", (tmp_path / "serve.stderr").read_text()
+            versions.append(reply.headers.get("X-Model-Version"))
+            time.sleep(0.05)  # polling interval, bounded by the deadline above
+        assert versions[-1:] == ["v1.1.0"], (tmp_path / "serve.stderr").read_text()
         assert set(statuses) == {200}, "requests were dropped during the swap"
+        assert set(versions[:-1]) <= {"v1.0.0"}, versions
+        assert reply is not None
+        assert (
+            reply.json()["predictions"]
+            == model_v2.predict(prepare_features(rows, sig.features)).tolist()
+        )
+        health = httpx.get(f"{url}/health", timeout=10).json()
+        assert health["status"] == "ready" and health["version"] == "v1.1.0", health
     finally:
         server.terminate()
         server.wait(60)
         stderr.close()
-    lines = log.read_text().splitlines()
-    assert len(lines) == len(statuses) + 1
+    logged = [json.loads(line) for line in log.read_text().splitlines()]
+    n = len(statuses) + 1  # the first request, then the ones around the swap
+    assert [r["model_version"] for r in logged] == ["v1.0.0"] * (n - 1) + ["v1.1.0"]
     replay = gitml("replay", str(log), "--root", str(ran_repo), cwd=ran_repo)
-    assert "100" in replay.stdout
+    assert replay.stdout.strip().splitlines()[-1] == (
+        f"replayed {n} predictions from {n} lines: {n} matched (100.00%), "
+        "0 mismatched, 0 rejected requests skipped"
+    )

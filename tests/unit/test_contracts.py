@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 from pathlib import Path
 
 import pytest
@@ -91,3 +92,30 @@ def test_every_cli_command_has_help_and_is_documented() -> None:
     for path, cmd in walk(get_command(app), "gitml"):
         assert (cmd.help or "").strip(), f"`{path}` has no help"
         assert path in readme, f"`{path}` is not documented in README.md or docs/"
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor for a Markdown heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_readme_command_table_links_to_docs_that_document_each_command() -> None:
+    rows = [
+        line
+        for line in (ROOT / "README.md").read_text().splitlines()
+        if line.startswith("| `gitml")
+    ]
+    assert len(rows) >= 6
+    for row in rows:
+        commands = [
+            c.split(" ...")[0] for c in re.findall(r"`(gitml [a-z ]+?)(?: --| \.\.\.|`)", row)
+        ]
+        for target, anchor in re.findall(r"\]\((docs/[\w.]+\.md)(?:#([\w-]+))?\)", row):
+            text = (ROOT / target).read_text()
+            for command in commands:
+                assert command.strip() in text, (
+                    f"{target} never mentions `{command}` (README: {row})"
+                )
+            if anchor:
+                headings = {_anchor(h) for h in re.findall(r"^#+ (.+)$", text, flags=re.M)}
+                assert anchor in headings, f"{target} has no heading #{anchor}"

@@ -28,7 +28,7 @@ from gitml.report.render import (
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
-TEMPLATES = ROOT / "reports" / "templates"
+TEMPLATES = ROOT / "src" / "gitml" / "templates"
 GOLDEN = Path(__file__).parent / "golden"
 MARKER = "<!-- gitml-report -->"
 RULES = {

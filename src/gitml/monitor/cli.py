@@ -53,6 +53,9 @@ def monitor_command(
         help="With --profile: permutation importance (reports/importance.json), for "
         "monitor.critical_top_features.",
     ),
+    root: Path = typer.Option(
+        Path("."), "--root", help="The project root (conf/, its git repository)."
+    ),
 ) -> None:
     """Compare a production batch with a version's training profile: drift, quality, decay.
 
@@ -75,6 +78,7 @@ def monitor_command(
             metrics=metrics,
             score_column=score_column,
             importance=importance,
+            root=root,
         )
     raise typer.Exit(code)
 

@@ -15,14 +15,13 @@ TEMPLATES = {"md": "monitor.md.j2", "html": "monitor.html.j2"}
 
 
 def template_dir() -> Path:
-    """reports/templates of the project in the working directory, else of gitml's own checkout."""
-    for root in (Path.cwd(), Path(__file__).resolve().parents[3]):
-        candidate = root / "reports" / "templates"
-        if (candidate / TEMPLATES["md"]).is_file():
-            return candidate
+    """The monitor templates shipped inside the gitml package (gitml/templates/)."""
+    candidate = Path(__file__).resolve().parents[1] / "templates"
+    if (candidate / TEMPLATES["md"]).is_file():
+        return candidate
     raise GitmlError(
-        "The monitor templates (reports/templates/monitor.*.j2) were not found.",
-        "Run gitml from the project root, or use --format json.",
+        f"The monitor templates (monitor.*.j2) are missing from {candidate}.",
+        "Reinstall gitml, or use --format json.",
     )
 
 

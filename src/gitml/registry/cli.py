@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 import json
@@ -16,13 +17,54 @@ from gitml.errors import user_errors
 
 if TYPE_CHECKING:
     from gitml.registry import WriteOptions, Written
+_ROOT_ALIAS = "gitml.root_alias"
+
+
+def _stash_root_alias(ctx: Any, param: Any, value: Path | None) -> None:
+    """The hidden `--repo` (the flag's old name): remembered for `--root` to pick up."""
+    if value is not None:
+        ctx.meta[_ROOT_ALIAS] = value
+
+
+def _root_or_alias(ctx: typer.Context, param: typer.CallbackParam, value: Path) -> Path:
+    """`--root`, or the hidden `--repo` when only that was given (both: an error)."""
+    alias = ctx.meta.get(_ROOT_ALIAS)
+    if alias is None:
+        return value
+    source = ctx.get_parameter_source(param.name or "")
+    if source is not None and source.name == "COMMANDLINE":
+        raise typer.BadParameter("give the repository once: --root (--repo is its old name)")
+    return Path(alias)
+
+
+class _RootAliasGroup(typer.core.TyperGroup):
+    """`gitml model` commands: every `--root` also answers to a hidden `--repo` (its old name)."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        for command in self.commands.values():
+            root = next((p for p in command.params if p.name == "repo"), None)
+            if root is None:
+                continue
+            alias = copy.copy(root)
+            alias.name, alias.opts, alias.secondary_opts = "repo_alias", ["--repo"], []
+            alias.default, alias.hidden, alias.expose_value = None, True, False  # type: ignore[attr-defined]
+            alias.is_eager, alias.callback = True, _stash_root_alias
+            command.params.append(alias)
+
 
 model_app = typer.Typer(
     help="Git-tag model registry (GTO-compatible): register, promote, roll back, audit, get.",
     no_args_is_help=True,
+    cls=_RootAliasGroup,
 )
 
-_REPO = typer.Option(Path("."), "--repo", help="The project's git repository.")
+_REPO = typer.Option(
+    Path("."),
+    "--root",
+    callback=_root_or_alias,
+    help="The project root (its git repository). Same flag as every gitml command.",
+)
 _ARTIFACT = typer.Option(None, "--artifact", help="Artifact name (default: `artifact` in conf).")
 _SIGN = typer.Option(False, "--sign", help="Sign the tag with git's configured GPG/SSH key.")
 _NO_PUSH = typer.Option(False, "--no-push", help="Create the tag locally; do not push it.")

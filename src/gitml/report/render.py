@@ -1,4 +1,4 @@
-"""Render reports through the Jinja2 templates in `reports/templates/` (StrictUndefined).
+"""Render reports through the Jinja2 templates shipped in `gitml/templates/` (StrictUndefined).
 
 Markdown is for pull-request comments: it starts with the marker line from conf/gitml.yaml and is
 kept under `report.max_markdown_chars` by dropping whole sections from the end (plots first),
@@ -21,7 +21,8 @@ from gitml.errors import GitmlError
 from gitml.report import charts
 from gitml.report.core import Comparison, Report, Snapshot, fmt, fmt_delta, fmt_pct
 
-TEMPLATE_DIR = Path("reports") / "templates"
+#: The package's own templates (absolute, so `root / TEMPLATE_DIR` is this directory too).
+TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "templates"
 #: Sections dropped, in this order, when the Markdown is over the limit.
 DROP_ORDER = ("plots", "importance", "slices", "data", "params")
 #: Table row caps tried after every optional section is gone.
@@ -83,7 +84,7 @@ def _template(env: Environment, name: str) -> Any:
         searched = getattr(env.loader, "searchpath", ["?"])
         raise GitmlError(
             f"The report template '{name}' is missing from {', '.join(searched)}.",
-            f"Restore it from the gitml project (reports/templates/{name}).",
+            "Reinstall gitml: its templates ship inside the package (gitml/templates/).",
         ) from None
 
 
