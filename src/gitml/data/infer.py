@@ -42,6 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
 
+from gitml.contract import CSV_DEFAULT_MISSING
 from gitml.errors import GitmlError
 
 MAX_TRACKED = 1000  # exact distinct values tracked per column; beyond, a sketch estimates them
@@ -53,30 +54,8 @@ SAMPLE_SIZE = 200  # distinct values kept per column for the pattern checks
 PATTERN_SHARE = 0.8  # share of sampled values that must match a PII/date shape
 SKETCH_K = 1024  # size of the k-minimum-values sketch
 
-# pandas' default NA strings (read_csv keep_default_na) plus common export markers.
-PANDAS_NA = frozenset(
-    {
-        "",
-        "#N/A",
-        "#N/A N/A",
-        "#NA",
-        "-1.#IND",
-        "-1.#QNAN",
-        "-NaN",
-        "-nan",
-        "1.#IND",
-        "1.#QNAN",
-        "<NA>",
-        "N/A",
-        "NA",
-        "NULL",
-        "NaN",
-        "None",
-        "n/a",
-        "nan",
-        "null",
-    }
-)
+# pandas' default NA strings (read_csv keep_default_na), the same list the input contract keeps.
+PANDAS_NA = frozenset(CSV_DEFAULT_MISSING)
 EXTRA_MARKERS = frozenset(
     {"?", "??", "-", "--", ".", "na", "none", "missing", "unknown", "not available", "#n/a"}
 )
