@@ -19,8 +19,10 @@ from gitml.serve.handlers import dumps, unknown_model
 from gitml.serve.state import ServerState
 
 
-def _json(content: Any, status: int = 200) -> Response:
-    return Response(dumps(content), status_code=status, media_type="application/json")
+def _json(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        dumps(content), status_code=status, media_type="application/json", headers=headers
+    )
 
 
 def _v2_signature_tensors(bundle: ModelBundle) -> list[dict[str, Any]]:
@@ -36,7 +38,11 @@ def add_routes(app: FastAPI, state: ServerState) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
-        return _json({"error_code": "HTTP_ERROR", "message": str(exc.detail)}, exc.status_code)
+        return _json(
+            {"error_code": "HTTP_ERROR", "message": str(exc.detail)},
+            exc.status_code,
+            dict(exc.headers or {}),  # e.g. Allow on a 405
+        )
 
     @app.exception_handler(RequestValidationError)
     async def request_error(_: Request, exc: RequestValidationError) -> Response:
