@@ -266,7 +266,7 @@ def columns_from_csv(
     return {str(c): frame[c] for c in frame.columns}
 
 
-_V2_TYPES = {
+V2_DATATYPES = {
     "BOOL",
     "UINT8",
     "UINT16",
@@ -307,10 +307,10 @@ def columns_from_v2(payload: Any) -> dict[str, Sequence[Any]]:
                 name,
                 400,
             )
-        if dtype not in _V2_TYPES:
+        if dtype not in V2_DATATYPES:
             raise InputError(
                 f"Input '{name}' has datatype {dtype!r}; expected one of "
-                f"{', '.join(sorted(_V2_TYPES))}.",
+                f"{', '.join(sorted(V2_DATATYPES))}.",
                 name,
                 400,
             )

@@ -25,6 +25,7 @@ from gitml.scoring import InputError
 from gitml.serve.bundle import ModelBundle
 from gitml.serve.handlers import Call, ScoringHandlers, dumps
 from gitml.serve.state import ServerState
+from gitml.serve.worker import PredictFailed
 
 log = logging.getLogger(__name__)
 
@@ -233,12 +234,15 @@ class ScoringFrontend:
         except Disconnected:
             return
         except Exception as exc:  # a bug, not the client's fault: a generic 500
-            log_failure(request_id, "POST", scope["path"], exc)
+            if not isinstance(exc, PredictFailed):  # the worker has logged that one
+                log_failure(request_id, "POST", scope["path"], exc)
             status, body = 500, internal_error(request_id, name is not None)
+            endpoint = "invocations" if name is None else "v2_infer"
             try:
-                self.handlers.count_and_log(
-                    call, "invocations" if name is None else "v2_infer", 500, "internal error"
-                )
+                if isinstance(exc, PredictFailed):  # its log line is written already
+                    self.state.metrics.rejected(endpoint, 500, self.state.bundle.version)
+                else:
+                    self.handlers.count_and_log(call, endpoint, 500, "internal error")
             except Exception as again:  # e.g. the prediction log is unwritable
                 log.error("request %s: could not record the 500: %s", request_id, again)
         await self.reply(send, status, body, request_id, call.bundle)
