@@ -268,7 +268,7 @@ def test_a_broken_local_model_is_one_paragraph_and_exit_2(
     assert "Traceback" not in done.stderr
 
 
-def test_schemathesis_all_checks_find_nothing(server: Server) -> None:
+def test_schemathesis_all_checks_find_nothing(server: Server, tmp_path: Path) -> None:
     """Every status and content type the server answers is in its OpenAPI spec (all checks)."""
     done = subprocess.run(
         [
@@ -288,5 +288,6 @@ def test_schemathesis_all_checks_find_nothing(server: Server) -> None:
         capture_output=True,
         text=True,
         timeout=120,
+        cwd=tmp_path,  # its cache directory goes there
     )
     assert done.returncode == 0, done.stdout[-4000:]
