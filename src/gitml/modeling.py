@@ -262,8 +262,7 @@ class Signature:
     def from_dict(cls, raw: dict[str, Any]) -> Signature:
         features = raw["features"]
         if not isinstance(features, list) or not all(
-            isinstance(f, dict) and isinstance(f.get("name"), str) and "kind" in f
-            for f in features
+            isinstance(f, dict) and isinstance(f.get("name"), str) and "kind" in f for f in features
         ):
             raise ValueError("'features' must be a list of objects with a name and a kind")
         return cls(
