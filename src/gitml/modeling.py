@@ -186,7 +186,19 @@ def untrusted_types(data: bytes) -> list[str]:
 
 def loads_model(data: bytes, trusted: list[str], source: str = "model") -> Any:
     """Load a skops archive, trusting only the reviewed list `trusted` (from conf/, never the file)."""
-    unknown = [t for t in untrusted_types(data) if t not in set(trusted)]
+    if not data:
+        raise GitmlError(
+            f"The {source} is empty (0 bytes).",
+            "Fetch it again (dvc pull) or re-run the train stage.",
+        )
+    try:
+        found = untrusted_types(data)
+    except Exception as exc:  # not a zip, a truncated one, a corrupt member...
+        raise GitmlError(
+            f"The {source} is not a readable skops file ({_reason(exc)}).",
+            "It may be truncated or corrupt: fetch it again (dvc pull) or re-run the train stage.",
+        ) from None
+    unknown = [t for t in found if t not in set(trusted)]
     if unknown:
         raise GitmlError(
             f"The {source} contains types that are not on the trusted list: {', '.join(unknown)}.",
@@ -196,9 +208,16 @@ def loads_model(data: bytes, trusted: list[str], source: str = "model") -> Any:
         return sio.loads(data, trusted=list(trusted))
     except Exception as exc:
         raise GitmlError(
-            f"The {source} could not be loaded with skops: {exc}.",
-            "Check that it is a skops file written by gitml.",
-        ) from exc
+            f"The {source} could not be loaded with skops ({_reason(exc)}).",
+            "Check that it is a skops file written by gitml, not truncated or corrupt.",
+        ) from None
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception as one short line: its type and the first line of its message."""
+    text = str(exc).strip().splitlines()
+    first = text[0][:200] if text else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 def load_model(path: str | Path, trusted: list[str]) -> Any:
@@ -241,6 +260,11 @@ class Signature:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Signature:
+        features = raw["features"]
+        if not isinstance(features, list) or not all(
+            isinstance(f, dict) and isinstance(f.get("name"), str) and "kind" in f for f in features
+        ):
+            raise ValueError("'features' must be a list of objects with a name and a kind")
         return cls(
             features=list(raw["features"]),
             target=str(raw["target"]),

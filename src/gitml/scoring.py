@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -58,11 +59,63 @@ _ERROR_CODES = {400: "MALFORMED_REQUEST", 413: "PAYLOAD_TOO_LARGE", 422: "INVALI
 # --------------------------------------------------------------------------- payload parsing
 
 
-def parse_json(body: bytes) -> Any:
+#: Defaults of `serve.max_json_depth` and `serve.max_elements` (gitml.policy.serve).
+MAX_JSON_DEPTH = 32
+MAX_ELEMENTS = 500_000
+
+# A JSON string literal (escapes included): what the shape scan skips.
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_OPENERS = np.frombuffer(b"[{", dtype=np.uint8)
+
+
+def check_json_shape(
+    body: bytes, max_depth: int = MAX_JSON_DEPTH, max_elements: int = MAX_ELEMENTS
+) -> None:
+    """Refuse (400) a body nested deeper than `max_depth` or with more than `max_elements` values,
+    before any parser sees it.
+
+    Counts are upper bounds that cost a few `bytes.count` calls (C speed); only a body with more
+    brackets than `max_depth`, or more commas than `max_elements`, is scanned exactly: string
+    literals removed by one regex, the brackets kept by `bytes.translate`, the depth a NumPy
+    cumulative sum. All O(bytes), none in a Python loop over bytes. Values are counted as
+    commas + opening brackets + 1 outside strings (an object member counts once)."""
+    opens = body.count(b"[") + body.count(b"{")
+    values = body.count(b",") + opens + 1
+    if opens <= max_depth and values <= max_elements:
+        return
+    structure = _STRING.sub(b"", body)
+    brackets = np.frombuffer(structure.translate(None, _NOT_BRACKETS), dtype=np.uint8)
+    opening = np.isin(brackets, _OPENERS)
+    if opens > max_depth and len(brackets):
+        depth = int(np.cumsum(np.where(opening, 1, -1)).max())
+        if depth > max_depth:
+            raise InputError(
+                f"The JSON body is nested {depth} levels deep; the limit is {max_depth} "
+                "(serve.max_json_depth in conf/gitml.yaml).",
+                None,
+                400,
+            )
+    if values > max_elements:
+        values = structure.count(b",") + int(opening.sum()) + 1
+        if values > max_elements:
+            raise InputError(
+                f"The JSON body has {values} values; the limit is {max_elements} "
+                "(serve.max_elements in conf/gitml.yaml).",
+                None,
+                400,
+            )
+
+
+def parse_json(
+    body: bytes, max_depth: int = MAX_JSON_DEPTH, max_elements: int = MAX_ELEMENTS
+) -> Any:
     """Decode a JSON body; malformed JSON is a 400 that says where it broke.
 
-    orjson first (several times faster); what it refuses (NaN/Infinity literals, integers
-    beyond 64 bits, errors) goes through the standard library, which decides and explains."""
+    The body's nesting and size are bounded first (`check_json_shape`). orjson parses (several
+    times faster); what it refuses (NaN/Infinity literals, integers beyond 64 bits, errors)
+    goes through the standard library, which decides and explains."""
+    check_json_shape(body, max_depth, max_elements)
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -75,6 +128,8 @@ def parse_json(body: bytes) -> Any:
         raise InputError(
             f"Malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}.", status=400
         ) from None
+    except RecursionError:  # not reachable within the depth limit; a 400 all the same
+        raise InputError("The JSON body is nested too deeply.", None, 400) from None
 
 
 def _records_to_columns(records: Sequence[Any], key: str) -> dict[str, Sequence[Any]]:
@@ -97,6 +152,34 @@ def _rows_to_columns(
                 f"'{key}' row {i} must be a list of {width} values (one per column).", key, 400
             )
     return {name: [row[j] for row in rows] for j, name in enumerate(columns)}
+
+
+NO_ROWS = "The input has no rows."
+
+
+def _no_rows(key: str, value: Any) -> bool:
+    """Whether a payload's input value holds zero rows (an empty list, object or table)."""
+    if isinstance(value, list | dict) and not value:
+        return True
+    if key == "dataframe_split" and isinstance(value, Mapping):
+        return value.get("data") == []
+    if isinstance(value, Mapping):
+        return all(isinstance(col, list) and not col for col in value.values())
+    return False
+
+
+def param_flag(params: Mapping[str, Any], key: str) -> bool:
+    """A boolean entry of a request's `params`: a JSON boolean (or absent/null), nothing else."""
+    value = params.get(key)
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    raise InputError(
+        f"'params.{key}' must be true or false (a JSON boolean), not {_short(value)}.",
+        f"params.{key}",
+        422,
+    )
 
 
 def columns_from_payload(
@@ -126,11 +209,15 @@ def columns_from_payload(
             (unknown or present or [None])[0],
             400,
         )
-    params = payload.get("params") or {}
-    if not isinstance(params, Mapping):
+    params = payload.get("params")
+    if params is None:
+        params = {}
+    elif not isinstance(params, Mapping):
         raise InputError("'params' must be an object.", "params", 400)
     key = present[0]
     value = payload[key]
+    if _no_rows(key, value):
+        raise InputError(NO_ROWS, key, 400)
     if key == "dataframe_split":
         if not isinstance(value, Mapping) or not isinstance(value.get("data"), list):
             raise InputError(
@@ -167,15 +254,19 @@ def columns_from_csv(
 ) -> dict[str, Sequence[Any]]:
     """Parse a CSV body with a header row (`options`: the contract's `csv_options`); malformed
     CSV is a 400."""
+    if not body.strip():
+        raise InputError(NO_ROWS, None, 400)
     try:
         frame = pd.read_csv(io.BytesIO(body), **(options or {}))
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(f"Malformed CSV: {first}.", None, 400) from None
+    if frame.empty:
+        raise InputError(NO_ROWS, None, 400)
     return {str(c): frame[c] for c in frame.columns}
 
 
-_V2_TYPES = {
+V2_DATATYPES = {
     "BOOL",
     "UINT8",
     "UINT16",
@@ -201,6 +292,8 @@ def columns_from_v2(payload: Any) -> dict[str, Sequence[Any]]:
         raise InputError(
             "The inference request must be an object with a list 'inputs'.", "inputs", 400
         )
+    if not payload["inputs"]:
+        raise InputError(NO_ROWS, "inputs", 400)
     out: dict[str, Sequence[Any]] = {}
     for i, tensor in enumerate(payload["inputs"]):
         if not isinstance(tensor, Mapping):
@@ -208,10 +301,16 @@ def columns_from_v2(payload: Any) -> dict[str, Sequence[Any]]:
         name, shape, dtype, data = (tensor.get(k) for k in ("name", "shape", "datatype", "data"))
         if not isinstance(name, str) or not name:
             raise InputError(f"'inputs[{i}].name' must be a non-empty string.", "inputs", 400)
-        if dtype not in _V2_TYPES:
+        if name in out:
+            raise InputError(
+                f"Input '{name}' appears more than once in 'inputs'; send each column once.",
+                name,
+                400,
+            )
+        if dtype not in V2_DATATYPES:
             raise InputError(
                 f"Input '{name}' has datatype {dtype!r}; expected one of "
-                f"{', '.join(sorted(_V2_TYPES))}.",
+                f"{', '.join(sorted(V2_DATATYPES))}.",
                 name,
                 400,
             )
@@ -240,14 +339,9 @@ def columns_from_v2(payload: Any) -> dict[str, Sequence[Any]]:
     lengths = {len(v) for v in out.values()}
     if len(lengths) > 1:
         raise InputError("The input tensors have different lengths.", "inputs", 400)
+    if lengths == {0}:
+        raise InputError(NO_ROWS, "inputs", 400)
     return out
-
-
-def truthy(value: Any) -> bool:
-    """A flag from a query string or a `params` entry."""
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
 
 
 # --------------------------------------------------------------------------- validation
@@ -261,6 +355,9 @@ Rows = Sequence[int] | np.ndarray  # row numbers (a list, or an index array from
 
 _NAN = float("nan")
 _INF = float("inf")
+_I64_MIN = -(2**63)
+_I64_MAX = 2**63 - 1
+_I64_END = float(2**63)  # floats in [-2**63, 2**63) fit int64
 _FLOAT_LIKE = (int, float, np.integer, np.floating)
 
 
@@ -310,6 +407,23 @@ def _to_float(
     )
 
 
+def _fits_int64(value: Any) -> bool:
+    """Whether an integer value (not its float) lies in the int64 range."""
+    return (
+        isinstance(value, int | np.integer)
+        and not isinstance(value, bool)
+        and _I64_MIN <= int(value) <= _I64_MAX
+    )
+
+
+def _outside_int64(name: str, rows: str, value: Any) -> InputError:
+    return InputError(
+        f"Column '{name}' expects int64 whole numbers (from -2**63 to 2**63-1); {rows} has "
+        f"{_short(value)}, outside that range.",
+        name,
+    )
+
+
 def _numeric_values(
     name: str, dtype: Any, seq: Sequence[Any], contract: InputContract
 ) -> tuple[np.ndarray, list[int]]:
@@ -319,7 +433,9 @@ def _numeric_values(
     nulls: list[int] = []
     infinite: list[int] = []
     fraction: list[int] = []
+    outside: list[int] = []
     notbool: list[int] = []
+    whole = dtype == "int64"
     for i, value in enumerate(seq):
         kind = type(value)
         if kind is float:
@@ -334,8 +450,11 @@ def _numeric_values(
             nulls.append(i)
         elif number == _INF or number == -_INF:
             infinite.append(i)
-        elif dtype == "int64" and not number.is_integer():
-            fraction.append(i)
+        elif whole:
+            if not number.is_integer():
+                fraction.append(i)
+            elif (number >= _I64_END or number < -_I64_END) and not _fits_int64(value):
+                outside.append(i)
         elif dtype == "bool" and number != 0.0 and number != 1.0:
             notbool.append(i)
         out.append(number)
@@ -350,6 +469,8 @@ def _numeric_values(
             f"has {out[fraction[0]]!r}.",
             name,
         )
+    if outside:
+        raise _outside_int64(name, _rows_hint(outside), seq[outside[0]])
     if notbool:
         raise InputError(
             f"Column '{name}' expects true/false; {_rows_hint(notbool)} has {out[notbool[0]]!r}.",
@@ -359,7 +480,7 @@ def _numeric_values(
 
 
 def _numeric_array(
-    name: str, dtype: Any, arr: np.ndarray, contract: InputContract
+    name: str, dtype: Any, arr: np.ndarray, contract: InputContract, from_ints: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """A float64 array from a typed column: vectorised checks."""
     numbers = contract.numeric_markers(name)
@@ -378,6 +499,9 @@ def _numeric_array(
                 f"has {float(arr[frac][0])!r}.",
                 name,
             )
+        big = None if from_ints else finite & ((arr >= _I64_END) | (arr < -_I64_END))
+        if big is not None and big.any():
+            raise _outside_int64(name, _row_hint(big), float(arr[big][0]))
     if dtype == "bool":
         notbool = finite & (arr != 0.0) & (arr != 1.0)
         if notbool.any():
@@ -400,7 +524,11 @@ def _numeric(
             and not pd.api.types.is_bool_dtype(values.dtype)
         ):
             return _numeric_array(
-                name, dtype, values.to_numpy(dtype="float64", na_value=np.nan), contract
+                name,
+                dtype,
+                values.to_numpy(dtype="float64", na_value=np.nan),
+                contract,
+                from_ints=pd.api.types.is_integer_dtype(values.dtype),
             )
         values = values.tolist()
     return _numeric_values(name, dtype, values, contract)
@@ -494,6 +622,8 @@ def validate(
     "unknown" it is passed through and the pipeline's encoder treats it as unknown), a missing
     value in a non-nullable column, or no rows at all.
     """
+    if not columns:
+        raise InputError(NO_ROWS, None, 400)
     missing = [f["name"] for f in signature.features if f["name"] not in columns]
     if missing:
         raise InputError(f"Missing column(s): {', '.join(missing)}.", missing[0])
@@ -501,7 +631,7 @@ def validate(
     if len(lengths) != 1:
         raise InputError("The feature columns have different lengths.", None, 400)
     if lengths == {0}:
-        raise InputError("The input has no rows.", None, 400)
+        raise InputError(NO_ROWS, None, 400)
     contract = signature.contract
     out: Columns = {}
     for spec in signature.features:

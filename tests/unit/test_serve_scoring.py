@@ -253,12 +253,13 @@ def test_list_and_series_validation_agree() -> None:
         scoring.validate({**raw, "age": [10**400, 2, 3]}, SIG)
 
 
-def test_query_flag_parses_like_fastapi() -> None:
+def test_query_flag_is_strictly_true_or_false() -> None:
     from gitml.serve.handlers import query_flag
 
     assert query_flag("probabilities=true", "probabilities")
-    assert query_flag("a=1&probabilities=Yes", "probabilities")
-    assert not query_flag("probabilities=0", "probabilities") and not query_flag("", "x")
-    with pytest.raises(InputError) as err:
-        query_flag("probabilities=maybe", "probabilities")
-    assert err.value.status == 422 and err.value.field == "probabilities"
+    assert query_flag("a=1&probabilities=true", "probabilities")
+    assert not query_flag("probabilities=false", "probabilities") and not query_flag("", "x")
+    for text in ("maybe", "Yes", "1", "0"):
+        with pytest.raises(InputError) as err:
+            query_flag(f"probabilities={text}", "probabilities")
+        assert err.value.status == 422 and err.value.field == "probabilities"

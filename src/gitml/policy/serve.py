@@ -1,4 +1,5 @@
-"""The `serve:` section of conf/gitml.yaml: batching, payload limit, unseen categories, the log.
+"""The `serve:` section of conf/gitml.yaml: batching, request limits, unseen categories,
+shutdown, the log.
 
 A frozen pydantic dataclass shaped like the file; every key is optional. `gitml.policy` lists it
 among its sections, so `load_policy(root).serve` is the one way to read it.
@@ -44,10 +45,14 @@ class ServePolicy:
     max_batch_size: Int = Field(default=256, ge=1)
     max_wait_ms: Number = Field(default=2.0, ge=0.0)
     max_payload_bytes: Int = Field(default=1024 * 1024, ge=1024)
+    max_json_depth: Int = Field(default=32, ge=4)
+    max_elements: Int = Field(default=500_000, ge=100)
     unknown_categories: Literal["error", "unknown"] = "error"
     chunk_rows: Int = Field(default=100_000, ge=1)
     follow_poll_seconds: Number = Field(default=10.0, ge=0.1)
     predict_threads: Int = Field(default=1, ge=1)
+    shutdown_timeout_seconds: Number = Field(default=30.0, ge=0.0)
+    shutdown_idle_seconds: Number = Field(default=1.0, ge=0.0)
     log: Annotated[LogPolicy, EmptyIfNone] = Field(default_factory=LogPolicy)
 
     @classmethod

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -70,12 +71,16 @@ def create_app(
             initializer=lambda: limit_threads(settings.predict_threads),
         )
         state.batcher.start()
+        loop = asyncio.get_running_loop()
+        hup = state.log is not None and _on_sighup(loop, state.log.reopen)
         state.ready = True
         follower = asyncio.get_running_loop().create_task(_follow()) if reloader else None
         try:
             yield
         finally:
             state.ready = False
+            if hup:
+                loop.remove_signal_handler(signal.SIGHUP)
             if follower is not None:
                 follower.cancel()
             await state.batcher.close()
@@ -114,3 +119,13 @@ def create_app(
     document_scoring(app)
     app.add_middleware(ScoringFrontend, state=state, handlers=ScoringHandlers(state))
     return app
+
+
+def _on_sighup(loop: asyncio.AbstractEventLoop, reopen: Callable[[], None]) -> bool:
+    """Reopen the prediction log on SIGHUP (logrotate's postrotate); False where signals are
+    not available (not the main thread, Windows)."""
+    try:
+        loop.add_signal_handler(signal.SIGHUP, reopen)
+    except (NotImplementedError, RuntimeError, ValueError, AttributeError):
+        return False
+    return True

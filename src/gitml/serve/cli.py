@@ -60,6 +60,9 @@ def _spec_app() -> Any:
     model = Path(spec["model"]) if spec["model"] else None
     bundle = load_bundle(root, spec["stage"], spec["version"], model)
     settings = _policy(root).serve
+    from gitml.serve.shutdown import protocol_class
+
+    protocol_class(settings.shutdown_idle_seconds)  # this worker process's connections
     log_path = spec["log"]
     if log_path:  # one log per worker process: appends from several processes never interleave
         p = Path(log_path)
@@ -101,6 +104,7 @@ def register(app: typer.Typer) -> None:
         import uvicorn
 
         from gitml.serve.app import create_app
+        from gitml.serve.shutdown import protocol_class
 
         with user_errors():
             if follow_stage and not stage:
@@ -135,6 +139,8 @@ def register(app: typer.Typer) -> None:
                 workers=workers,
                 log_level="warning",
                 access_log=False,
+                http=protocol_class(settings.shutdown_idle_seconds),
+                timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
             )
             return
         reloader = None
@@ -164,7 +170,8 @@ def register(app: typer.Typer) -> None:
             port=port,
             log_level="warning",
             access_log=False,
-            timeout_graceful_shutdown=30,
+            http=protocol_class(settings.shutdown_idle_seconds),
+            timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
         )
 
     @app.command("predict")

@@ -44,12 +44,9 @@ class Call:
 
 Reply = tuple[int, bytes]
 
-_TRUE = frozenset(("1", "on", "t", "true", "y", "yes"))
-_FALSE = frozenset(("0", "off", "f", "false", "n", "no"))
-
 
 def query_flag(query: str, key: str) -> bool:
-    """A boolean query parameter (as FastAPI parses one); anything else is a 422 naming it."""
+    """A boolean query parameter: `true` or `false`; anything else is a 422 naming it."""
     if not query:
         return False
     value = None
@@ -58,9 +55,9 @@ def query_flag(query: str, key: str) -> bool:
             value = text
     if value is None:
         return False
-    if value.strip().lower() in _TRUE:
+    if value == "true":
         return True
-    if value.strip().lower() in _FALSE:
+    if value == "false":
         return False
     raise InputError(
         f"The query parameter '{key}' must be true or false, not {_short(value)}.", key, 422
@@ -83,7 +80,7 @@ def unknown_model(name: str, served: str) -> dict[str, str]:
 
 NOT_READY: Reply = (
     503,
-    dumps({"error_code": "NOT_READY", "message": "The model is not loaded yet."}),
+    dumps({"error_code": "NOT_READY", "message": "The model is not ready (loading or stopping)."}),
 )
 
 _V2_DTYPES = {"i": "INT64", "u": "UINT64", "f": "FP64", "b": "BOOL"}
@@ -105,7 +102,7 @@ class ScoringHandlers:
         """MLflow scoring protocol: JSON (any of MLflow's four layouts) or CSV with a header."""
         state = self.state
         if not state.ready or state.batcher is None:
-            return NOT_READY
+            return self._not_ready("invocations")
         try:
             probabilities = query_flag(call.query, "probabilities")
             body = await call.read()
@@ -114,8 +111,9 @@ class ScoringHandlers:
                 raw = scoring.columns_from_csv(body, state.bundle.signature.contract.csv_options())
             elif call.media in JSON_TYPES:
                 raw, params = scoring.columns_from_payload(
-                    scoring.parse_json(body), state.bundle.signature
+                    self._parse(body), state.bundle.signature
                 )
+                probabilities = scoring.param_flag(params, "probabilities") or probabilities
             else:
                 raise InputError(
                     f"Unsupported content type '{call.media}'; send application/json or text/csv.",
@@ -130,12 +128,10 @@ class ScoringHandlers:
         try:
             outcome = await self._score(call, columns, "invocations")
         except BatcherClosed:
-            return NOT_READY
+            return self._not_ready("invocations")
         scores = outcome.scores
         content: dict[str, Any] = {"predictions": scoring.predictions_list(scores)}
-        if (probabilities or scoring.truthy(params.get("probabilities", False))) and (
-            scores.probabilities is not None
-        ):
+        if probabilities and scores.probabilities is not None:
             content["probabilities"] = scores.probabilities
             content["classes"] = scores.classes
         return 200, dumps(content)
@@ -144,16 +140,17 @@ class ScoringHandlers:
         """Open Inference Protocol v2 inference: one input tensor per feature column."""
         state = self.state
         if name != state.bundle.name:
+            state.metrics.rejected("v2_infer", 404, state.bundle.version)
             return 404, dumps(unknown_model(name, state.bundle.name))
         if not state.ready or state.batcher is None:
-            return NOT_READY
+            return self._not_ready("v2_infer")
         try:
             body = await call.read()
             if call.media not in JSON_TYPES:
                 raise InputError(
                     "Send the inference request as application/json.", "content-type", 415
                 )
-            payload = scoring.parse_json(body)
+            payload = self._parse(body)
             raw = scoring.columns_from_v2(payload)
             wanted = payload.get("outputs")
             names = list(_V2_OUTPUTS)
@@ -178,7 +175,7 @@ class ScoringHandlers:
         try:
             outcome = await self._score(call, columns, "v2_infer")
         except BatcherClosed:
-            return NOT_READY
+            return self._not_ready("v2_infer")
         preds = scoring.predictions_list(outcome.scores)
         out: list[dict[str, Any]] = []
         if "predict" in names:
@@ -208,6 +205,14 @@ class ScoringHandlers:
         }
         return 200, dumps(content)
 
+    def _parse(self, body: bytes) -> Any:
+        settings = self.state.settings
+        return scoring.parse_json(body, settings.max_json_depth, settings.max_elements)
+
+    def _not_ready(self, endpoint: str) -> Reply:
+        self.state.metrics.rejected(endpoint, 503, self.state.bundle.version)
+        return NOT_READY
+
     async def _score(self, call: Call, columns: scoring.Columns, endpoint: str) -> Outcome:
         """Queue the request's columns for the batcher and wait for its share of the scores."""
         state = self.state
@@ -220,8 +225,14 @@ class ScoringHandlers:
 
     def _rejected(self, exc: InputError, call: Call, endpoint: str, v2: bool) -> Reply:
         """Count, log and answer a request refused before scoring."""
+        self.count_and_log(call, endpoint, exc.status, exc.message)
+        body = {"error": exc.message, "field": exc.field} if v2 else exc.to_dict()
+        return exc.status, dumps(body)
+
+    def count_and_log(self, call: Call, endpoint: str, status: int, error: str) -> None:
+        """Count an error answer in the metrics and write its prediction-log line."""
         state = self.state
-        state.metrics.rejected(endpoint, exc.status, state.bundle.version)
+        state.metrics.rejected(endpoint, status, state.bundle.version)
         if state.log is not None:
             state.log.write(
                 [
@@ -230,14 +241,12 @@ class ScoringHandlers:
                             state.bundle,
                             call.request_id,
                             endpoint,
-                            exc.status,
+                            status,
                             (time.perf_counter() - call.t0) * 1000.0,
                             None,
                             None,
-                            exc.message,
+                            error,
                         )
                     )
                 ]
             )
-        body = {"error": exc.message, "field": exc.field} if v2 else exc.to_dict()
-        return exc.status, dumps(body)

@@ -13,6 +13,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from gitml.scoring import V2_DATATYPES
+
 INVOCATIONS_BODY: dict[str, Any] = {
     "required": True,
     "content": {
@@ -21,18 +23,38 @@ INVOCATIONS_BODY: dict[str, Any] = {
                 "type": "object",
                 "description": "Exactly one of dataframe_split, dataframe_records, instances, "
                 'inputs; optional params (e.g. {"probabilities": true}).',
+                "oneOf": [
+                    {"required": ["dataframe_split"]},
+                    {"required": ["dataframe_records"]},
+                    {"required": ["instances"]},
+                    {"required": ["inputs"]},
+                ],
+                "additionalProperties": False,
                 "properties": {
                     "dataframe_split": {
                         "type": "object",
+                        "required": ["columns", "data"],
                         "properties": {
                             "columns": {"type": "array", "items": {"type": "string"}},
-                            "data": {"type": "array", "items": {"type": "array"}},
+                            "data": {"type": "array", "items": {"type": "array"}, "minItems": 1},
                         },
                     },
-                    "dataframe_records": {"type": "array", "items": {"type": "object"}},
-                    "instances": {"type": "array"},
-                    "inputs": {},
-                    "params": {"type": "object"},
+                    "dataframe_records": {
+                        "type": "array",
+                        "items": {"type": "object"},
+                        "minItems": 1,
+                    },
+                    "instances": {"type": "array", "minItems": 1},
+                    "inputs": {
+                        "anyOf": [
+                            {"type": "array", "minItems": 1},
+                            {"type": "object", "minProperties": 1},
+                        ]
+                    },
+                    "params": {
+                        "type": "object",
+                        "properties": {"probabilities": {"type": ["boolean", "null"]}},
+                    },
                 },
             }
         },
@@ -52,36 +74,62 @@ V2_INFER_BODY: dict[str, Any] = {
                     "parameters": {"type": "object"},
                     "inputs": {
                         "type": "array",
+                        "minItems": 1,
                         "items": {
                             "type": "object",
                             "required": ["name", "shape", "datatype", "data"],
                             "properties": {
-                                "name": {"type": "string"},
-                                "shape": {"type": "array", "items": {"type": "integer"}},
-                                "datatype": {"type": "string"},
-                                "data": {"type": "array"},
+                                "name": {"type": "string", "minLength": 1},
+                                "shape": {
+                                    "type": "array",
+                                    "items": {"type": "integer", "minimum": 0},
+                                    "minItems": 1,
+                                },
+                                "datatype": {"enum": sorted(V2_DATATYPES)},
+                                "data": {"type": "array", "minItems": 1},
                             },
                         },
                     },
-                    "outputs": {"type": "array", "items": {"type": "object"}},
+                    "outputs": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["name"],
+                            "properties": {"name": {"enum": ["predict", "predict_proba"]}},
+                        },
+                    },
                 },
             }
         }
     },
 }
 
-# What FastAPI writes for a route's responses: any JSON, and its own 422 schema.
+ERROR_BODY: dict[str, Any] = {
+    "type": "object",
+    "description": "MLflow error: error_code, message, field (OIP v2: error, field).",
+}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": ERROR_BODY}}}
+
+
+# Every status the scoring routes answer with, all of them JSON.
 _RESPONSES: dict[str, Any] = {
     "200": {
         "description": "Successful Response",
-        "content": {"application/json": {"schema": {}}},
+        "content": {"application/json": {"schema": {"type": "object"}}},
     },
-    "422": {
-        "description": "Validation Error",
-        "content": {
-            "application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}
-        },
+    "400": _error("Malformed request: bad JSON or CSV, wrong layout, too deep, no rows"),
+    "405": {
+        **_error("Method not allowed (POST only)"),
+        "headers": {"Allow": {"schema": {"type": "string"}, "description": "POST"}},
     },
+    "413": _error("Payload over serve.max_payload_bytes"),
+    "415": _error("Unsupported content type"),
+    "422": _error("Does not match the model's signature (names the column)"),
+    "500": _error("Internal error (generic; names the request id)"),
+    "503": _error("Model not ready (loading or stopping)"),
 }
 
 INVOCATIONS: dict[str, Any] = {
@@ -120,7 +168,7 @@ V2_INFER: dict[str, Any] = {
                 "schema": {"type": "string", "title": "Name"},
             }
         ],
-        "responses": _RESPONSES,
+        "responses": {**_RESPONSES, "404": _error("Unknown model name")},
         "requestBody": V2_INFER_BODY,
     }
 }

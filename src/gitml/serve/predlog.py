@@ -4,6 +4,11 @@ Every batch's lines go out in ONE `os.write` on an `O_APPEND` descriptor, so a l
 wholly in the file or not at all (no torn lines), and nothing sits in a user-space buffer that a
 signal could lose. Past `rotate_bytes` the file is renamed to `<path>.1` (older ones shift to
 `.2`...; at most `keep` are kept) and a new file is started.
+
+Deleted or moved away by someone else (`rm`, logrotate's default `create` mode), the file is
+reopened at `path` before the next write: each write compares the inode at `path` with the open
+descriptor's (one `stat` call). `reopen()` does the same on demand; the server calls it on SIGHUP,
+as logrotate's `postrotate` expects.
 """
 
 from __future__ import annotations
@@ -37,7 +42,30 @@ class PredictionLog:
         self._fd: int | None = self._open()
 
     def _open(self) -> int:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    def _moved(self) -> bool:
+        """Whether `path` no longer names the open file (deleted, or rotated by someone else)."""
+        assert self._fd is not None
+        try:
+            at_path = os.stat(self.path)
+        except FileNotFoundError:
+            return True
+        mine = os.fstat(self._fd)
+        return (at_path.st_ino, at_path.st_dev) != (mine.st_ino, mine.st_dev)
+
+    def _reopen(self) -> None:
+        assert self._fd is not None
+        os.close(self._fd)
+        self._fd = None
+        self._fd = self._open()
+
+    def reopen(self) -> None:
+        """Reopen `path` if the open file was deleted or moved (SIGHUP after a rotation)."""
+        with self._lock:
+            if self._fd is not None and self._moved():
+                self._reopen()
 
     def _size(self) -> int:
         assert self._fd is not None
@@ -65,6 +93,8 @@ class PredictionLog:
         with self._lock:
             if self._fd is None:
                 raise RuntimeError(f"the prediction log {self.path} is closed")
+            if self._moved():
+                self._reopen()
             size = self._size()
             if size and size + len(data) > self.rotate_bytes:
                 self._rotate()

@@ -19,8 +19,14 @@ from gitml.serve.handlers import dumps, unknown_model
 from gitml.serve.state import ServerState
 
 
-def _json(content: Any, status: int = 200) -> Response:
-    return Response(dumps(content), status_code=status, media_type="application/json")
+def _json(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        dumps(content), status_code=status, media_type="application/json", headers=headers
+    )
+
+
+_NOT_READY: dict[str, Any] = {"description": "The model is not ready (loading or stopping)"}
+_UNKNOWN: dict[str, Any] = {"description": "Unknown model name"}
 
 
 def _v2_signature_tensors(bundle: ModelBundle) -> list[dict[str, Any]]:
@@ -36,7 +42,11 @@ def add_routes(app: FastAPI, state: ServerState) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
-        return _json({"error_code": "HTTP_ERROR", "message": str(exc.detail)}, exc.status_code)
+        return _json(
+            {"error_code": "HTTP_ERROR", "message": str(exc.detail)},
+            exc.status_code,
+            dict(exc.headers or {}),  # e.g. Allow on a 405
+        )
 
     @app.exception_handler(RequestValidationError)
     async def request_error(_: Request, exc: RequestValidationError) -> Response:
@@ -45,11 +55,16 @@ def add_routes(app: FastAPI, state: ServerState) -> None:
     def unknown(name: str) -> Response:
         return _json(unknown_model(name, state.bundle.name), 404)
 
-    @app.get("/ping", summary="Liveness and readiness (MLflow)")
+    @app.get(
+        "/ping",
+        summary="Liveness and readiness (MLflow)",
+        response_class=PlainTextResponse,
+        responses={503: {"description": "Not ready", "content": {"text/plain": {}}}},
+    )
     async def ping() -> Response:
         return PlainTextResponse("\n", status_code=200 if state.ready else 503)
 
-    @app.get("/health", summary="Ready once the model is loaded")
+    @app.get("/health", summary="Ready once the model is loaded", responses={503: _NOT_READY})
     async def health() -> Response:
         body = {
             "status": "ready" if state.ready else "loading",
@@ -63,7 +78,12 @@ def add_routes(app: FastAPI, state: ServerState) -> None:
     async def metadata() -> Response:
         return _json(state.bundle.metadata())
 
-    @app.get("/metrics", summary="Prometheus metrics")
+    @app.get(
+        "/metrics",
+        summary="Prometheus metrics",
+        response_class=PlainTextResponse,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
     async def metrics() -> Response:
         return Response(state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
@@ -77,11 +97,11 @@ def add_routes(app: FastAPI, state: ServerState) -> None:
     async def v2_live() -> Response:
         return _json({"live": True})
 
-    @app.get("/v2/health/ready", summary="Server ready (OIP v2)")
+    @app.get("/v2/health/ready", summary="Server ready (OIP v2)", responses={503: _NOT_READY})
     async def v2_ready() -> Response:
         return _json({"ready": state.ready}, 200 if state.ready else 503)
 
-    @app.get("/v2/models/{name}", summary="Model metadata (OIP v2)")
+    @app.get("/v2/models/{name}", summary="Model metadata (OIP v2)", responses={404: _UNKNOWN})
     async def v2_model(name: str) -> Response:
         bundle = state.bundle
         if name != bundle.name:
@@ -105,7 +125,11 @@ def add_routes(app: FastAPI, state: ServerState) -> None:
             }
         )
 
-    @app.get("/v2/models/{name}/ready", summary="Model ready (OIP v2)")
+    @app.get(
+        "/v2/models/{name}/ready",
+        summary="Model ready (OIP v2)",
+        responses={404: _UNKNOWN, 503: _NOT_READY},
+    )
     async def v2_model_ready(name: str) -> Response:
         if name != state.bundle.name:
             return unknown(name)

@@ -46,6 +46,10 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+class PredictFailed(RuntimeError):
+    """The model raised while scoring a request (logged, and its prediction-log line written)."""
+
+
 def log_record(
     bundle: ModelBundle,
     request_id: str,
@@ -108,9 +112,20 @@ def make_processor(state: ServerState) -> Callable[[Sequence[Job]], list[Any]]:
         bundle = state.bundle  # one bundle per batch, even if a reload swaps it meanwhile
         try:
             parts = score_jobs(bundle, jobs)
-        except Exception as exc:
-            log.exception("predict failed")
+        except Exception as exc:  # score_jobs isolates the failing request(s)
             parts = [exc] * len(jobs)
+        failed = [
+            job.request_id for job, p in zip(jobs, parts, strict=True) if isinstance(p, Exception)
+        ]
+        if failed:
+            first = next(p for p in parts if isinstance(p, Exception))
+            log.error(
+                "predict failed for request(s) %s: %s: %s",
+                ", ".join(failed[:10]),
+                type(first).__name__,
+                str(first)[:300],
+            )
+            log.debug("predict traceback", exc_info=first)
         state.metrics.batch(bundle.version, sum(job.rows for job in jobs))
         results: list[Any] = []
         lines: list[str] = []
@@ -119,7 +134,7 @@ def make_processor(state: ServerState) -> Callable[[Sequence[Job]], list[Any]]:
             latency = (time.perf_counter() - job.received) * 1000.0
             work: Work = job.payload
             if isinstance(part, BaseException):
-                results.append(part)
+                results.append(PredictFailed(f"{type(part).__name__}: {part}"))
                 if state.log is not None:
                     lines.append(
                         dumps_line(
