@@ -155,8 +155,11 @@ class Monitor:
 
         data = self.inputs.data
         assert data is not None
+        joined = self.inputs.label_join.column if self.inputs.label_join else None
         declared = [
-            c for c in data.columns if c.name in chunk.columns or c.name in self.accumulators
+            c
+            for c in data.columns
+            if (c.name in chunk.columns or c.name in self.accumulators) and c.name != joined
         ]
         subset = dataclasses.replace(data, columns=tuple(declared))
         frame = chunk[[c.name for c in declared if c.name in chunk.columns]]
