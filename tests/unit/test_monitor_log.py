@@ -133,11 +133,6 @@ def test_label_join_errors(frame: pd.DataFrame, message: str) -> None:
 
 
 def test_undeclared_columns_in_the_monitor_result() -> None:
-    import yaml
-
-    from gitml.config import Params
-    from tests.serve_support import ROOT
-
     params = Params.parse(yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8")))
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"age": rng.integers(20, 60, 200), "promo": "x", "score": 0.5})
