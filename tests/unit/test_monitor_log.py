@@ -54,6 +54,7 @@ def test_rotated_logs_are_read_oldest_first_one_row_per_input_row(tmp_path: Path
     assert frame["prediction"].tolist() == [int(x > 5) for x in frame["x"]]
     assert source.log_summary["requests"] == 13 and source.log_summary["rejected"] == 1
     assert source.log_summary["rows"] == len(expected)
+    assert len(expected) / 2 <= (source.total_rows or 0) <= len(expected) * 2  # the progress bar's
     assert set(source.columns) == {"x", "c", "score", "prediction", "request_id", "row"}
     # Naming one rotated file reads that file alone.
     alone, _ = read(tmp_path / "p.jsonl.1")

@@ -92,7 +92,7 @@ class BatchSource:
 
             return int(pq.ParquetFile(self.path).metadata.num_rows)
         size = sum(f.stat().st_size for f in self.files)
-        with self.files[-1].open("rb") as handle:
+        with max(self.files, key=lambda f: f.stat().st_size).open("rb") as handle:
             head = handle.read(1 << 20)
         lines = head.count(b"\n")
         if lines == 0:
