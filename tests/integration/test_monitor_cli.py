@@ -257,3 +257,63 @@ def test_root_flag_reads_the_project_from_another_directory(project: Path, tmp_p
         assert json.loads(elsewhere.stdout)["critical_drifted"] == []
     finally:
         (project / "conf" / "gitml.yaml").write_text(original)
+
+
+def test_undeclared_columns_are_reported_and_fail_when_the_policy_says_so(project: Path) -> None:
+    batch = generate(2_000, seed=9)
+    batch["score"] = 0.3
+    batch["promo_code"] = "X1"
+    batch["prediction"] = 0  # a known extra of a scored batch: never undeclared
+    write_parquet(project / "extra.parquet", batch)
+    args = ["--profile", "data/profile.json", "--params", "params.yaml", "--current"]
+    warned = gitml(project, *args, "extra.parquet", "--format", "json")
+    assert warned.returncode == 0, warned.stderr
+    quality = json.loads(warned.stdout)["quality"]
+    assert (
+        quality["undeclared_columns"] == ["promo_code"] and quality["undeclared_policy"] == "warn"
+    )
+    assert quality["passed"]
+    without_contract = gitml(
+        project, "--profile", "data/profile.json", "--current", "extra.parquet", "--format", "json"
+    )
+    assert json.loads(without_contract.stdout)["quality"]["undeclared_checked"] is False
+    conf = yaml.safe_load((project / "conf" / "gitml.yaml").read_text())
+    conf["monitor"]["quality"]["undeclared"] = "fail"
+    (project / "conf" / "gitml.yaml").write_text(yaml.safe_dump(conf))
+    try:
+        batch.to_csv(project / "extra.csv", index=False)
+        for name in ("extra.parquet", "extra.csv"):
+            failed = gitml(project, *args, name, "--format", "json")
+            assert failed.returncode == 1, failed.stderr
+            report = json.loads(failed.stdout)
+            assert report["quality"]["undeclared_columns"] == ["promo_code"]
+            assert not report["quality_passed"] and report["quality"]["undeclared_failed"]
+        clean = gitml(project, *args, "none.parquet", "--format", "json")
+        assert clean.returncode == 0, clean.stderr
+    finally:
+        shutil.copy(REPO / "conf" / "gitml.yaml", project / "conf" / "gitml.yaml")
+
+
+def test_a_bad_log_line_names_file_and_line(project: Path) -> None:
+    good = json.dumps({"request_id": "a", "status": 200, "inputs": [], "score": []})
+    (project / "bad.jsonl").write_text(good + "\n{not json\n")
+    done = gitml(project, "--profile", "data/profile.json", "--log", "bad.jsonl")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "bad.jsonl:2: the prediction log line is not JSON" in done.stderr
+
+
+def test_labels_join_errors_exit_two(project: Path) -> None:
+    pd.DataFrame({"request_id": ["a", "a"], "row": [0, 0], "default": [1, 0]}).to_csv(
+        project / "dupes.csv", index=False
+    )
+    done = gitml(
+        project, "--profile", "data/profile.json", "--log", "predictions.jsonl",
+        "--labels", "dupes.csv",
+    )  # fmt: skip
+    assert done.returncode == 2 and "labels request 'a' row 0 twice" in done.stderr
+    pd.DataFrame({"request_id": ["a"], "default": [1]}).to_csv(project / "ok.csv", index=False)
+    old_format = gitml(
+        project, "--profile", "data/profile.json", "--log", "predictions.jsonl",
+        "--labels", "ok.csv",
+    )  # fmt: skip
+    assert old_format.returncode == 2 and "no 'request_id' column to join" in old_format.stderr

@@ -28,7 +28,15 @@ def monitor_command(
         None, "--log", help="The serving prediction log (JSON Lines) instead of a batch."
     ),
     labels: str | None = typer.Option(
-        None, "--labels", help="Label column: also judge decay against the recorded metrics."
+        None,
+        "--labels",
+        help="Labels for decay against the recorded metrics: a column of the batch, or a file "
+        "(.csv/.parquet/.jsonl) joined to the log by request_id and row.",
+    ),
+    label_column: str | None = typer.Option(
+        None,
+        "--label-column",
+        help="With --labels FILE: its label column (default: the data contract's target).",
     ),
     fmt: str = typer.Option("md", "--format", help="Report format: md, html or json."),
     output: Path | None = typer.Option(None, "-o", "--output", help="Write the report here."),
@@ -59,8 +67,8 @@ def monitor_command(
 ) -> None:
     """Compare a production batch with a version's training profile: drift, quality, decay.
 
-    Exit 0 when nothing is wrong (or without --fail-on-drift), 1 on drift with --fail-on-drift,
-    2 on an error.
+    Exit 0 when nothing is wrong (or without --fail-on-drift), 1 on drift with --fail-on-drift or
+    on undeclared columns with monitor.quality.undeclared: fail, 2 on an error.
     """
     with user_errors():
         code = run(
@@ -70,6 +78,7 @@ def monitor_command(
             current=current,
             prediction_log=prediction_log,
             labels=labels,
+            label_column=label_column,
             fmt=fmt,
             output=output,
             fail_on_drift=fail_on_drift,
@@ -100,13 +109,15 @@ def run(
     score_column: str | None = None,
     importance: Path | None = None,
     root: Path = Path("."),
+    label_column: str | None = None,
 ) -> int:
     """Run one monitoring pass and write the report; return the exit code."""
     from gitml.contract import InputContract
     from gitml.fileio import write_text
     from gitml.monitor import reference as refs
     from gitml.monitor.core import Inputs, Monitor
-    from gitml.monitor.io import BatchSource
+    from gitml.monitor.io import BatchSource, read_labels
+    from gitml.monitor.labels import REQUEST_ID, ROW
     from gitml.monitor.render import FORMATS, render
     from gitml.policy import load_policy_if_present
 
@@ -133,6 +144,16 @@ def run(
         reference = refs.from_files(profile, score_profile, params, metrics, importance)
     else:
         reference = refs.from_registry(root, stage, version)
+    join = None
+    if labels is not None and is_labels_file(labels):
+        target = label_column or (reference.data.target if reference.data is not None else None)
+        join = read_labels(Path(labels), target)
+        labels = join.column
+    elif label_column is not None:
+        raise GitmlError(
+            "--label-column goes with --labels FILE.",
+            "e.g. `--labels labels.csv --label-column default`.",
+        )
     inputs = Inputs(
         profile=reference.profile,
         policy=policy,
@@ -144,6 +165,7 @@ def run(
         importance=reference.importance,
         threshold=reference.threshold,
         positive_class=reference.positive_class,
+        label_join=join,
     )
     monitor = Monitor(inputs)
     batch_path = current if current is not None else prediction_log
@@ -161,7 +183,9 @@ def run(
     source = BatchSource(
         batch_path,
         kinds,
-        extra=tuple(x for x in (monitor.score_name, labels) if x),
+        extra=tuple(
+            x for x in (monitor.score_name, labels, *((REQUEST_ID, ROW) if join else ())) if x
+        ),
         chunk_rows=policy.chunk_rows,
         inputs_field=policy.log_inputs_field,
         score_field=policy.log_score_field,
@@ -169,9 +193,13 @@ def run(
         contract=None
         if reference.data is None
         else InputContract.from_read_options(reference.data.source, reference.data.read_options),
+        log=prediction_log is not None,
     )
     _consume(monitor, source)
+    monitor.see_columns(source.columns)
     result = monitor.result()
+    if source.log_summary:
+        result["log"] = source.log_summary
     text = render(result, fmt, reference=reference.label, current=str(batch_path))
     if output is not None:
         write_text(output, text)
@@ -184,7 +212,16 @@ def run(
         f"{', report in ' + str(output) if output else ''})\n"
     )
     failing = result["dataset_drift"] or result["prediction_drift"] or result["decay"]
-    return 1 if fail_on_drift and failing else 0
+    return 1 if (fail_on_drift and failing) or result["quality"]["undeclared_failed"] else 0
+
+
+def is_labels_file(value: str) -> bool:
+    """Whether `--labels` names a file (a path or a known suffix) rather than a column."""
+    return (
+        "/" in value
+        or Path(value).suffix.lower() in (".csv", ".parquet", ".pq", ".jsonl", ".ndjson", ".txt")
+        or Path(value).is_file()
+    )
 
 
 def _consume(monitor: object, source: object) -> None:

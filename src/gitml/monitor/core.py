@@ -23,7 +23,8 @@ from gitml.errors import GitmlError
 from gitml.monitor.accumulators import Accumulator, NumericAccumulator, accumulator_for, to_float
 from gitml.monitor.decay import decay
 from gitml.monitor.drift import BINNED_METHODS, column_result, decide
-from gitml.monitor.quality import SchemaFailures, quality
+from gitml.monitor.labels import LabelJoin
+from gitml.monitor.quality import SchemaFailures, quality, undeclared_columns
 from gitml.policy.monitor import MonitorPolicy
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,8 @@ class Inputs:
     importance: Mapping[str, Any] | None = None
     threshold: float = 0.5
     positive_class: Any = 1
+    #: Labels joined by request id (`--labels FILE`); `labels` then names its label column.
+    label_join: LabelJoin | None = None
 
 
 def check_profile(profile: Any, source: str = "profile") -> Mapping[str, Any]:
@@ -101,14 +104,23 @@ class Monitor:
         self.chunks = 0
         self.schema = SchemaFailures()
         self.columns_seen: list[str] | None = None
+        self.checked = False
         self.label_chunks: list[np.ndarray] = []
         self.score_chunks: list[np.ndarray] = []
         self.score_seen = False
 
+    def see_columns(self, names: Iterable[str]) -> None:
+        """Note columns the batch has beyond the chunks' (a reader that skips unused columns)."""
+        seen = self.columns_seen or []
+        self.columns_seen = [*seen, *(str(n) for n in names if str(n) not in seen)]
+
     def update(self, chunk: pd.DataFrame) -> None:
         """Add one chunk of the batch."""
-        if self.columns_seen is None:
-            self.columns_seen = [str(c) for c in chunk.columns]
+        if self.inputs.label_join is not None:
+            chunk = self.inputs.label_join.apply(chunk)
+        self.see_columns(chunk.columns)
+        if not self.checked:
+            self.checked = True
             missing = [n for n in self.accumulators if n not in chunk.columns]
             if missing:
                 raise GitmlError(
@@ -119,7 +131,7 @@ class Monitor:
             if self.inputs.labels and self.inputs.labels not in chunk.columns:
                 raise GitmlError(
                     f"The batch has no label column '{self.inputs.labels}'.",
-                    f"Its columns: {', '.join(self.columns_seen)}.",
+                    f"Its columns: {', '.join(map(str, chunk.columns))}.",
                 )
         if len(chunk) == 0:
             return
@@ -143,8 +155,11 @@ class Monitor:
 
         data = self.inputs.data
         assert data is not None
+        joined = self.inputs.label_join.column if self.inputs.label_join else None
         declared = [
-            c for c in data.columns if c.name in chunk.columns or c.name in self.accumulators
+            c
+            for c in data.columns
+            if (c.name in chunk.columns or c.name in self.accumulators) and c.name != joined
         ]
         subset = dataclasses.replace(data, columns=tuple(declared))
         frame = chunk[[c.name for c in declared if c.name in chunk.columns]]
@@ -223,20 +238,29 @@ class Monitor:
 
     def _quality(self, columns: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
         data = self.inputs.data
-        declared = {c.name for c in data.columns} if data is not None else None
-        extra = {self.score_name, self.inputs.labels}
-        undeclared = sorted(
-            c
-            for c in (self.columns_seen or [])
-            if declared is not None and c not in declared and c not in extra
+        undeclared = (
+            None
+            if data is None
+            else undeclared_columns(
+                self.columns_seen or [],
+                [c.name for c in data.columns],
+                [n for n in (self.score_name, self.inputs.labels) if n],
+            )
         )
-        tolerance = self.inputs.policy.null_rate_tolerance
-        return quality(columns, self.accumulators, self.schema, tolerance, undeclared)
+        policy = self.inputs.policy
+        return quality(
+            columns,
+            self.accumulators,
+            self.schema,
+            policy.null_rate_tolerance,
+            undeclared,
+            policy.undeclared,
+        )
 
     def _decay(self) -> dict[str, Any] | None:
         if not self.inputs.labels:
             return None
-        return decay(
+        found = decay(
             self.label_chunks,
             self.score_chunks,
             score_name=self.score_name,
@@ -245,6 +269,9 @@ class Monitor:
             recorded_metrics=self.inputs.recorded_metrics or {},
             tolerances=self.inputs.policy.decay,
         )
+        if self.inputs.label_join is not None:
+            found["join"] = self.inputs.label_join.summary()
+        return found
 
 
 def top_features(

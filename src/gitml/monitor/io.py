@@ -1,8 +1,13 @@
 """Adapters of the monitor: reading profiles, batch files and prediction logs in bounded chunks.
 
 Parquet is read by record batches, CSV with pyarrow's streaming reader (column types fixed from the
-reference profile, so every chunk parses alike), the serving log (JSON Lines, one prediction per
-line with its features under `inputs`) line by line.
+reference profile, so every chunk parses alike), the serving log line by line. The log is what
+`gitml serve` writes (`gitml.serve.predlog`): one JSON object per request, its rows under `inputs`
+(a list of row objects) and their scores under `score` (a list); each row becomes one batch row
+with its `request_id`, its index `row` within the request, its `score` and its `prediction`.
+Rejected requests (a status other than 200, no inputs) are counted and skipped. The older format,
+one row object per line with one score, is read too. Naming the live log reads its rotated
+predecessors (`<path>.N` ... `<path>.1`) first, oldest first.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ import pandas as pd
 from gitml.contract import InputContract
 from gitml.errors import GitmlError
 from gitml.fileio import open_parquet
+from gitml.monitor.labels import REQUEST_ID, ROW, LabelJoin
+from gitml.serve.predlog import log_files
 
 CSV_BLOCK_BYTES = 16 << 20
 
@@ -52,12 +59,20 @@ class BatchSource:
     score_field: str = "score"
     score_column: str = "score"
     contract: InputContract | None = None  # the model's input contract, applied to every chunk
+    #: The serving prediction log (`--log`): JSON Lines whatever the suffix, rotated files too.
+    log: bool = False
 
     def __post_init__(self) -> None:
-        if not self.path.is_file():
-            raise GitmlError(f"The batch '{self.path}' does not exist.", "Check the path.")
+        #: Every column name the batch has (also those not read), for the undeclared-column check.
+        self.columns: list[str] = []
+        #: With the log: files read, requests, rejected requests, rows.
+        self.log_summary: dict[str, Any] = {}
+        self.files = log_files(self.path) if self.log else [self.path]
+        if not self.files or not all(f.is_file() for f in self.files):
+            what = "prediction log" if self.log else "batch"
+            raise GitmlError(f"The {what} '{self.path}' does not exist.", "Check the path.")
         suffix = self.path.suffix.lower()
-        if suffix in (".jsonl", ".ndjson", ".log"):
+        if self.log or suffix in (".jsonl", ".ndjson", ".log"):
             self.format = "jsonl"
         elif suffix in (".parquet", ".pq"):
             self.format = "parquet"
@@ -78,13 +93,18 @@ class BatchSource:
             import pyarrow.parquet as pq
 
             return int(pq.ParquetFile(self.path).metadata.num_rows)
-        size = self.path.stat().st_size
-        with self.path.open("rb") as handle:
+        size = sum(f.stat().st_size for f in self.files)
+        with max(self.files, key=lambda f: f.stat().st_size).open("rb") as handle:
             head = handle.read(1 << 20)
         lines = head.count(b"\n")
         if lines == 0:
             return 1
-        return max(int(size / (len(head) / lines)) - (1 if self.format == "csv" else 0), 1)
+        per_line = 1.0
+        if self.format == "jsonl":  # rows per line, from the complete lines of the head
+            rows = [len(_rows_of(json.loads(x), self.inputs_field)) for x in _json_lines(head)]
+            per_line = sum(rows) / len(rows) if rows else 1.0
+        estimate = size / (len(head) / lines) * per_line
+        return max(int(estimate) - (1 if self.format == "csv" else 0), 1)
 
     # ----------------------------------------------------------------------- readers
 
@@ -115,6 +135,7 @@ class BatchSource:
                 f"'{self.path}' is not a readable Parquet file ({exc}).", "Check the file."
             ) from None
         names = handle.schema_arrow.names
+        self.columns = list(names)
         wanted = self._wanted(names)
         if not wanted:
             yield pd.DataFrame({c: [] for c in names})
@@ -141,6 +162,7 @@ class BatchSource:
             raise GitmlError(
                 f"'{self.path}' is not a readable CSV file ({exc}).", "Check the file."
             ) from None
+        self.columns = list(names)
         wanted = self._wanted(names)
         types = {
             c: (pa.float64() if self.kinds.get(c) == "numeric" else pa.string())
@@ -193,41 +215,97 @@ class BatchSource:
     def _jsonl(self) -> Iterator[pd.DataFrame]:
         rows: list[dict[str, Any]] = []
         produced = False
-        with self.path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except ValueError as exc:
-                    raise GitmlError(
-                        f"Line {number} of the log '{self.path}' is not JSON ({exc}).",
-                        "Each line must be one JSON object.",
-                    ) from None
-                inputs = record.get(self.inputs_field) if isinstance(record, dict) else None
-                if not isinstance(inputs, dict):
-                    raise GitmlError(
-                        f"Line {number} of the log '{self.path}' has no '{self.inputs_field}' "
-                        "object.",
-                        "Each line needs the request's features under that key "
-                        "(monitor.log.inputs_field in conf/gitml.yaml).",
-                    )
-                row = dict(inputs)
-                score = _dig(record, self.score_field)
-                if score is not None:
-                    row[self.score_column] = score
-                for name in self.extra:
-                    if name not in row and name in record:
-                        row[name] = record[name]
-                rows.append(row)
-                if len(rows) >= self.chunk_rows:
-                    produced = True
-                    yield self._frame(rows)
-                    rows = []
+        seen: dict[str, None] = {}
+        summary: dict[str, Any] = {
+            "files": [str(f) for f in self.files],
+            "requests": 0,
+            "rejected": 0,
+            "rows": 0,
+        }
+        self.log_summary = summary
+        for path in self.files:
+            with path.open(encoding="utf-8") as handle:
+                for number, line in enumerate(handle, start=1):
+                    if not line.strip():
+                        continue
+                    parsed = self._parse(line, f"{path}:{number}")
+                    if parsed is None:
+                        summary["requests"] += 1
+                        summary["rejected"] += 1
+                        continue
+                    summary["requests"] += 1
+                    summary["rows"] += len(parsed)
+                    for row in parsed:
+                        seen.update(dict.fromkeys(row))
+                    rows.extend(parsed)
+                    if len(rows) >= self.chunk_rows:
+                        produced = True
+                        self.columns = list(seen)
+                        yield self._frame(rows)
+                        rows = []
+        self.columns = list(seen)
         if rows:
             yield self._frame(rows)
         elif not produced:
             yield pd.DataFrame({c: [] for c in self.kinds})
+
+    def _parse(self, line: str, where: str) -> list[dict[str, Any]] | None:
+        """The batch rows of one log line (None for a rejected request); a clear error if bad."""
+
+        def bad(what: str) -> GitmlError:
+            return GitmlError(
+                f"{where}: the prediction log line {what}.",
+                "Each line must be one JSON object as `gitml serve` writes it: the rows under "
+                f"'{self.inputs_field}' (a list of row objects, or one object) and their scores "
+                f"under '{self.score_field}' (monitor.log in conf/gitml.yaml). Remove or repair "
+                "the line, or point --log at the right file.",
+            )
+
+        try:
+            record = json.loads(line)
+        except ValueError as exc:
+            raise bad(f"is not JSON ({exc})") from None
+        if not isinstance(record, dict):
+            raise bad("is not a JSON object")
+        inputs = record.get(self.inputs_field)
+        status = record.get("status")
+        if inputs is None and status is not None and status != 200:
+            return None  # a rejected request: nothing was scored
+        if isinstance(inputs, dict):  # the older format: one row per line, one score
+            row = dict(inputs)
+            score = _number(_dig(record, self.score_field), last=True)
+            if score is not None:
+                row[self.score_column] = score
+            for name in self.extra:
+                if name not in row and name in record:
+                    row[name] = record[name]
+            return [row]
+        if not isinstance(inputs, list) or not all(isinstance(r, dict) for r in inputs):
+            raise bad(f"has no '{self.inputs_field}' list of row objects")
+        if status is not None and status != 200:
+            return None
+        scores = _dig(record, self.score_field)
+        if scores is not None and (not isinstance(scores, list) or len(scores) != len(inputs)):
+            raise bad(
+                f"has {len(inputs)} rows but its '{self.score_field}' is not a list of as many"
+            )
+        predictions = _dig(record, "outputs.predictions")
+        if not isinstance(predictions, list) or len(predictions) != len(inputs):
+            predictions = None
+        request_id = record.get(REQUEST_ID)
+        out = []
+        for i, raw in enumerate(inputs):
+            row = dict(raw)
+            if scores is not None:
+                score = _number(scores[i], last=True)
+                row[self.score_column] = float("nan") if score is None else score
+            if predictions is not None:
+                row.setdefault("prediction", predictions[i])
+            if request_id is not None:
+                row[REQUEST_ID] = str(request_id)
+                row[ROW] = i
+            out.append(row)
+        return out
 
     def _frame(self, rows: list[dict[str, Any]]) -> pd.DataFrame:
         frame = pd.DataFrame.from_records(rows)
@@ -245,12 +323,75 @@ def _null_values(contract: InputContract | None) -> dict[str, Any]:
 
 
 def _dig(record: Any, path: str) -> Any:
-    """The value at a dotted path such as 'outputs.score' (a list yields its last element)."""
+    """The value at a dotted path such as 'outputs.score', or None."""
     node = record
     for part in path.split("."):
         if not isinstance(node, dict) or part not in node:
             return None
         node = node[part]
-    if isinstance(node, list):
+    return node
+
+
+def _number(node: Any, last: bool = False) -> float | None:
+    """A number, or with `last` the last element of a list (a probability row); else None."""
+    if last and isinstance(node, list):
         node = node[-1] if node else None
-    return node if isinstance(node, int | float) and not isinstance(node, bool) else None
+    if isinstance(node, int | float) and not isinstance(node, bool):
+        return float(node)
+    return None
+
+
+def _rows_of(record: Any, field: str) -> list[Any]:
+    """The rows a log record holds (for estimates only)."""
+    inputs = record.get(field) if isinstance(record, dict) else None
+    return inputs if isinstance(inputs, list) else [inputs] if isinstance(inputs, dict) else []
+
+
+def _json_lines(head: bytes) -> Iterator[bytes]:
+    """The complete lines of a file's head that parse as JSON."""
+    for line in head.split(b"\n")[:-1][:1000]:
+        try:
+            json.loads(line)
+        except ValueError:
+            continue
+        yield line
+
+
+def read_labels(path: Path, column: str | None) -> LabelJoin:
+    """Read a labels file (CSV, Parquet or JSON Lines: `request_id`, optional `row`, the label).
+
+    `column` names the label column; None takes the one column besides the keys.
+    """
+    if not path.is_file():
+        raise GitmlError(f"The labels file '{path}' does not exist.", "Check the path.")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            frame = pd.read_parquet(path)
+        elif suffix in (".csv", ".txt"):
+            frame = pd.read_csv(path, dtype={REQUEST_ID: str})
+        elif suffix in (".jsonl", ".ndjson"):
+            frame = pd.read_json(path, lines=True, dtype={REQUEST_ID: str})
+        else:
+            raise GitmlError(
+                f"Cannot tell the format of the labels file '{path}'.",
+                "Name it .csv, .parquet or .jsonl.",
+            )
+    except GitmlError:
+        raise
+    except Exception as exc:  # pandas and pyarrow raise many types for a malformed file
+        raise GitmlError(
+            f"The labels file '{path}' is not readable ({type(exc).__name__}: {exc}).",
+            "Check the file: request_id, optionally row, and the label column.",
+        ) from None
+    if column is None:
+        others = [str(c) for c in frame.columns if c not in (REQUEST_ID, ROW)]
+        if len(others) != 1:
+            raise GitmlError(
+                f"Cannot tell the label column of '{path}' (columns besides the keys: "
+                f"{', '.join(others) or 'none'}).",
+                "Name it with --label-column, or give --params so the data contract's target is "
+                "used.",
+            )
+        column = others[0]
+    return LabelJoin.from_frame(frame, column, str(path))

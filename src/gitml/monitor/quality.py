@@ -12,6 +12,9 @@ from gitml.monitor.accumulators import Accumulator, CategoricalAccumulator
 
 #: Examples kept per (column, check) schema failure.
 MAX_EXAMPLES = 3
+#: Columns a scored batch or the serving log carries besides the data: never "undeclared".
+KNOWN_EXTRAS = ("prediction", "request_id", "row", "model_version")
+KNOWN_EXTRA_PREFIXES = ("probability_",)  # `gitml predict` writes one per class
 
 
 class SchemaFailures:
@@ -52,14 +55,27 @@ def new_categories(accumulators: Mapping[str, Accumulator]) -> dict[str, dict[st
     return found
 
 
+def undeclared_columns(
+    seen: Iterable[str], declared: Iterable[str], extras: Iterable[str] = ()
+) -> list[str]:
+    """The batch's columns that the data contract does not declare, known extras aside, sorted."""
+    known = {*declared, *extras, *KNOWN_EXTRAS}
+    return sorted({c for c in seen if c not in known and not c.startswith(KNOWN_EXTRA_PREFIXES)})
+
+
 def quality(
     columns: Mapping[str, dict[str, Any]],
     accumulators: Mapping[str, Accumulator],
     schema: SchemaFailures,
     null_rate_tolerance: float,
-    undeclared: list[str],
+    undeclared: list[str] | None,
+    undeclared_policy: str = "warn",
 ) -> dict[str, Any]:
-    """The quality section: it passes without schema failures, null-rate changes, new categories."""
+    """The quality section: it passes without schema failures, null-rate changes, new categories
+    and, when `undeclared_policy` is "fail", undeclared columns.
+
+    `undeclared` is None when no data contract is known (nothing to compare with).
+    """
     null_changes = {
         name: {"reference": c["reference_null_rate"], "current": c["current_null_rate"]}
         for name, c in columns.items()
@@ -67,11 +83,15 @@ def quality(
     }
     categories = new_categories(accumulators)
     failures = schema.sorted()
+    failing_undeclared = undeclared_policy == "fail" and bool(undeclared)
     return {
-        "passed": not failures and not null_changes and not categories,
+        "passed": not failures and not null_changes and not categories and not failing_undeclared,
         "schema_checked": schema.checked,
         "schema_failures": failures,
         "null_rate_changes": null_changes,
         "new_categories": categories,
-        "undeclared_columns": undeclared,
+        "undeclared_checked": undeclared is not None,
+        "undeclared_columns": undeclared or [],
+        "undeclared_policy": undeclared_policy,
+        "undeclared_failed": failing_undeclared,
     }

@@ -106,10 +106,11 @@ class Methods:
 
 @dataclass(frozen=True, config=STRICT)
 class Quality:
-    """`quality:`: null-rate tolerance and the data-contract check."""
+    """`quality:`: null-rate tolerance, the data-contract check and undeclared columns."""
 
     null_rate_tolerance: Share = 0.05
     schema: Flag = True
+    undeclared: Literal["warn", "fail"] = "warn"
 
 
 @dataclass(frozen=True, config=STRICT)
@@ -195,6 +196,10 @@ class MonitorPolicy:
     @property
     def schema(self) -> bool:
         return self.quality.schema
+
+    @property
+    def undeclared(self) -> str:
+        return self.quality.undeclared
 
     @property
     def log_inputs_field(self) -> str:

@@ -1,0 +1,147 @@
+"""The monitor's prediction-log reader (the server's format, rotation, bad lines) and label join."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from gitml.config import Params
+from gitml.errors import GitmlError
+from gitml.monitor.core import Inputs, Monitor
+from gitml.monitor.io import BatchSource
+from gitml.monitor.labels import LabelJoin
+from gitml.policy.monitor import MonitorPolicy
+from gitml.profile import build_profile
+from gitml.serve.predlog import PredictionLog, dumps_line
+
+ROOT = Path(__file__).resolve().parents[2]
+KINDS = {"x": "numeric", "c": "categorical"}
+
+
+def line(rid: str, xs: list[float], status: int = 200, **more: Any) -> str:
+    inputs = [{"x": x, "c": "a"} for x in xs] if status == 200 else None
+    record: dict[str, Any] = {"request_id": rid, "status": status, "inputs": inputs}
+    if status == 200:
+        record["score"] = [x / 10 for x in xs]
+        record["outputs"] = {"predictions": [int(x > 5) for x in xs]}
+    return dumps_line({**record, **more})
+
+
+def read(path: Path, **kw: Any) -> tuple[pd.DataFrame, BatchSource]:
+    source = BatchSource(path, KINDS, log=True, **kw)
+    return pd.concat(list(source), ignore_index=True), source
+
+
+def test_rotated_logs_are_read_oldest_first_one_row_per_input_row(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path / "p.jsonl", rotate_bytes=1024, keep=9)
+    for i in range(12):
+        log.write([line(f"r{i}", [float(i), i + 0.5][: 1 + i % 2])])
+    log.write([line("bad", [], status=422)])
+    log.close()
+    assert (tmp_path / "p.jsonl.1").is_file()
+    frame, source = read(tmp_path / "p.jsonl", chunk_rows=5)
+    expected = [(f"r{i}", k) for i in range(12) for k in range(1 + i % 2)]
+    assert list(zip(frame["request_id"], frame["row"], strict=True)) == expected
+    assert frame["score"].tolist() == [
+        x / 10 for i in range(12) for x in [float(i), i + 0.5][: 1 + i % 2]
+    ]
+    assert frame["prediction"].tolist() == [int(x > 5) for x in frame["x"]]
+    assert source.log_summary["requests"] == 13 and source.log_summary["rejected"] == 1
+    assert source.log_summary["rows"] == len(expected)
+    assert len(expected) / 2 <= (source.total_rows or 0) <= len(expected) * 2  # the progress bar's
+    assert set(source.columns) == {"x", "c", "score", "prediction", "request_id", "row"}
+    # Naming one rotated file reads that file alone.
+    alone, _ = read(tmp_path / "p.jsonl.1")
+    assert 0 < len(alone) < len(frame)
+
+
+def test_the_older_one_row_per_line_format_still_reads(tmp_path: Path) -> None:
+    path = tmp_path / "old.jsonl"
+    rows = [{"inputs": {"x": 1.0, "c": "a"}, "score": 0.2}, {"inputs": {"x": 2.0}, "score": None}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    frame, _ = read(path)
+    assert frame["x"].tolist() == [1.0, 2.0] and frame["score"].iloc[0] == 0.2
+    assert np.isnan(frame["score"].iloc[1])
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{oops\n", "is not JSON"),
+        ("[1, 2]\n", "is not a JSON object"),
+        ('{"status": 200, "inputs": [1]}\n', "has no 'inputs' list of row objects"),
+        ('{"inputs": [{"x": 1}], "score": [0.1, 0.2]}\n', "has 1 rows but its 'score'"),
+    ],
+)
+def test_a_bad_line_names_its_file_and_line(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "p.jsonl"
+    path.write_text(line("ok", [1.0]) + "\n" + text)
+    with pytest.raises(GitmlError) as caught:
+        read(path)
+    assert f"{path}:3: the prediction log line {message}" in caught.value.message
+
+
+def test_a_missing_log_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(GitmlError, match="prediction log"):
+        BatchSource(tmp_path / "none.jsonl", KINDS, log=True)
+
+
+def test_label_join_by_request_and_row_counts_what_it_could_not_join() -> None:
+    labels = pd.DataFrame(
+        {"request_id": ["a", "a", "b", "zz"], "row": [0, 1, 0, 0], "y": [1.0, 0.0, None, 1.0]}
+    )
+    join = LabelJoin.from_frame(labels, "y", "labels.csv")
+    chunk = pd.DataFrame(
+        {"request_id": ["a", "a", "a", "b"], "row": [0, 1, 2, 0], "x": [1, 2, 3, 4]}
+    )
+    out = join.apply(chunk)
+    assert out["y"].tolist() == [1, 0, None, None]  # whole floats become ints
+    assert join.summary() == {
+        "labels_file": "labels.csv",
+        "key": ["request_id", "row"],
+        "labels": 3,
+        "joined_rows": 2,
+        "rows_without_label": 2,
+        "labels_without_row": 1,
+        "labels_without_value": 1,
+    }
+
+
+def test_label_join_without_a_row_column_labels_row_zero() -> None:
+    join = LabelJoin.from_frame(pd.DataFrame({"request_id": [7], "y": ["yes"]}), "y", "l.csv")
+    out = join.apply(pd.DataFrame({"request_id": ["7", "7"], "row": [0, 1]}))
+    assert out["y"].tolist() == ["yes", None]
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        (pd.DataFrame({"id": ["a"], "y": [1]}), "no 'request_id' column"),
+        (pd.DataFrame({"request_id": ["a"], "label": [1]}), "no 'y' column"),
+        (pd.DataFrame({"request_id": ["a", "a"], "y": [1, 0]}), "row 0 twice"),
+        (pd.DataFrame({"request_id": [None], "y": [1]}), "rows without a 'request_id'"),
+    ],
+)
+def test_label_join_errors(frame: pd.DataFrame, message: str) -> None:
+    with pytest.raises(GitmlError, match=message):
+        LabelJoin.from_frame(frame, "y", "l.csv")
+
+
+def test_undeclared_columns_in_the_monitor_result() -> None:
+    params = Params.parse(yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8")))
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"age": rng.integers(20, 60, 200), "promo": "x", "score": 0.5})
+    profile = build_profile(frame, ["age"], [])
+    for policy_value, passed in (("warn", True), ("fail", False)):
+        policy = MonitorPolicy.parse({"quality": {"undeclared": policy_value, "schema": False}})
+        monitor = Monitor(Inputs(profile=profile, policy=policy, data=params.data))
+        monitor.update(frame[["age"]])
+        monitor.see_columns(frame.columns)  # what a reader that skips unused columns reports
+        quality = monitor.result()["quality"]
+        assert quality["undeclared_columns"] == ["promo"] and quality["passed"] is passed
