@@ -14,7 +14,6 @@ Run: .venv/bin/python benchmarks/s3_bench.py [--repeats 3]   (results: benchmark
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import subprocess
@@ -103,6 +102,9 @@ def main() -> None:
         dvc("remote", "modify", "s3", "endpointurl", endpoint, cwd=repo)
         run(["git", "add", "-A"], repo)
         run(["git", "commit", "-qm", "results"], repo)
+        run(["git", "init", "-q", "--bare", "-b", "main", str(work / "origin.git")], work)
+        run(["git", "remote", "add", "origin", str(work / "origin.git")], repo)
+        run(["git", "push", "-q", "origin", "main"], repo)
         subprocess.run(
             [str(BIN / "dvc"), "push"], cwd=repo, env=extra, check=True, capture_output=True
         )
@@ -111,13 +113,11 @@ def main() -> None:
             ("promote", "v1.0.0", "--to", "staging"),
             ("promote", "v1.0.0", "--to", "production"),
         ):
-            subprocess.run(
-                [str(BIN / "gitml"), "model", *cmd],
-                cwd=repo,
-                env=extra,
-                check=True,
-                capture_output=True,
+            done = subprocess.run(
+                [str(BIN / "gitml"), "model", *cmd], cwd=repo, env=extra, capture_output=True
             )
+            if done.returncode != 0:
+                raise SystemExit(f"gitml model {' '.join(cmd)}: {done.stderr.decode()}")
         size = (repo / "models/model.skops").stat().st_size
 
         pulls, with_pull, cached = [], [], []
@@ -149,7 +149,6 @@ def main() -> None:
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
-        os.environ.pop("GITML_BENCH", None)
 
 
 if __name__ == "__main__":
