@@ -8,6 +8,12 @@
 - Commands (`dvc add`, `dvc exp run`, `dvc exp show --json`) run the `dvc` of `dvc_bin()`; only
   their `--json` output is parsed, never DVC's tables.
 - The default remote is read from DVC's config classes: `dvc config` has no JSON output.
+- A failure that reaches an S3 remote (rejected or missing credentials, a missing bucket) becomes one
+  GitmlError paragraph naming the remote, its bucket and endpoint and the fix, never a boto
+  traceback: DVC's output is matched against S3's error codes and, when it says too little (a 403
+  on a HEAD request has no body), the remote is probed through DVC's own file system.
+  Credentials are never read or printed here: DVC takes them from the environment or
+  `.dvc/config.local`.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -27,6 +34,7 @@ from typing import Any
 from gitml.errors import GitmlError
 from gitml.git import Git
 
+log = logging.getLogger(__name__)
 _local = threading.local()  # a ruamel YAML instance is not thread-safe: one per thread
 
 
@@ -131,6 +139,101 @@ def params_hash(params: Any) -> str | None:
 
 _FIX = "Fix what DVC reports above."
 
+# What S3 (through botocore and s3fs) says, as it appears in DVC's output or an exception's text.
+_REJECTED = (
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "AccessDenied",
+    "Access Denied",
+    "Forbidden",
+    "InvalidToken",
+    "ExpiredToken",
+)
+_NO_CREDENTIALS = ("Unable to locate credentials", "NoCredentialsError", "PartialCredentials")
+_NO_BUCKET = ("NoSuchBucket", "The specified bucket does not exist")
+# DVC's own words when a transfer with a remote failed: worth probing the remote.
+_REMOTE_TROUBLE = (
+    "failed to connect to",
+    "failed to pull",
+    "failed to push",
+    "failed to fetch",
+    "failed to download",
+    "failed to upload",
+    "files failed to",
+    "missing cache files",
+    "neither locally nor on remote",
+)
+_CREDENTIALS_FIX = (
+    "Export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (a key allowed to read and write the "
+    "bucket) in the environment, or keep them out of git with `dvc remote modify --local "
+    "{name} access_key_id ...` and `... secret_access_key ...`; see docs/scale.md."
+)
+
+
+@dataclass(frozen=True)
+class S3Remote:
+    """Where an S3 remote is: its name, `s3://bucket/path` and endpoint (no credentials)."""
+
+    name: str
+    url: str
+    endpoint: str | None
+
+    @property
+    def bucket(self) -> str:
+        return self.url.removeprefix("s3://").split("/", 1)[0]
+
+    def where(self) -> str:
+        at = f" at {self.endpoint}" if self.endpoint else ""
+        return f"the S3 remote '{self.name}' ({self.url}{at})"
+
+
+def classify_s3_failure(text: str) -> str | None:
+    """What S3's words in `text` mean: "rejected", "no-credentials", "no-bucket" or None."""
+    if any(marker in text for marker in _NO_BUCKET):
+        return "no-bucket"
+    if any(marker in text for marker in _NO_CREDENTIALS):
+        return "no-credentials"
+    if any(marker in text for marker in _REJECTED) or "(403)" in text:
+        return "rejected"
+    return None
+
+
+def s3_error(kind: str, remote: S3Remote, during: str) -> GitmlError:
+    """The one paragraph for an S3 failure of `kind` (see `classify_s3_failure`)."""
+    where = remote.where()
+    if kind == "no-bucket":
+        return GitmlError(
+            f"The bucket '{remote.bucket}' of {where} does not exist ({during}).",
+            f"Create the bucket, or point the remote at an existing one: `dvc remote modify "
+            f"{remote.name} url s3://BUCKET/PATH` (and `endpointurl` for an S3-compatible store).",
+            exit_code=1,
+        )
+    if kind == "no-credentials":
+        return GitmlError(
+            f"No AWS credentials were found for {where} ({during}).",
+            _CREDENTIALS_FIX.format(name=remote.name),
+            exit_code=1,
+        )
+    return GitmlError(
+        f"{where[0].upper()}{where[1:]} rejected the credentials ({during}): the access key is "
+        "unknown, the secret does not match it (InvalidAccessKeyId / SignatureDoesNotMatch / "
+        "403 Forbidden), or the key may not use this bucket.",
+        _CREDENTIALS_FIX.format(name=remote.name),
+        exit_code=1,
+    )
+
+
+def _quiet_s3_client() -> None:
+    """Keep botocore's INFO lines ("Found credentials in environment variables.") off stderr."""
+    for name in ("botocore", "aiobotocore", "s3fs"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _is_remote_exception(error: BaseException) -> bool:
+    """An exception raised by the S3 client stack under DVC (botocore, aiobotocore, s3fs)."""
+    module = type(error).__module__ or ""
+    return module.split(".")[0] in ("botocore", "aiobotocore", "s3fs")
+
 
 class Dvc:
     """DVC in one project: its files at a commit, its Python API, its commands and config."""
@@ -218,6 +321,7 @@ class Dvc:
         import dvc.api
         from dvc.exceptions import DvcException
 
+        _quiet_s3_client()
         digest = hashlib.md5()
         try:
             with (
@@ -227,7 +331,14 @@ class Dvc:
                 for block in iter(lambda: src.read(1 << 20), b""):
                     digest.update(block)
                     dst.write(block)
-        except (DvcException, FileNotFoundError, OSError) as error:
+        except Exception as error:
+            if not isinstance(error, DvcException | OSError) and not _is_remote_exception(error):
+                raise
+            during = f"reading '{path}' at commit {commit[:12]}"
+            # DVC reports a missing bucket as a missing path: ask the remote what is wrong.
+            mapped = self.remote_failure(f"{type(error).__name__}: {error}", during, probe=True)
+            if mapped is not None:
+                raise mapped from None
             raise GitmlError(
                 f"DVC could not read '{path}' at commit {commit[:12]}: {error}",
                 "Make sure the artifact was pushed (`dvc push`) and the DVC remote is reachable.",
@@ -266,12 +377,77 @@ class Dvc:
         name = config.get("core", {}).get("remote")
         return str(name) if name and name in config.get("remote", {}) else None
 
+    def s3_remote(self, name: str | None = None) -> S3Remote | None:
+        """Remote `name` (default: the default remote) when it is on S3; None otherwise."""
+        from dvc.config import Config
+
+        dvc_dir = str(self.root / ".dvc")
+        config = Config(dvc_dir=dvc_dir, local_dvc_dir=dvc_dir)
+        name = name or config.get("core", {}).get("remote")
+        section = config.get("remote", {}).get(name) if name else None
+        url = str(section.get("url", "")) if isinstance(section, Mapping) else ""
+        if not name or not url.startswith("s3://"):
+            return None
+        endpoint = section.get("endpointurl") if isinstance(section, Mapping) else None
+        return S3Remote(str(name), url, str(endpoint) if endpoint else None)
+
+    def probe_s3(self, remote: S3Remote) -> str | None:
+        """Ask the remote, through DVC's file system, what is wrong (see `classify_s3_failure`).
+
+        None when the remote answers and its bucket exists (the failure is elsewhere).
+        """
+        from dvc.repo import Repo
+
+        _quiet_s3_client()
+        try:
+            with Repo(str(self.root)) as repo:
+                odb = repo.cloud.get_remote(remote.name)
+                if odb.fs.exists(odb.path):
+                    return None
+                return None if odb.fs.exists(remote.bucket) else "no-bucket"
+        except Exception as error:  # the S3 client's own exceptions, whatever their class
+            text = f"{type(error).__name__}: {error}"
+            kind = classify_s3_failure(text)
+            if kind is None and isinstance(error, PermissionError):
+                kind = "rejected"
+            if kind is None:
+                log.debug("probing %s failed: %s", remote.where(), text)
+            return kind
+
+    def remote_failure(
+        self, detail: str, during: str, *, probe: bool = False, remote: str | None = None
+    ) -> GitmlError | None:
+        """The S3 paragraph for a failure described by `detail`; None when it is not S3's.
+
+        `probe`: ask the remote even when `detail` does not look like a transfer failure.
+        """
+        s3 = self.s3_remote(remote)
+        if s3 is None:
+            return None
+        kind = classify_s3_failure(detail)
+        if kind is None and (probe or any(m in detail for m in _REMOTE_TROUBLE)):
+            kind = self.probe_s3(s3)
+        return s3_error(kind, s3, during) if kind else None
+
     # ---- commands --------------------------------------------------------------------------
 
     def run(self, *args: str, how_to_fix: str = _FIX) -> str:
-        """Run `dvc <args>` in the project and return its output; DVC's last lines on failure."""
+        """Run `dvc <args>` in the project and return its output; DVC's last lines on failure.
+
+        A failure caused by an S3 remote (credentials, bucket) raises its own paragraph instead.
+        """
         proc = self._run(*args)
         if proc.returncode != 0:
+            # DVC's own ERROR/WARNING lines only: a stage's output may say anything.
+            detail = "\n".join(
+                line
+                for line in f"{proc.stderr}\n{proc.stdout}".splitlines()
+                if line.startswith(("ERROR:", "WARNING:"))
+            )
+            remote = args[args.index("-r") + 1] if "-r" in args[:-1] else None
+            mapped = self.remote_failure(detail, f"`dvc {' '.join(args)}`", remote=remote)
+            if mapped is not None:
+                raise mapped
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-12:]
             raise GitmlError(
                 f"`dvc {' '.join(args)}` failed in {self.root}:\n" + "\n".join(tail),
@@ -283,6 +459,10 @@ class Dvc:
     def add(self, path: str, *, how_to_fix: str = _FIX) -> None:
         """Track `path` (relative to the root) with `dvc add`."""
         self.run("add", path, how_to_fix=how_to_fix)
+
+    def push(self, *targets: str, how_to_fix: str = _FIX) -> None:
+        """Upload `targets` (`.dvc` files, stage names; all when none) to the default remote."""
+        self.run("push", *targets, how_to_fix=how_to_fix)
 
     def exp_run(self, *, how_to_fix: str = _FIX) -> None:
         """Run the pipeline as an experiment (`dvc exp run`)."""

@@ -4,6 +4,11 @@
 validated against the data contract, stored under the ingest stage's batches folder and tracked with
 `dvc add`, the pipeline runs through `dvc exp run`, and the comparison report against the version in
 production (or HEAD when nothing is in production yet) is written for the pull request.
+
+When the project has a default DVC remote (a folder, S3...), the batch is pushed to it right after
+`dvc add` and before the pipeline runs: a clone can then `dvc pull` it, and wrong remote
+credentials fail in seconds (one paragraph, see gitml.dvc) instead of after a full run. The
+pipeline's outputs are pushed by whoever commits them (`ci/retrain_pr.sh`: `dvc push --run-cache`).
 """
 
 from __future__ import annotations
@@ -74,6 +79,10 @@ def retrain(
     try:
         dvc = Dvc(root)
         dvc.add(str(target.relative_to(root)), how_to_fix=_KEPT)
+        remote = dvc.default_remote()
+        if remote is not None:
+            dvc.push(f"{target.relative_to(root)}.dvc", how_to_fix=_KEPT)
+            log.info("pushed %s to the DVC remote '%s'", target.name, remote)
         dvc.exp_run(how_to_fix=_KEPT)
     except GitmlError:
         dvc_file = target.with_name(target.name + ".dvc")
