@@ -54,11 +54,10 @@
       th.setAttribute("aria-sort", asc ? "ascending" : "descending");
       var keyed = rows.map(function (tr, i) { return [tr.cells[col].dataset.v, i, tr]; });
       keyed.sort(function (a, b) {
-        var x = num(a[0]), y = num(b[0]), c;
-        if (x !== null && y !== null) c = x - y;
-        else if (x !== null) c = -1;
-        else if (y !== null) c = 1;
-        else c = String(a[0]).localeCompare(String(b[0]));
+        var ea = a[0] === "" || a[0] === undefined, eb = b[0] === "" || b[0] === undefined;
+        if (ea || eb) return ea === eb ? a[1] - b[1] : (ea ? 1 : -1);  /* blanks last, both ways */
+        var x = num(a[0]), y = num(b[0]);
+        var c = x !== null && y !== null ? x - y : String(a[0]).localeCompare(String(b[0]));
         if (c === 0) return a[1] - b[1];
         return asc ? c : -c;
       });
