@@ -104,7 +104,9 @@ def make_repo(repo: Path) -> None:
         files = _files(i, auc)
         if i == 1:
             files["conf/gitml.yaml"] = conf
-        _commit(out, "refs/heads/main", i, T0 + i * 60, f"train {i}", i - 1 if i > 1 else None, files)
+        _commit(
+            out, "refs/heads/main", i, T0 + i * 60, f"train {i}", i - 1 if i > 1 else None, files
+        )
     for e in range(EXPERIMENTS):
         base = COMMITS - e % 20
         mark = 10_000 + e
@@ -159,7 +161,9 @@ def make_repo(repo: Path) -> None:
         name = ref.rsplit("/", 1)[1]
         updates.append(f"create refs/exps/{parent[:2]}/{parent[2:]}/exp-{name} {sha}\n")
         updates.append(f"delete {ref}\n")
-    subprocess.run(["git", "update-ref", "--stdin"], cwd=repo, input="".join(updates).encode(), check=True)
+    subprocess.run(
+        ["git", "update-ref", "--stdin"], cwd=repo, input="".join(updates).encode(), check=True
+    )
     subprocess.run(["git", "checkout", "-q", "main"], cwd=repo, check=True)
 
 
@@ -206,7 +210,9 @@ def main() -> None:
         start = time.perf_counter()
         make_repo(repo)
         made = time.perf_counter() - start
-        n_tags = len(subprocess.run(["git", "tag"], cwd=repo, capture_output=True, text=True).stdout.split())
+        n_tags = len(
+            subprocess.run(["git", "tag"], cwd=repo, capture_output=True, text=True).stdout.split()
+        )
         site = Path(tmp) / "site"
         builds = []
         for _ in range(3):
@@ -221,7 +227,9 @@ def main() -> None:
         sizes = {str(p.relative_to(site)): p.stat().st_size for p in site.rglob("*.html")}
         largest = max(sizes, key=lambda k: sizes[k])
         times = render_times(site, args.screenshot)
-        print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
+        print(
+            f"machine: {platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}"
+        )
         print(f"repo: {COMMITS} commits, {EXPERIMENTS} experiments, {VERSIONS} versions, "
               f"{n_tags} tags, {RUNS} monitoring runs (fast-import {made:.2f} s)")  # fmt: skip
         print(f"build_site: best {min(builds):.2f} s, median {sorted(builds)[1]:.2f} s "

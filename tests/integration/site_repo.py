@@ -83,10 +83,17 @@ def monitor_report(columns: dict[str, tuple[float, bool]], status: str, auc: flo
         "rows": 1000,
         "reference_rows": 5000,
         "columns": {
-            c: {"kind": "numeric", "method": "wasserstein", "score": s, "p_value": None,
-                "threshold": 0.1, "drifted": d, "critical": False}
+            c: {
+                "kind": "numeric",
+                "method": "wasserstein",
+                "score": s,
+                "p_value": None,
+                "threshold": 0.1,
+                "drifted": d,
+                "critical": False,
+            }
             for c, (s, d) in columns.items()
-        },  # fmt: skip
+        },
         "prediction": None,
         "quality": {"passed": True},
         "metrics": decay,

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.registry_repo import template
+from tests.integration.registry_repo import git, template
 from tests.integration.site_repo import (
     FORCED_REASON,
     MONITOR_RUNS,
@@ -24,7 +24,7 @@ from tests.integration.site_repo import (
     build_site_repo,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("site")]
 playwright_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = [
@@ -231,7 +231,9 @@ def test_health_drift_chart_has_one_point_per_run(
     page.screenshot(path=str(shots / "index.png"), full_page=True)
 
 
-def test_forge_links_follow_the_policy_template(built: tuple[SiteRepo, Path], tmp_path: Path) -> None:
+def test_forge_links_follow_the_policy_template(
+    built: tuple[SiteRepo, Path], tmp_path: Path
+) -> None:
     from gitml.site.collect import collect
     from gitml.site.model import Links
     from gitml.site.render import render_pages
@@ -246,3 +248,45 @@ def test_forge_links_follow_the_policy_template(built: tuple[SiteRepo, Path], tm
     assert f'href="https://forge.example/c/{sha}"' in linked["versions/classifier/v1.2.0.html"]
     assert 'href="https://forge.example/t/classifier@v1.2.0"' in linked["models.html"]
     assert render_pages(collect(repo.project.root)) == plain  # same repository, same bytes
+
+
+def test_serve_rebuilds_when_a_ref_moves(built: tuple[SiteRepo, Path], tmp_path: Path) -> None:
+    import queue
+    import threading
+    import urllib.request
+
+    from gitml.registry import register
+    from gitml.registry.store import WriteOptions
+    from gitml.site.serve import serve
+
+    repo, _ = built
+    root = repo.project.root
+    builds: queue.Queue[object] = queue.Queue()
+    ready: queue.Queue[str] = queue.Queue()
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=serve,
+        args=(root, tmp_path / "live"),
+        kwargs={"port": 0, "poll_seconds": 0.05, "stop": stop,
+                "on_build": builds.put, "on_ready": ready.put},
+    )  # fmt: skip
+    thread.start()
+    try:
+        url = ready.get(timeout=60)
+        assert url.startswith("http://127.0.0.1:")
+        builds.get(timeout=60)
+        models = url.replace("index.html", "models.html")
+        assert "v1.3.0" not in urllib.request.urlopen(models, timeout=10).read().decode()
+        register(
+            root,
+            repo.plots_commit,
+            version="v1.3.0",
+            reason="live",
+            options=WriteOptions(push=False),
+        )
+        builds.get(timeout=60)  # the poll saw the new tag and rebuilt
+        assert "v1.3.0" in urllib.request.urlopen(models, timeout=10).read().decode()
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        git("tag", "-d", "classifier@v1.3.0", cwd=root, check=False)

@@ -17,7 +17,9 @@ site_app = typer.Typer(
 
 @site_app.command("build")
 def build_command(
-    output: Path = typer.Option(Path("site"), "-o", "--output", help="Folder to write the site to."),
+    output: Path = typer.Option(
+        Path("site"), "-o", "--output", help="Folder to write the site to."
+    ),
     branch: str | None = typer.Option(
         None, "--branch", help="The main branch (default: origin/HEAD, main or master)."
     ),

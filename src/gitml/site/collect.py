@@ -80,7 +80,9 @@ def collect(root: Path | str, *, branch: str | None = None) -> SiteData:
             r.name,
             r.timestamp,
             r.report,
-            holder_at(production.events, data.production_stage, r.timestamp) if production else None,
+            holder_at(production.events, data.production_stage, r.timestamp)
+            if production
+            else None,
         )
         for r in monitoring_runs(git)
     ]
@@ -256,7 +258,11 @@ def _experiments(project: Project, metrics_file: str, plots_dir: str) -> list[Ru
     for e in rows:
         commit = files.get(e.rev)
         text = commit.text if commit is not None else ""
-        parents = [ln.split()[1] for ln in text.split("\n\n", 1)[0].splitlines() if ln.startswith("parent ")]
+        parents = [
+            ln.split()[1]
+            for ln in text.split("\n\n", 1)[0].splitlines()
+            if ln.startswith("parent ")
+        ]
         plots = {}
         for name, path in plot_paths.items():
             obj = files.get(f"{e.rev}:{path}")
