@@ -28,7 +28,6 @@ from gitml.site.charts import line_chart
 from gitml.site.model import (
     Links,
     MonitorRun,
-    Run,
     SiteData,
     decay_metrics,
     drift_series,
@@ -282,8 +281,3 @@ def write_site(pages: Mapping[str, str], out: Path) -> Built:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return Built(out, sorted(pages))
-
-
-def experiment_rows(runs: Sequence[Run]) -> list[str]:
-    """The row ids of the experiments table (for tests)."""
-    return [r.id for r in runs]
