@@ -36,6 +36,9 @@ register_serve(app)
 from gitml.report.cli import report_command  # noqa: E402
 
 app.command("report")(report_command)
+from gitml.site.cli import site_app  # noqa: E402
+
+app.add_typer(site_app, name="site")
 
 
 @data_app.command("generate")

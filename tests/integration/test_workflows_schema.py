@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = sorted((ROOT / ".github/workflows").glob("*.yml"))
-EXPECTED = {"ci", "register", "promote", "deploy", "monitor", "sweep"}
+EXPECTED = {"ci", "register", "promote", "deploy", "monitor", "sweep", "pages"}
 CHECK_JSONSCHEMA = Path(sys.executable).with_name("check-jsonschema")
 PINNED = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
 # Untrusted text must reach a script through env:, never pasted into it (script injection).
@@ -40,7 +40,7 @@ def steps(wf: dict[str, Any]) -> list[dict[str, Any]]:
 ids = [p.stem for p in WORKFLOWS]
 
 
-def test_all_six_workflows_exist() -> None:
+def test_all_seven_workflows_exist() -> None:
     assert {p.stem for p in WORKFLOWS} == EXPECTED
 
 

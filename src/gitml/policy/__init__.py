@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic.dataclasses import dataclass
 
 from gitml.compare import MetricRule
@@ -46,6 +46,7 @@ __all__ = [
     "Policy",
     "RegistryPolicy",
     "ReportPolicy",
+    "SitePolicy",
     "load_policy",
     "load_policy_if_present",
     "parse_policy",
@@ -137,6 +138,25 @@ class RegistryPolicy:
 
 
 @dataclass(frozen=True, config=STRICT)
+class SitePolicy:
+    """`gitml site`: URL templates linking each page back to the forge (None: no links)."""
+
+    commit_url: Text | None = None  # e.g. https://github.com/OWNER/REPO/commit/{sha}
+    tag_url: Text | None = None  # e.g. https://github.com/OWNER/REPO/releases/tag/{tag}
+
+    @field_validator("commit_url", "tag_url")
+    @classmethod
+    def _has_placeholder(cls, url: str | None, info: ValidationInfo) -> str | None:
+        wanted = "{sha}" if info.field_name == "commit_url" else "{tag}"
+        if url is not None and wanted not in url:
+            raise Invalid(
+                f"has no {wanted} placeholder.",
+                f"Write the URL with {wanted} where the {wanted[1:-1]} goes.",
+            )
+        return url
+
+
+@dataclass(frozen=True, config=STRICT)
 class Policy:
     """The whole of conf/gitml.yaml, validated."""
 
@@ -149,6 +169,7 @@ class Policy:
     trusted_types: Names = ()
     monitor: Annotated[MonitorPolicy, EmptyIfNone] = Field(default_factory=MonitorPolicy)
     serve: Annotated[ServePolicy, EmptyIfNone] = Field(default_factory=ServePolicy)
+    site: Annotated[SitePolicy, EmptyIfNone] = Field(default_factory=SitePolicy)
 
     @model_validator(mode="before")
     @classmethod
