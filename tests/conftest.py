@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.pipeline_repo import GIT_IDENTITY, copy_repo, dvc, make_template
+from tests.s3_server import s3_server  # noqa: F401 - one session fixture for the whole suite
 
 # Tests make real commits (in-process too): give git an identity without touching any git config.
 for _key, _value in GIT_IDENTITY.items():

@@ -32,7 +32,6 @@ from tests.s3_server import (
     assert_secret_absent,
     configure_remote,
     git_texts,
-    s3_server,  # noqa: F401 - the session fixture, used by name
 )
 from tests.workflow_sim import JobResult, Runner, install_fake_gh
 
@@ -65,7 +64,7 @@ class Loop:
 
 @pytest.fixture(scope="module")
 def loop(
-    s3_server: S3Server,  # noqa: F811 - the imported fixture
+    s3_server: S3Server,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Loop:
     tmp = tmp_path_factory.mktemp("s3-ci")

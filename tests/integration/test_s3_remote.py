@@ -25,7 +25,6 @@ from tests.s3_server import (
     assert_secret_absent,
     configure_remote,
     git_texts,
-    s3_server,  # noqa: F401 - the session fixture, used by name
 )
 from tests.serve_support import free_port
 
@@ -106,7 +105,7 @@ class Project:
 @pytest.fixture(scope="module")
 def project(
     ran_template: Path,
-    s3_server: S3Server,  # noqa: F811 - the imported fixture
+    s3_server: S3Server,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Project:
     tmp = tmp_path_factory.mktemp("s3-project")
