@@ -207,7 +207,8 @@ def _metric_gates(
     settings: Settings | None = None,
 ) -> list[GateResult]:
     results: list[GateResult] = []
-    intervals, why_not = ({}, None)
+    intervals: dict[str, MetricInterval] = {}
+    why_not: str | None = None
     if settings is not None:
         intervals, why_not = _paired_intervals(names, rules, candidate, champion, settings)
     for name in names:

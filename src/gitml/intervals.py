@@ -27,6 +27,7 @@ import numpy as np
 
 from gitml.predictions import Paired
 from gitml.stats import (
+    MetricChange,
     Rate,
     classify_change,
     delong_test,
@@ -103,11 +104,15 @@ def metric_intervals(
     wanted = supported(paired.task, names)
     if not wanted or paired.rows == 0:
         return {}
-    kw = {"n_resamples": settings.resamples, "seed": settings.seed, "alpha": settings.alpha}
+    kw: dict[str, Any] = {
+        "n_resamples": settings.resamples,
+        "seed": settings.seed,
+        "alpha": settings.alpha,
+    }
     if paired.task == "binary":
         scored = [n for n in wanted if n not in DECISION_METRICS]
         decided = [n for n in wanted if n in DECISION_METRICS]
-        changes = {}
+        changes: dict[str, MetricChange] = {}
         if scored:
             changes |= paired_bootstrap(
                 paired.y, paired.base_score, paired.head_score, scored, task="binary", **kw

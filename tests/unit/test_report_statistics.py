@@ -48,7 +48,7 @@ def test_f1_threshold_maximises_f1_over_every_cut(seed: int) -> None:
 
 def test_youden_cost_and_precision_strategies() -> None:
     y, s = scores(1000, 3)
-    fpr, tpr, cuts = roc_curve(y, s)
+    fpr, tpr, _cuts = roc_curve(y, s)
     j = tpr - fpr
     t = choose_threshold(y, s, "youden")
     pred = s >= t

@@ -165,7 +165,9 @@ def _compare(reg: Registry, artifact: str, target: Version, champion: Version | 
     snap = reg.snapshot(artifact, target.commit)
     candidate = _with_predictions(reg, reg.evidence(snap), target.commit)
     champion_evidence = (
-        _with_predictions(reg, reg.evidence(reg.snapshot(artifact, champion.commit)), champion.commit)
+        _with_predictions(
+            reg, reg.evidence(reg.snapshot(artifact, champion.commit)), champion.commit
+        )
         if champion is not None
         else None
     )
