@@ -31,11 +31,53 @@ def timed(args: list[str], cwd: Path) -> float:
     return time.perf_counter() - start
 
 
+def interval_bench(rows: int) -> None:
+    """The report's judgement on `rows` paired test rows: with 1,000 resamples vs point values."""
+    import resource
+
+    import numpy as np
+    import pandas as pd
+
+    from gitml.intervals import Settings
+    from gitml.policy import load_policy
+    from gitml.predictions import predictions_frame
+    from gitml.report.core import Snapshot, build_report
+
+    policy = load_policy(Path(__file__).resolve().parents[1])
+    rng = np.random.default_rng(0)
+    y = (rng.random(rows) < 0.15).astype(int)
+    ids = np.arange(rows, dtype=np.uint64)
+
+    def snap(label: str, noise: float) -> Snapshot:
+        s = 1 / (1 + np.exp(-(1.2 * (2 * y - 1) + rng.normal(0, noise, rows))))
+        proba = np.c_[1 - s, s]
+        frame = predictions_frame(ids, y, proba, (s >= 0.3).astype(int), pd.DataFrame(), [0, 1])
+        metrics = {"roc_auc": 0.8, "average_precision": 0.4, "accuracy": 0.8, "f1": 0.4,
+                   "log_loss": 0.4, "brier": 0.1}  # fmt: skip
+        return Snapshot(label, None, metrics=metrics, predictions=frame)
+
+    base, head = snap("base", 1.5), snap("head", 1.5)
+    kw = {"primary_metric": "roc_auc", "top_k": 3}
+    start = time.perf_counter()
+    build_report(base, head, policy.metrics, **kw)
+    plain = time.perf_counter() - start
+    start = time.perf_counter()
+    build_report(base, head, policy.metrics, statistics=Settings(resamples=1000), **kw)
+    with_ci = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{rows:,} paired rows, 1,000 resamples: {with_ci:.2f} s with intervals vs "
+          f"{plain:.3f} s without (+{with_ci - plain:.2f} s); peak RSS {peak:.0f} MB")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--exps", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--intervals", type=int, default=0, help="only the interval benchmark")
     args = parser.parse_args()
+    if args.intervals:
+        interval_bench(args.intervals)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         repo = make_review_repo(Path(tmp) / "repo")
         gitml = [str(BIN / "gitml"), "report"]

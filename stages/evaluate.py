@@ -1,4 +1,8 @@
-"""evaluate: score the test split; write metrics, DVC plots, fairness slices and importance."""
+"""evaluate: score the test split; write metrics, per-row predictions, plots, slices and importance.
+
+Binary tasks are thresholded at the threshold the train stage chose (models/signature.json), so
+accuracy, F1, the confusion matrix and the slices use the same decision rule as serving.
+"""
 
 from __future__ import annotations
 
@@ -18,9 +22,10 @@ from gitml.evaluation import (
     plot_data,
     predict_labels,
 )
-from gitml.fileio import write_json
+from gitml.fileio import write_json, write_parquet
 from gitml.modeling import load_model, load_signature, prepare_features
 from gitml.policy import load_policy
+from gitml.predictions import predictions_frame, row_ids, slice_intervals
 from gitml.profile import build_profile
 from gitml.stagekit import stage_main
 
@@ -35,8 +40,16 @@ def ordered_classes(classes: list[Any], positive: Any) -> list[int]:
     return list(range(len(classes)))
 
 
+#: The decision threshold of a signature without one (written before thresholds were chosen).
+DEFAULT_THRESHOLD = 0.5
+
+
 def evaluate(
-    pipeline: Any, frame: pd.DataFrame, features: list[dict[str, Any]], p: Params
+    pipeline: Any,
+    frame: pd.DataFrame,
+    features: list[dict[str, Any]],
+    p: Params,
+    threshold: float | None = None,
 ) -> dict[str, Any]:
     """All evaluation results for `frame` (pure apart from the model's own computation)."""
     x = prepare_features(frame, features)
@@ -46,20 +59,26 @@ def evaluate(
     classes = [model_classes[i] for i in order]
     proba = pipeline.predict_proba(x)[:, order]
     e = p.evaluate
-    metrics = classification_metrics(y, proba, classes, e.threshold)
-    pred = predict_labels(proba, classes, e.threshold)
+    cut = DEFAULT_THRESHOLD if threshold is None else threshold
+    metrics = classification_metrics(y, proba, classes, cut)
+    pred = predict_labels(proba, classes, cut)
     slices = {}
     if len(classes) == 2:
         y_pos = (y == classes[1]).astype(int)
         p_pos = (pred == classes[1]).astype(int)
         for attr in p.data.sensitive:
-            slices[attr] = fairness(y_pos, p_pos, frame[attr].astype(str).to_numpy())
+            groups = frame[attr].astype(str).to_numpy()
+            slices[attr] = fairness(y_pos, p_pos, groups)
+            slices[attr]["intervals"] = slice_intervals(y_pos, p_pos, groups)
     n = min(len(x), e.importance_max_rows)
     scoring = e.importance_scoring if len(classes) == 2 else "accuracy"
     imp = importance(pipeline, x.iloc[:n], y[:n], scoring, e.importance_repeats, p.seed)
-    plots = plot_data(y, proba, classes, e.threshold, e.curve_points, e.calibration_bins)
+    plots = plot_data(y, proba, classes, cut, e.curve_points, e.calibration_bins)
     score = pd.DataFrame({"score": proba[:, -1] if len(classes) == 2 else proba.max(axis=1)})
+    ids = row_ids(frame, [c.name for c in p.data.columns if c.role == "id"])
+    sensitive = frame[[a for a in p.data.sensitive if a in frame.columns]]
     return {
+        "predictions": predictions_frame(ids, y, proba, pred, sensitive, classes),
         "metrics": metrics,
         "slices": slices,
         "importance": imp,
@@ -79,6 +98,7 @@ def run(
     importance: str,
     plots: str,
     score_profile: str,
+    predictions: str,
 ) -> None:
     """Evaluate `model` on `test` and write every result file."""
     p = load_params(params)
@@ -89,8 +109,9 @@ def run(
     # Many small predict calls (permutation importance): one OpenMP thread is faster than
     # spinning up a team per call, and it cannot stall when the machine is busy.
     with threadpool_limits(limits=1, user_api="openmp"):
-        result = evaluate(pipeline, frame, sig.features, p)
+        result = evaluate(pipeline, frame, sig.features, p, sig.threshold)
     write_json(Path(metrics), result["metrics"])
+    write_parquet(Path(predictions), result["predictions"])
     write_json(Path(slices), result["slices"])
     write_json(Path(importance), result["importance"])
     for name, rows in result["plots"].items():
@@ -116,6 +137,7 @@ def main(argv: list[str] | None = None) -> None:
             ("importance", "importance JSON"),
             ("plots", "plots folder"),
             ("score-profile", "score profile JSON"),
+            ("predictions", "per-row test predictions Parquet"),
         ],
         run,
         argv,

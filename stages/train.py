@@ -1,19 +1,29 @@
-"""train: fit the configured estimator on the training split, save it with skops and a signature."""
+"""train: fit the configured estimator on the training split, save it with skops and a signature.
+
+Binary tasks also get their decision threshold here (params `threshold:`): unless the strategy is
+`fixed`, a stratified validation slice (`threshold.validation_size`, drawn with the seed) is
+carved from the TRAINING split, a model fitted on the rest scores it, the threshold is chosen on
+those held-out scores, and the final model is then refitted on the whole training split. The test
+split is never read, so the threshold cannot leak test information into the reported metrics.
+"""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
-from gitml.config import DataConfig, ModelParams, load_params
+from gitml.config import DataConfig, ModelParams, Params, ThresholdParams, load_params
 from gitml.contract import InputContract
 from gitml.errors import GitmlError
 from gitml.fileio import md5_file, write_bytes, write_json
 from gitml.modeling import Signature, build_pipeline, dumps_model, feature_specs, prepare_features
 from gitml.stagekit import stage_main
+from gitml.thresholds import choose_threshold
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +48,42 @@ def fit(frame: pd.DataFrame, data: DataConfig, model: ModelParams) -> Pipeline:
     return pipeline
 
 
+def choose(frame: pd.DataFrame, p: Params) -> float | None:
+    """The binary decision threshold, chosen on a validation slice of `frame` (None: not binary)."""
+    t: ThresholdParams = p.threshold
+    if p.data.task != "binary":
+        return None
+    if t.strategy == "fixed":
+        return float(t.value)
+    y = frame[p.data.target].to_numpy()
+    fit_part, held_out = train_test_split(
+        frame, test_size=t.validation_size, random_state=p.seed, stratify=y
+    )
+    pipeline = fit(fit_part, p.data, p.model)
+    classes = [c.item() if hasattr(c, "item") else c for c in pipeline.classes_]
+    if p.data.positive_class not in classes:
+        return float(t.value)
+    x = prepare_features(held_out, feature_specs(p.data))
+    score = pipeline.predict_proba(x)[:, classes.index(p.data.positive_class)]
+    y_pos = (held_out[p.data.target].to_numpy() == p.data.positive_class).astype(np.int8)
+    chosen = choose_threshold(
+        y_pos,
+        score,
+        t.strategy,
+        value=t.value,
+        precision=t.precision,
+        cost_fp=t.cost_fp,
+        cost_fn=t.cost_fn,
+    )
+    log.info("threshold %s on %d held-out training rows: %.6f", t.strategy, len(held_out), chosen)
+    return chosen
+
+
 def run(params: str, train: str, model: str, signature: str) -> None:
     """Train on `train`; write the model to `model` and its signature to `signature`."""
     p = load_params(params)
     frame = pd.read_parquet(train)
+    threshold = choose(frame, p)
     pipeline = fit(frame, p.data, p.model)
     write_bytes(Path(model), dumps_model(pipeline))
     classes = [c.item() if hasattr(c, "item") else c for c in pipeline.classes_]
@@ -55,6 +97,8 @@ def run(params: str, train: str, model: str, signature: str) -> None:
         model=p.model.name,
         estimator=p.model.target,
         contract=InputContract.from_read_options(p.data.source, p.data.read_options),
+        threshold=threshold,
+        threshold_strategy=p.threshold.strategy if threshold is not None else None,
     )
     write_json(Path(signature), sig.to_dict())
     log.info("trained %s on %d rows -> %s", p.model.name, len(frame), model)

@@ -22,6 +22,16 @@ from pydantic import Field, model_validator
 from pydantic.dataclasses import dataclass as config_dataclass
 
 from gitml.conftypes import STRICT, Flag, Number, require
+from gitml.intervals import (
+    FAIRNESS_RATES,
+    GapJudgement,
+    MetricInterval,
+    Settings,
+    is_non_inferior,
+    judge_gap,
+    metric_intervals,
+)
+from gitml.predictions import pair
 
 if TYPE_CHECKING:
     from gitml.policy import GatePolicy
@@ -96,11 +106,16 @@ def meets_floor(value: float, rule: MetricRule) -> bool:
 
 @dataclass(frozen=True)
 class Evidence:
-    """What a version's commit says about it: metrics, fairness slices and validation."""
+    """What a version's commit says about it: metrics, fairness slices and validation.
+
+    `predictions` (a DataFrame of per-row test predictions, see `gitml.predictions`) lets the
+    metric gates judge the change with a paired-bootstrap interval instead of point values.
+    """
 
     metrics: Mapping[str, Any] = field(default_factory=dict)
     slices: Mapping[str, Any] | None = None
     validation: Mapping[str, Any] | None = None
+    predictions: Any = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +129,8 @@ class GateResult:
     candidate: float | None = None
     champion: float | None = None
     status: str | None = None
+    #: The statistics behind the verdict (a change's interval, or a fairness gap's), if any.
+    interval: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -143,13 +160,57 @@ def _number(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
+def _paired_intervals(
+    names: Sequence[str],
+    rules: Mapping[str, MetricRule],
+    candidate: Evidence,
+    champion: Evidence | None,
+    settings: Settings,
+) -> tuple[dict[str, MetricInterval], str | None]:
+    """Intervals of candidate − champion on shared rows, and why there are none (or None)."""
+    if champion is None:
+        return {}, None
+    if candidate.predictions is None or champion.predictions is None:
+        return {}, "per-row predictions missing; point values compared"
+    paired = pair(champion.predictions, candidate.predictions)
+    if isinstance(paired, str):
+        return {}, f"not comparable on shared rows ({paired}); point values compared"
+    return metric_intervals(paired, names, rules, settings), None
+
+
+def _interval_gate(name: str, rule: MetricRule, found: MetricInterval) -> GateResult:
+    """Non-inferiority on the interval's worst bound against the rule's tolerance."""
+    ok = is_non_inferior(found, rule)
+    worst = found.low if rule.higher_is_better else found.high
+    pct = f"{found.confidence:.0%}"
+    detail = (
+        f"{found.status}: Δ {found.delta:+.4f}, {pct} CI [{found.low:+.4f}, {found.high:+.4f}]; "
+        f"worst bound {worst:+.4f} {'within' if ok else 'beyond'} tolerance {rule.tolerance:g}"
+    )
+    return GateResult(
+        name,
+        "metric",
+        ok,
+        detail,
+        found.head,
+        found.base,
+        found.status if ok else "inferior",
+        found.to_dict(),
+    )
+
+
 def _metric_gates(
     names: Sequence[str],
     rules: Mapping[str, MetricRule],
     candidate: Evidence,
     champion: Evidence | None,
+    settings: Settings | None = None,
 ) -> list[GateResult]:
     results: list[GateResult] = []
+    intervals: dict[str, MetricInterval] = {}
+    why_not: str | None = None
+    if settings is not None:
+        intervals, why_not = _paired_intervals(names, rules, candidate, champion, settings)
     for name in names:
         rule = rules[name]
         head = _number(candidate.metrics.get(name))
@@ -182,18 +243,70 @@ def _metric_gates(
                 GateResult(name, "metric", True, "champion has no value; not compared", head, None)
             )
             continue
+        if name in intervals:
+            results.append(_interval_gate(name, rule, intervals[name]))
+            continue
         status = compare_metric(name, base, head, rule)
         change = gain(base, head, rule)
         sign = "+" if change >= 0 else ""
         detail = f"{status.value} ({sign}{change:.4f} vs tolerance {rule.tolerance:g})"
+        if why_not is not None:
+            detail += f"; {why_not}"
         results.append(
             GateResult(name, "metric", status != Status.REGRESSED, detail, head, base, status.value)
         )
     return results
 
 
+def _fairness_interval_gate(
+    gate: str, statistic: str, limit: float, groups: Mapping[str, Any], gates: GatePolicy
+) -> GateResult | None:
+    """A fairness gate judged on Newcombe intervals of its gaps; None when slices lack them.
+
+    Groups below `gates.min_group` are left out and reported as "insufficient data" (the gate
+    then passes or fails as `gates.insufficient` says); a gap fails only when its interval's
+    LOWER bound exceeds the limit.
+    """
+    judged = []
+    for rate in FAIRNESS_RATES.get(statistic, ()):
+        found = judge_gap(groups, rate, limit, gates.min_group.rows, gates.min_group.positives)
+        if found is None:
+            return None
+        judged.append(found)
+    if not judged:
+        return None
+    left_out = sorted({g for j in judged for g in j.insufficient})
+    gaps_ok = all(j.passed for j in judged)
+    insufficient_ok = not left_out or gates.insufficient == "pass"
+    details = [j.detail for j in judged]
+    if left_out:
+        minimum = f">= {gates.min_group.rows} rows and {gates.min_group.positives} positives"
+        details.append(f"insufficient data: {', '.join(left_out)} (needs {minimum})")
+    worst = max((j for j in judged if j.estimate is not None), key=_gap_low, default=None)
+    status = "insufficient data" if left_out else None
+    record = {
+        "gaps": [j.to_dict() for j in judged],
+        "insufficient": left_out,
+        "min_group": {"rows": gates.min_group.rows, "positives": gates.min_group.positives},
+    }
+    return GateResult(
+        gate,
+        "fairness",
+        gaps_ok and insufficient_ok,
+        "; ".join(details),
+        worst.estimate if worst else None,
+        None,
+        status,
+        record,
+    )
+
+
+def _gap_low(j: GapJudgement) -> float:
+    return j.low if j.low is not None else -math.inf
+
+
 def _fairness_gates(
-    limits: Mapping[str, float], slices: Mapping[str, Any] | None
+    limits: Mapping[str, float], slices: Mapping[str, Any] | None, gates: GatePolicy | None = None
 ) -> list[GateResult]:
     if not limits:
         return []
@@ -204,9 +317,16 @@ def _fairness_gates(
         report = slices[attribute]
         if not isinstance(report, Mapping):
             continue
+        intervals = report.get("intervals")
+        groups = intervals.get("groups") if isinstance(intervals, Mapping) else None
         for statistic, limit in limits.items():
             value = _number(report.get(statistic))
             gate = f"{attribute} {statistic}"
+            if gates is not None and isinstance(groups, Mapping):
+                judged = _fairness_interval_gate(gate, statistic, limit, groups, gates)
+                if judged is not None:
+                    results.append(judged)
+                    continue
             if value is None:
                 results.append(GateResult(gate, "fairness", False, "missing from slices report"))
             else:
@@ -242,13 +362,21 @@ def evaluate_gates(
     rules: Mapping[str, MetricRule],
     candidate: Evidence,
     champion: Evidence | None,
+    settings: Settings | None = None,
 ) -> GateReport:
     """Judge a candidate against the stage's champion (None when the stage is empty).
 
-    Metric gates fail on a regression beyond tolerance or a broken floor; fairness gates on a gap
-    over its limit; check gates when the check did not pass. Missing evidence fails its gate.
+    With `settings` (the policy's `statistics:`) the gates are statistical tests: a metric gate
+    holds when the worst bound of the paired-bootstrap interval of candidate − champion stays
+    within the tolerance (non-inferiority; both versions need per-row predictions, else point
+    values are compared), and a fairness gate fails only when the lower bound of a gap's
+    Newcombe interval exceeds its limit, among groups of at least `gates.min_group`.
+    Without, point values are compared. A broken floor fails; check gates fail when the check did
+    not pass; missing evidence fails its gate.
     """
-    results = _metric_gates(gates.metrics, rules, candidate, champion)
-    results += _fairness_gates(gates.fairness, candidate.slices)
+    results = _metric_gates(gates.metrics, rules, candidate, champion, settings)
+    results += _fairness_gates(
+        gates.fairness, candidate.slices, gates if settings is not None else None
+    )
     results += _check_gates(gates.required_checks, candidate)
     return GateReport(tuple(results))

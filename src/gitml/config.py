@@ -249,11 +249,49 @@ class ModelParams:
         return self.preprocessing.categorical
 
 
+THRESHOLD_STRATEGIES = ("fixed", "f1", "youden", "precision_at", "cost")
+
+
+@dataclass(frozen=True, config=STRICT)
+class ThresholdParams:
+    """`threshold`: how the train stage chooses the binary decision threshold.
+
+    `fixed` uses `value`; the others choose it on a validation slice carved from the training
+    data (`validation_size`, stratified, seeded): `f1` maximises F1, `youden` maximises
+    TPR − FPR, `precision_at` takes the lowest threshold whose precision reaches `precision`
+    (the most recall at that precision), `cost` minimises cost_fp × FP + cost_fn × FN.
+    """
+
+    strategy: Literal["fixed", "f1", "youden", "precision_at", "cost"] = "f1"
+    value: Number = Field(default=0.5, ge=0.0, le=1.0)
+    precision: Number | None = Field(default=None, gt=0.0, le=1.0)
+    cost_fp: Number = Field(default=1.0, ge=0.0)
+    cost_fn: Number = Field(default=1.0, ge=0.0)
+    validation_size: Number = Field(default=0.2, gt=0.0, lt=1.0)
+
+    @model_validator(mode="after")
+    def _strategy_has_its_keys(self) -> ThresholdParams:
+        if self.strategy == "precision_at" and self.precision is None:
+            raise Invalid(
+                "uses strategy 'precision_at' without 'precision'.",
+                "Set threshold.precision to the precision to reach, e.g. 0.8.",
+            )
+        if self.strategy == "cost" and self.cost_fp == 0 and self.cost_fn == 0:
+            raise Invalid(
+                "uses strategy 'cost' with both costs 0.",
+                "Set threshold.cost_fp and threshold.cost_fn (e.g. 1 and 5).",
+            )
+        return self
+
+
 @dataclass(frozen=True, config=STRICT)
 class EvaluateParams:
-    """Evaluation settings: threshold, curve resolution and permutation importance."""
+    """Evaluation settings: curve resolution and permutation importance.
 
-    threshold: Number = Field(default=0.5, ge=0.0, le=1.0)
+    The decision threshold is not here: the train stage chooses it (`threshold:`) and stores it
+    in models/signature.json, which evaluate reads.
+    """
+
     curve_points: Int = Field(default=101, ge=2)
     calibration_bins: Int = Field(default=10, ge=1)
     importance_repeats: Int = Field(default=5, ge=1)
@@ -270,6 +308,7 @@ class Params:
     split: SplitParams
     model: ModelParams
     evaluate: Annotated[EvaluateParams, EmptyIfNone] = Field(default_factory=EvaluateParams)
+    threshold: Annotated[ThresholdParams, EmptyIfNone] = Field(default_factory=ThresholdParams)
     model_card: Annotated[dict[str, Any], EmptyIfNone] = Field(default_factory=dict)
     #: The file as read (not a key of it).
     raw: dict[str, Any] = dataclasses.field(

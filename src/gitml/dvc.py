@@ -360,6 +360,24 @@ class Dvc:
         with contextlib.chdir(self.root):
             return dict(dvc.api.params_show(repo=str(self.root), rev=rev))
 
+    def read_bytes(self, path: str, rev: str | None) -> bytes | None:
+        """The bytes of `path` at `rev` (Git-tracked or DVC-cached); None when absent there.
+
+        Raises:
+            GitmlError: the file is declared but its DVC cache is missing (not pulled).
+        """
+        fs = self.fs(rev)
+        if not (fs.exists(path) and fs.isfile(path)):
+            return None
+        try:
+            with fs.open(path, mode="rb") as handle:
+                return bytes(handle.read())
+        except Exception as error:  # a DVC-tracked file whose cache is missing
+            raise GitmlError(
+                f"Cannot read {path} at {rev or 'workspace'}: {error}.",
+                "Fetch the data with `dvc pull` (or `dvc fetch` for that revision).",
+            ) from None
+
     def fs(self, rev: str | None) -> Any:
         """DVC's file system at `rev` (Git-tracked and DVC-cached files), one per revision."""
         import dvc.api

@@ -244,8 +244,14 @@ class Signature:
     model: str
     estimator: str
     contract: InputContract = field(default_factory=InputContract)
+    #: Binary decision threshold on P(positive class) chosen by the train stage (None: argmax).
+    threshold: float | None = None
+    threshold_strategy: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        extra: dict[str, Any] = {}
+        if self.threshold is not None:
+            extra = {"threshold": self.threshold, "threshold_strategy": self.threshold_strategy}
         return {
             "model": self.model,
             "estimator": self.estimator,
@@ -256,6 +262,7 @@ class Signature:
             "features": self.features,
             "input_contract": self.contract.to_dict(),
             "training_data_md5": self.training_data_md5,
+            **extra,
         }
 
     @classmethod
@@ -275,6 +282,8 @@ class Signature:
             model=str(raw.get("model", "")),
             estimator=str(raw.get("estimator", "")),
             contract=InputContract.from_dict(raw.get("input_contract")),
+            threshold=None if raw.get("threshold") is None else float(raw["threshold"]),
+            threshold_strategy=raw.get("threshold_strategy"),
         )
 
     @property

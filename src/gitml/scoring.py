@@ -713,6 +713,13 @@ def score(model: Any, signature: Signature, columns: Columns) -> Scores:
     if hasattr(model, "predict_proba"):
         proba = np.asarray(model.predict_proba(frame), dtype="float64")
         classes = [_py(c) for c in getattr(model, "classes_", signature.classes)]
+        cut, positive = signature.threshold, signature.positive_class
+        if cut is not None and len(classes) == 2 and positive in classes:
+            # The train stage's decision threshold on P(positive class) (signature.json).
+            pos = classes.index(positive)
+            labels = np.asarray([classes[1 - pos], positive], dtype=object)
+            preds = labels[(proba[:, pos] >= cut).astype(np.intp)]
+            return Scores(preds, proba, classes)
         # Same rule as scikit-learn classifiers' predict: the class of the largest probability.
         preds = np.asarray(classes, dtype=object)[np.argmax(proba, axis=1)]
         return Scores(preds, proba, classes)

@@ -48,7 +48,8 @@ def _params(raw: Any, source: str) -> tuple[DataConfig | None, float, Any]:
             exc.message,
         )
         return None, 0.5, 1
-    return params.data, params.evaluate.threshold, params.data.positive_class
+    # The fixed threshold only; a chosen one lives in models/signature.json (not read here yet).
+    return params.data, params.threshold.value, params.data.positive_class
 
 
 def from_files(

@@ -47,6 +47,7 @@ __all__ = [
     "RegistryPolicy",
     "ReportPolicy",
     "SitePolicy",
+    "StatisticsPolicy",
     "load_policy",
     "load_policy_if_present",
     "parse_policy",
@@ -74,6 +75,7 @@ class Outputs:
     model: Text = "models/model.skops"
     signature: Text = "models/signature.json"
     plots_dir: Text = "reports/plots"
+    predictions: Text = "data/test_predictions.parquet"
 
 
 @dataclass(frozen=True, config=STRICT)
@@ -87,6 +89,23 @@ class ReportPolicy:
 
 
 @dataclass(frozen=True, config=STRICT)
+class StatisticsPolicy:
+    """`statistics:` the paired bootstrap behind report statuses and gates (docs/statistics.md)."""
+
+    resamples: Int = Field(default=1000, ge=100)
+    confidence: Number = Field(default=0.95, gt=0.5, lt=1.0)
+    seed: Int = Field(default=0, ge=0)
+
+
+@dataclass(frozen=True, config=STRICT)
+class MinGroup:
+    """`gates.min_group`: the smallest group a fairness gate judges (rows and positives)."""
+
+    rows: Int = Field(default=100, ge=0)
+    positives: Int = Field(default=20, ge=0)
+
+
+@dataclass(frozen=True, config=STRICT)
 class GatePolicy:
     """Promotion gates: judged metrics, fairness limits and required checks."""
 
@@ -95,6 +114,9 @@ class GatePolicy:
         Field(default_factory=dict)
     )
     required_checks: Annotated[Names, EmptyIfNone] = ()
+    min_group: Annotated[MinGroup, EmptyIfNone] = Field(default_factory=MinGroup)
+    #: A fairness gate with groups below min_group: pass (report "insufficient data") or fail.
+    insufficient: Literal["pass", "fail"] = "pass"
 
     @field_validator("required_checks")
     @classmethod
@@ -165,6 +187,7 @@ class Policy:
     metrics: Mapping[str, MetricRule] = Field(default_factory=dict)
     report: ReportPolicy = Field(default_factory=ReportPolicy)
     gates: GatePolicy = Field(default_factory=GatePolicy)
+    statistics: Annotated[StatisticsPolicy, EmptyIfNone] = Field(default_factory=StatisticsPolicy)
     registry: RegistryPolicy = Field(default_factory=RegistryPolicy)
     trusted_types: Names = ()
     monitor: Annotated[MonitorPolicy, EmptyIfNone] = Field(default_factory=MonitorPolicy)

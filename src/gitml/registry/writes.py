@@ -6,14 +6,18 @@ Every write is one annotated tag with a GTO-style first line and a YAML body, pu
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 from gitml.compare import Evidence, GateReport, evaluate_gates
 from gitml.dvc import Snapshot
 from gitml.errors import GitmlError
+from gitml.intervals import Settings
 from gitml.registry.grammar import SEMVER_RE, Action, format_tag, next_version, parse_tag
 from gitml.registry.model import (
     ArtifactState,
@@ -159,11 +163,35 @@ class _Compared:
 def _compare(reg: Registry, artifact: str, target: Version, champion: Version | None) -> _Compared:
     """Read the evidence of `target` and of `champion` (the stage's holder) at their commits."""
     snap = reg.snapshot(artifact, target.commit)
-    candidate = reg.evidence(snap)
+    candidate = _with_predictions(reg, reg.evidence(snap), target.commit)
     champion_evidence = (
-        reg.evidence(reg.snapshot(artifact, champion.commit)) if champion is not None else None
+        _with_predictions(
+            reg, reg.evidence(reg.snapshot(artifact, champion.commit)), champion.commit
+        )
+        if champion is not None
+        else None
     )
     return _Compared(snap, candidate, champion, champion_evidence)
+
+
+def _with_predictions(reg: Registry, evidence: Evidence, commit: str) -> Evidence:
+    """`evidence` plus the per-row test predictions at `commit`, for the interval gates."""
+    try:
+        data = reg.dvc.read_bytes(reg.policy.outputs.predictions, commit)
+    except GitmlError:  # cache not pulled: the gates compare point values and say so
+        return evidence
+    if data is None:
+        return evidence
+    try:
+        frame = pd.read_parquet(io.BytesIO(data))
+    except Exception:  # unreadable: the gates fall back to point values and say so
+        return evidence
+    return replace(evidence, predictions=frame)
+
+
+def _settings(reg: Registry) -> Settings:
+    s = reg.policy.statistics
+    return Settings(resamples=s.resamples, confidence=s.confidence, seed=s.seed)
 
 
 def _assign(
@@ -262,7 +290,11 @@ def promote(
                 )
     compared = _compare(reg, art.name, target, champion)
     report = evaluate_gates(
-        reg.policy.gates, reg.policy.metrics, compared.candidate, compared.champion_evidence
+        reg.policy.gates,
+        reg.policy.metrics,
+        compared.candidate,
+        compared.champion_evidence,
+        _settings(reg),
     )
     if not report.passed and not force:
         failed = "; ".join(f"{r.gate}: {r.detail}" for r in report.failures)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import json
 import logging
 import tomllib
@@ -27,6 +28,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 from gitml.dvc import Dvc, load_yaml
 from gitml.errors import GitmlError
@@ -142,7 +145,13 @@ class Project:
             name: f"{outputs.plots_dir.rstrip('/')}/{name}.json"
             for name in (*LINE_PLOTS, "confusion")
         }
-        paths = ["dvc.lock", outputs.validation, outputs.slices, outputs.importance]
+        paths = [
+            "dvc.lock",
+            outputs.validation,
+            outputs.slices,
+            outputs.importance,
+            outputs.signature,
+        ]
         texts = self.read_files(sha, [*paths, *plot_paths.values()])
         plots: dict[str, Any] = {}
         for name, path in plot_paths.items():
@@ -159,7 +168,26 @@ class Project:
             slices=_parse(texts[outputs.slices], outputs.slices, where, json.loads),
             importance=_parse(texts[outputs.importance], outputs.importance, where, json.loads),
             plots=plots,
+            predictions=self.read_predictions(sha, outputs.predictions, where),
+            signature=_parse(texts[outputs.signature], outputs.signature, where, json.loads),
         )
+
+    def read_predictions(self, sha: str | None, path: str, where: str) -> Any:
+        """The per-row predictions Parquet at `sha` as a DataFrame; None where it does not exist."""
+        if sha is None:
+            file = self.root / path
+            data = file.read_bytes() if file.is_file() else None
+        else:
+            data = self.git.read_files([(sha, path)])[(sha, path)] or self.dvc.read_bytes(path, sha)
+        if data is None:
+            return None
+        try:
+            return pd.read_parquet(io.BytesIO(data))
+        except Exception as error:  # pyarrow raises several types for a broken file
+            raise GitmlError(
+                f"{path} at {where} is not a readable Parquet file: {error}.",
+                "Re-run the evaluate stage (`dvc repro`) and commit the result.",
+            ) from None
 
     def _dvc_fs(self, sha: str | None) -> Any:
         return self.dvc.fs(sha)

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gitml.errors import GitmlError
+from gitml.intervals import Settings
 from gitml.policy import Policy, load_policy
 from gitml.report.adapter import SHALLOW_HINT, Project
 from gitml.report.core import Comparison, Report, build_report, compare_experiments
+from gitml.report.intervals import mark_comparison
 from gitml.report.render import (
     TEMPLATE_DIR,
     render_compare_html,
@@ -55,6 +57,12 @@ def resolve_base(project: Project, base: str | None) -> tuple[str | None, list[s
     return found, [f"base is the merge-base of HEAD and {branch}"]
 
 
+def settings(policy: Policy) -> Settings:
+    """The bootstrap settings of the policy's `statistics:` section."""
+    s = policy.statistics
+    return Settings(resamples=s.resamples, confidence=s.confidence, seed=s.seed)
+
+
 def build(
     root: Path, base: str | None = None, head: str | None = None, policy: Policy | None = None
 ) -> Report:
@@ -87,6 +95,7 @@ def build(
         policy.outputs.importance,
         policy.outputs.validation,
         policy.outputs.plots_dir,
+        policy.outputs.predictions,
     )
     return build_report(
         base_snap,
@@ -96,6 +105,7 @@ def build(
         top_k=policy.report.top_k_importance,
         skip_outs=skip,
         notes=notes,
+        statistics=settings(policy),
     )
 
 
@@ -110,11 +120,17 @@ def compare(root: Path, names: Sequence[str] | None, policy: Policy | None = Non
             f"No experiments found in {project.root}.",
             "Run some with `dvc exp run` (or `make run`), then try again.",
         )
-    return compare_experiments(
+    table = compare_experiments(
         [(e.name, e.rev, e.params, e.metrics) for e in exps],
         policy.metrics,
         policy.report.primary_metric,
     )
+    found = {
+        e.name: project.read_predictions(e.rev or None, policy.outputs.predictions, e.name)
+        for e in exps
+    }
+    rule = policy.metrics.get(policy.report.primary_metric)
+    return mark_comparison(table, found, rule, settings(policy))
 
 
 def render(obj: Report | Comparison, fmt: str, root: Path, policy: Policy) -> str:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gitml.compare import MetricRule
+from gitml.intervals import Settings
 from gitml.report.changes import (
     DataDiff,
     OutChange,
@@ -26,6 +27,7 @@ from gitml.report.changes import (
     diff_params,
 )
 from gitml.report.experiments import Comparison, ExpRow, compare_experiments
+from gitml.report.intervals import adjust_verdict, judge, threshold_of
 from gitml.report.metrics import (
     ADDED,
     INVALID,
@@ -100,6 +102,9 @@ class Snapshot:
     slices: Mapping[str, Any] | None = None
     importance: Mapping[str, Any] | None = None
     plots: Mapping[str, Sequence[Mapping[str, Any]]] = field(default_factory=dict)
+    #: Per-row test predictions (a pandas DataFrame) and the model signature, when present.
+    predictions: Any = None
+    signature: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -119,6 +124,8 @@ class Report:
     primary_metric: str
     top_k: int
     notes: tuple[str, ...] = ()
+    #: How the metrics were judged (gitml.report.intervals.IntervalSummary); None: point values.
+    intervals: Any = None
 
     @property
     def has_baseline(self) -> bool:
@@ -134,17 +141,38 @@ def build_report(
     top_k: int,
     skip_outs: Sequence[str] = (),
     notes: Sequence[str] = (),
+    statistics: Settings | None = None,
 ) -> Report:
-    """Diff `head` against `base` (None, or a base without metrics: no baseline yet)."""
+    """Diff `head` against `base` (None, or a base without metrics: no baseline yet).
+
+    With `statistics`, judged metrics get paired-bootstrap intervals from the snapshots'
+    per-row predictions (`gitml.report.intervals`); without, point values are compared.
+    """
     base_metrics = base.metrics if base is not None else None
     rows = diff_metrics(base_metrics, head.metrics or {}, rules)
     has_baseline = base_metrics is not None
+    summary = None
+    if statistics is not None and base is not None and has_baseline:
+        rows, summary = judge(
+            rows,
+            base.predictions,
+            head.predictions,
+            rules,
+            statistics,
+            base_label=base.label,
+            head_label=head.label,
+            thresholds=(threshold_of(base.signature), threshold_of(head.signature)),
+        )
+    judged = verdict(rows, has_baseline)
+    if summary is not None:
+        judged = adjust_verdict(judged, rows, summary)
+        notes = [*notes, summary.note]
     lines, confusion = build_plots(base.plots if base else None, head.plots)
     return Report(
         base=base,
         head=head,
         metrics=rows,
-        verdict=verdict(rows, has_baseline),
+        verdict=judged,
         params=diff_params(base.params if base else None, head.params),
         data=diff_data(
             base.lock if base else None,
@@ -162,4 +190,5 @@ def build_report(
         primary_metric=primary_metric,
         top_k=top_k,
         notes=tuple(notes),
+        intervals=summary,
     )

@@ -19,6 +19,8 @@ class ExpRow:
     params: dict[str, Any]
     metrics: dict[str, Any]
     best: frozenset[str]  # metrics on which this experiment is best
+    #: Whether the interval of (this − best) on the primary metric includes 0 (None: unknown).
+    indistinguishable: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,8 @@ class Comparison:
     metric_keys: list[str]
     primary_metric: str
     higher_is_better: dict[str, bool]
+    #: A note on how `indistinguishable` was judged (None: not judged).
+    statistics_note: str | None = None
 
 
 def compare_experiments(

@@ -33,6 +33,8 @@ class MetricRow:
     higher_is_better: bool | None
     floor: float | None = None
     floor_ok: bool | None = None
+    #: The paired-bootstrap interval of head − base (gitml.intervals.MetricInterval), if any.
+    interval: Any = None
 
 
 def diff_metrics(
@@ -102,6 +104,8 @@ class Verdict:
             "improved": "✅ Improved",
             "within_tolerance": "✅ Within tolerance",
             "unchanged": "✅ Unchanged",
+            "no_significant_change": "✅ No significant change",
+            "not_comparable": "⚠️ Not comparable",
             "no_baseline": "🆕 No baseline",
         }[self.status]
 

@@ -36,7 +36,27 @@ STATUS_ICONS = {
     "removed": "⚠️ removed",
     "invalid": "⚠️ not a number",
     "unjudged": "· no rule",
+    "no significant change": "⚪ no significant change",
+    "not comparable": "⚠️ not comparable",
 }
+
+
+def fmt_ci(interval: Any) -> str:
+    """An interval of a change as '[low, high]' (signed), '—' when there is none."""
+    if interval is None:
+        return "—"
+    return f"[{fmt_delta(interval.low)}, {fmt_delta(interval.high)}]"
+
+
+def fmt_delong(interval: Any) -> str:
+    """DeLong's cross-check of a ROC AUC change, '' when there is none."""
+    d = getattr(interval, "delong", None)
+    if not d:
+        return ""
+    return (
+        f"DeLong: Δ {fmt_delta(d['delta'])}, [{fmt_delta(d['low'])}, {fmt_delta(d['high'])}], "
+        f"p = {d['p_value']:.3g}"
+    )
 
 
 def md_cell(value: Any) -> str:
@@ -69,6 +89,8 @@ def environment(template_dir: Path) -> Environment:
         md=md_cell,
         status=lambda s: STATUS_ICONS.get(s, s),
         short=lambda h: (h or "—")[:8],
+        ci=fmt_ci,
+        delong=fmt_delong,
     )
     env.globals.update(
         mermaid=charts.mermaid,

@@ -9,9 +9,13 @@ bound (a non-inferiority test at the interval's confidence level).
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from gitml.compare import EPSILON, MetricRule
+if TYPE_CHECKING:  # type-only, so gitml.compare can use these statistics without a cycle
+    from gitml.compare import MetricRule
+
+#: Slack for float round-off when a change sits exactly on a threshold (as gitml.compare).
+EPSILON = 1e-12
 
 
 class Verdict(StrEnum):
