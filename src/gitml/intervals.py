@@ -23,11 +23,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from gitml.predictions import Paired
 from gitml.stats import (
-    MetricChange,
     Rate,
     classify_change,
     delong_test,
@@ -110,26 +107,21 @@ def metric_intervals(
         "alpha": settings.alpha,
     }
     if paired.task == "binary":
-        scored = [n for n in wanted if n not in DECISION_METRICS]
         decided = [n for n in wanted if n in DECISION_METRICS]
-        changes: dict[str, MetricChange] = {}
-        if scored:
-            changes |= paired_bootstrap(
-                paired.y, paired.base_score, paired.head_score, scored, task="binary", **kw
-            )
+        decisions = None
         if decided:
             assert paired.base_pred is not None and paired.head_pred is not None
-            # 0/1 decisions at 0.5 reproduce each revision's own threshold; the same seed and
-            # rows draw the same weights, so these resamples pair with the ones above.
-            changes |= paired_bootstrap(
-                paired.y,
-                paired.base_pred.astype(np.float64),
-                paired.head_pred.astype(np.float64),
-                decided,
-                task="binary",
-                threshold=0.5,
-                **kw,
-            )
+            # Each revision's own decisions (its own threshold): one bootstrap, one set of weights.
+            decisions = (paired.base_pred, paired.head_pred)
+        changes = paired_bootstrap(
+            paired.y,
+            paired.base_score,
+            paired.head_score,
+            wanted,
+            task="binary",
+            decisions=decisions,
+            **kw,
+        )
     else:
         changes = paired_bootstrap(
             paired.y, paired.base_score, paired.head_score, wanted, task="multiclass", **kw

@@ -115,6 +115,7 @@ def paired_bootstrap(
     *,
     task: Task | None = None,
     threshold: float = 0.5,
+    decisions: tuple[ArrayLike, ArrayLike] | None = None,
 ) -> dict[str, MetricChange]:
     """Base, head, difference and percentile intervals of each metric from one paired bootstrap.
 
@@ -131,6 +132,8 @@ def paired_bootstrap(
         task: "binary", "multiclass" or "regression"; inferred from the scores' shape and the
             metric names when None.
         threshold: binary decision threshold for accuracy and F1.
+        decisions: binary 0/1 decisions of (base, head) for accuracy and F1, when each has its
+            own threshold (overrides `threshold`).
 
     Returns:
         Per metric name, in the order given: its `MetricChange`.
@@ -145,7 +148,7 @@ def paired_bootstrap(
     builtin = [m for m in metric_fns if isinstance(m, str)]
     custom = [m for m in metric_fns if not isinstance(m, str)]
     task = task or infer_task(base, builtin)
-    paired = PairedMetrics(task, y, base, head, builtin, threshold=threshold)
+    paired = PairedMetrics(task, y, base, head, builtin, threshold=threshold, decisions=decisions)
     n = paired.n
     if n == 0:
         raise ValueError("no rows to bootstrap")

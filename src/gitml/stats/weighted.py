@@ -166,6 +166,8 @@ class PairedMetrics:
         score_head: the candidate's scores.
         metrics: names from `TASK_METRICS[task]`.
         threshold: binary decision threshold for accuracy and F1 (`score >= threshold`).
+        decisions: binary 0/1 decisions of (base, head) for accuracy and F1, when each scorer
+            has its own threshold (overrides `threshold`).
     """
 
     def __init__(
@@ -176,6 +178,7 @@ class PairedMetrics:
         score_head: ArrayLike,
         metrics: Sequence[str],
         threshold: float = 0.5,
+        decisions: tuple[ArrayLike, ArrayLike] | None = None,
     ) -> None:
         unknown = [m for m in metrics if m not in TASK_METRICS[task]]
         if unknown:
@@ -195,7 +198,7 @@ class PairedMetrics:
         self.n = int(y.shape[0])
         self._rankings: tuple[_Ranking, _Ranking] | None = None
         if task == "binary":
-            self._init_binary(y, base, head, threshold)
+            self._init_binary(y, base, head, threshold, decisions)
         elif task == "multiclass":
             self._init_multiclass(y, base, head)
         else:
@@ -204,7 +207,12 @@ class PairedMetrics:
     # -- construction ---------------------------------------------------------------------------
 
     def _init_binary(
-        self, y: NDArray[np.generic], base: NDArray[np.float64], head: NDArray[np.float64], t: float
+        self,
+        y: NDArray[np.generic],
+        base: NDArray[np.float64],
+        head: NDArray[np.float64],
+        t: float,
+        decisions: tuple[ArrayLike, ArrayLike] | None,
     ) -> None:
         if base.ndim != 1:
             raise ValueError("binary scores must be one probability per row (the positive class)")
@@ -224,7 +232,10 @@ class PairedMetrics:
             )
         yy = pos[self.order].astype(np.float64)
         b, h = base[self.order], head[self.order]
-        pb, ph = (b >= t).astype(np.float64), (h >= t).astype(np.float64)
+        if decisions is None:
+            pb, ph = (b >= t).astype(np.float64), (h >= t).astype(np.float64)
+        else:
+            pb, ph = (np.asarray(d, dtype=np.float64)[self.order] for d in decisions)
         ll_b, ll_h = _binary_log_loss(yy, b), _binary_log_loss(yy, h)
         br_b, br_h = (b - yy) ** 2, (h - yy) ** 2
         self._columns = np.column_stack(
