@@ -11,18 +11,14 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from gitml.config import Params, load_params
-from gitml.evaluation import (
-    classification_metrics,
-    fairness,
-    importance,
-    plot_data,
-    predict_labels,
-)
+from gitml.evaluation import importance
 from gitml.fileio import write_json
 from gitml.modeling import load_model, load_signature, prepare_features
 from gitml.policy import load_policy
 from gitml.profile import build_profile
 from gitml.stagekit import stage_main
+from gitml.tasks import empty_plots
+from gitml.tasks import get as get_task
 
 log = logging.getLogger(__name__)
 
@@ -38,27 +34,38 @@ def ordered_classes(classes: list[Any], positive: Any) -> list[int]:
 def evaluate(
     pipeline: Any, frame: pd.DataFrame, features: list[dict[str, Any]], p: Params
 ) -> dict[str, Any]:
-    """All evaluation results for `frame` (pure apart from the model's own computation)."""
+    """All evaluation results for `frame` (pure apart from the model's own computation).
+
+    What is computed comes from the task's row in `gitml.tasks`: its metrics, plots, slices,
+    importance scorer and score (the positive-class probability, or the predicted value).
+    """
+    task = get_task(p.data.task)
     x = prepare_features(frame, features)
     y = frame[p.data.target].to_numpy()
-    model_classes = [c.item() if hasattr(c, "item") else c for c in pipeline.classes_]
-    order = ordered_classes(model_classes, p.data.positive_class)
-    classes = [model_classes[i] for i in order]
-    proba = pipeline.predict_proba(x)[:, order]
+    if task.output == "probability":
+        model_classes = [c.item() if hasattr(c, "item") else c for c in pipeline.classes_]
+        order = ordered_classes(model_classes, p.data.positive_class)
+        classes = [model_classes[i] for i in order]
+        values = pipeline.predict_proba(x)[:, order]
+    else:
+        classes = []
+        y = y.astype("float64")
+        values = np.asarray(pipeline.predict(x), dtype="float64")
     e = p.evaluate
-    metrics = classification_metrics(y, proba, classes, e.threshold)
-    pred = predict_labels(proba, classes, e.threshold)
+    metrics = task.compute_metrics(y, values, classes, e.threshold)
     slices = {}
-    if len(classes) == 2:
-        y_pos = (y == classes[1]).astype(int)
-        p_pos = (pred == classes[1]).astype(int)
+    if task.compute_slices is not None:
         for attr in p.data.sensitive:
-            slices[attr] = fairness(y_pos, p_pos, frame[attr].astype(str).to_numpy())
+            groups = frame[attr].astype(str).to_numpy()
+            slices[attr] = task.compute_slices(y, values, classes, e.threshold, groups)
     n = min(len(x), e.importance_max_rows)
-    scoring = e.importance_scoring if len(classes) == 2 else "accuracy"
+    scoring = task.importance_scoring or e.importance_scoring
     imp = importance(pipeline, x.iloc[:n], y[:n], scoring, e.importance_repeats, p.seed)
-    plots = plot_data(y, proba, classes, e.threshold, e.curve_points, e.calibration_bins)
-    score = pd.DataFrame({"score": proba[:, -1] if len(classes) == 2 else proba.max(axis=1)})
+    plots = empty_plots()
+    plots.update(
+        task.compute_plots(y, values, classes, e.threshold, e.curve_points, e.calibration_bins)
+    )
+    score = pd.DataFrame({"score": task.compute_score(values, classes)})
     return {
         "metrics": metrics,
         "slices": slices,
@@ -96,7 +103,11 @@ def run(
     for name, rows in result["plots"].items():
         write_json(Path(plots) / f"{name}.json", rows)
     write_json(Path(score_profile), result["score_profile"])
-    shown = ", ".join(f"{k}={v:.4f}" for k, v in result["metrics"].items() if np.isfinite(v))
+    shown = ", ".join(
+        f"{k}={v:.4f}"
+        for k, v in result["metrics"].items()
+        if isinstance(v, float) and np.isfinite(v)
+    )
     log.info("%s", shown)
 
 

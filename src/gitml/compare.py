@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field, model_validator
 from pydantic.dataclasses import dataclass as config_dataclass
 
+from gitml import tasks
 from gitml.conftypes import STRICT, Flag, Number, require
 
 if TYPE_CHECKING:
@@ -151,7 +152,10 @@ def _metric_gates(
 ) -> list[GateResult]:
     results: list[GateResult] = []
     for name in names:
-        rule = rules[name]
+        rule = rules.get(name)
+        if rule is None:
+            results.append(GateResult(name, "metric", False, "no rule under metrics: in the policy"))
+            continue
         head = _number(candidate.metrics.get(name))
         base = _number(champion.metrics.get(name)) if champion is not None else None
         if head is None:
@@ -192,9 +196,22 @@ def _metric_gates(
     return results
 
 
+def _skipped(names: Sequence[str], kind: str, task: tasks.Task) -> list[GateResult]:
+    """Passing results that say which configured gates do not apply to the candidate's task."""
+    return [
+        GateResult(name, kind, True, f"skipped: {task.name} runs do not report it")
+        for name in names
+    ]
+
+
 def _fairness_gates(
-    limits: Mapping[str, float], slices: Mapping[str, Any] | None
+    limits: Mapping[str, float], slices: Mapping[str, Any] | None, task: tasks.Task | None = None
 ) -> list[GateResult]:
+    if task is not None:
+        skipped = [s for s in limits if s not in task.fairness]
+        limits = {s: v for s, v in limits.items() if s in task.fairness}
+        if skipped:
+            return _skipped(skipped, "fairness", task) + _fairness_gates(limits, slices)
     if not limits:
         return []
     if not slices:
@@ -247,8 +264,15 @@ def evaluate_gates(
 
     Metric gates fail on a regression beyond tolerance or a broken floor; fairness gates on a gap
     over its limit; check gates when the check did not pass. Missing evidence fails its gate.
+    Gates are read per task (`gitml.tasks`, from the candidate's metric names): configured metrics
+    and fairness gaps the task does not report are skipped with a note, and when no configured
+    metric applies the task's own gate metrics are judged.
     """
-    results = _metric_gates(gates.metrics, rules, candidate, champion)
-    results += _fairness_gates(gates.fairness, candidate.slices)
+    task = tasks.task_of_metrics(candidate.metrics)
+    names, skipped = tasks.gate_metrics(gates.metrics, task)
+    results = _metric_gates(names, rules, candidate, champion)
+    if task is not None:
+        results += _skipped(skipped, "metric", task)
+    results += _fairness_gates(gates.fairness, candidate.slices, task)
     results += _check_gates(gates.required_checks, candidate)
     return GateReport(tuple(results))

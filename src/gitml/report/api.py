@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from gitml import tasks
 from gitml.errors import GitmlError
 from gitml.policy import Policy, load_policy
 from gitml.report.adapter import SHALLOW_HINT, Project
@@ -92,7 +93,10 @@ def build(
         base_snap,
         head_snap,
         policy.metrics,
-        primary_metric=policy.report.primary_metric,
+        # The policy's primary metric, or the head's task's own when it does not report it.
+        primary_metric=tasks.primary_metric(
+            policy.report.primary_metric, tasks.task_of_metrics(head_snap.metrics)
+        ),
         top_k=policy.report.top_k_importance,
         skip_outs=skip,
         notes=notes,
@@ -110,10 +114,11 @@ def compare(root: Path, names: Sequence[str] | None, policy: Policy | None = Non
             f"No experiments found in {project.root}.",
             "Run some with `dvc exp run` (or `make run`), then try again.",
         )
+    task = next((t for e in exps if (t := tasks.task_of_metrics(e.metrics))), None)
     return compare_experiments(
         [(e.name, e.rev, e.params, e.metrics) for e in exps],
         policy.metrics,
-        policy.report.primary_metric,
+        tasks.primary_metric(policy.report.primary_metric, task),
     )
 
 

@@ -31,9 +31,12 @@ from gitml.report.metrics import (
     INVALID,
     REMOVED,
     UNJUDGED,
+    ClassRow,
     MetricRow,
     Verdict,
     diff_metrics,
+    diff_per_class,
+    split_per_class,
     verdict,
 )
 from gitml.report.plots import LINE_PLOTS, Confusion, LinePlot, build_plots
@@ -55,6 +58,7 @@ __all__ = [
     "SLICE_GAPS",
     "SLICE_GROUP_STATS",
     "UNJUDGED",
+    "ClassRow",
     "Comparison",
     "Confusion",
     "DataDiff",
@@ -119,6 +123,8 @@ class Report:
     primary_metric: str
     top_k: int
     notes: tuple[str, ...] = ()
+    #: Per-class precision, recall, F1 and support (multiclass runs; empty otherwise).
+    per_class: list[ClassRow] = field(default_factory=list)
 
     @property
     def has_baseline(self) -> bool:
@@ -136,8 +142,9 @@ def build_report(
     notes: Sequence[str] = (),
 ) -> Report:
     """Diff `head` against `base` (None, or a base without metrics: no baseline yet)."""
-    base_metrics = base.metrics if base is not None else None
-    rows = diff_metrics(base_metrics, head.metrics or {}, rules)
+    base_metrics, base_classes = split_per_class(base.metrics if base is not None else None)
+    head_metrics, head_classes = split_per_class(head.metrics or {})
+    rows = diff_metrics(base_metrics, head_metrics or {}, rules)
     has_baseline = base_metrics is not None
     lines, confusion = build_plots(base.plots if base else None, head.plots)
     return Report(
@@ -162,4 +169,5 @@ def build_report(
         primary_metric=primary_metric,
         top_k=top_k,
         notes=tuple(notes),
+        per_class=diff_per_class(base_classes if has_baseline else None, head_classes),
     )
