@@ -154,7 +154,9 @@ def _metric_gates(
     for name in names:
         rule = rules.get(name)
         if rule is None:
-            results.append(GateResult(name, "metric", False, "no rule under metrics: in the policy"))
+            results.append(
+                GateResult(name, "metric", False, "no rule under metrics: in the policy")
+            )
             continue
         head = _number(candidate.metrics.get(name))
         base = _number(champion.metrics.get(name)) if champion is not None else None

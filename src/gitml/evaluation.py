@@ -12,17 +12,17 @@ import pandas as pd
 from sklearn.inspection import permutation_importance
 from sklearn.metrics import (
     accuracy_score,
-    mean_absolute_error,
-    mean_absolute_percentage_error,
-    mean_squared_error,
-    precision_recall_fscore_support,
-    r2_score,
     average_precision_score,
     brier_score_loss,
     check_scoring,
     f1_score,
     log_loss,
+    mean_absolute_error,
+    mean_absolute_percentage_error,
+    mean_squared_error,
     precision_recall_curve,
+    precision_recall_fscore_support,
+    r2_score,
     roc_auc_score,
     roc_curve,
 )

@@ -5,13 +5,12 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from typer.main import get_command
-
-import pandas as pd
 
 from gitml.config import Params
 from gitml.data.sources import load_source

@@ -60,7 +60,16 @@ LOWER_IS_BETTER = TASK_LOWER_IS_BETTER
 Method = Literal["wasserstein", "jensenshannon", "psi", "ks", "chi2"]
 CategoricalMethod = Literal["jensenshannon", "psi", "chi2"]
 DecayMetric = Literal[
-    "roc_auc", "average_precision", "accuracy", "f1", "log_loss", "brier", "rmse", "mae", "r2", "mape"
+    "roc_auc",
+    "average_precision",
+    "accuracy",
+    "f1",
+    "log_loss",
+    "brier",
+    "rmse",
+    "mae",
+    "r2",
+    "mape",
 ]
 if TYPE_CHECKING:  # the keys are validated as choices; readers index with plain strings
     MethodKey = str
