@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from sklearn.metrics import (
@@ -20,9 +22,12 @@ from gitml.config import DataConfig
 from gitml.errors import GitmlError
 from gitml.monitor.decay import decay
 from gitml.policy import GatePolicy
+from gitml.report.core import Snapshot, build_report
+from gitml.report.render import render_html, render_markdown
 from gitml.scoring import Scores
 
 pytestmark = pytest.mark.unit
+TEMPLATES = Path(__file__).resolve().parents[2] / "reports" / "templates"
 
 RNG = np.random.default_rng(7)
 Y = RNG.normal(150.0, 60.0, 300) + 200.0
@@ -213,3 +218,43 @@ def test_a_regressor_scores_its_predictions_for_the_monitor() -> None:
     assert scores.positive_scores(None) == [1.5, 2.0]
     proba = Scores(np.array([0, 1], dtype=object), np.array([[0.3, 0.7], [0.9, 0.1]]), [0, 1])
     assert proba.positive_scores(1) == [0.7, 0.1]
+
+
+def _snapshot(label: str, metrics: dict, plots: dict, slices: dict | None = None) -> Snapshot:
+    return Snapshot(label=label, rev=None, metrics=metrics, slices=slices, plots=plots)
+
+
+def test_report_shows_per_class_metrics_and_the_k_by_k_confusion_matrix() -> None:
+    classes = ["a", "b", "c"]
+    confusion = [{"actual": a, "predicted": p} for a in classes for p in classes if a <= p]
+    per_class = {c: {"precision": 0.5, "recall": 0.6, "f1": 0.55, "support": 10} for c in classes}
+    base = _snapshot("base", {"accuracy": 0.7, "per_class": per_class}, {"confusion": confusion})
+    flat = {f"per_class.{c}.{s}": v for c in classes for s, v in per_class[c].items()}
+    flat["per_class.b.recall"] = 0.8  # DVC may hand the block over flattened
+    head = _snapshot("head", {"accuracy": 0.72, **flat}, {"confusion": confusion, "roc": []})
+    rules = {"accuracy": MetricRule(True, 0.002, 0.0, 0.01, None)}
+    report = build_report(base, head, rules, primary_metric="accuracy", top_k=5)
+    assert [m.name for m in report.metrics] == ["accuracy"]
+    recall_b = next(r for r in report.per_class if (r.label, r.stat) == ("b", "recall"))
+    assert recall_b.base == 0.6 and recall_b.head == 0.8 and recall_b.delta == pytest.approx(0.2)
+    assert len(report.per_class) == 12 and report.plots == []  # an empty plot file is skipped
+    assert report.confusion is not None and report.confusion.labels == classes
+    md = render_markdown(report, TEMPLATES, marker="<!-- m -->", limit=60000)
+    assert "### Per-class metrics" in md and "| b | recall | 0.6000 | 0.8000 | +0.2000 |" in md
+    assert "| Actual \\ Predicted | a | b | c |" in md
+    assert "Per-class metrics" in render_html(report, TEMPLATES)
+
+
+def test_report_of_a_regression_diffs_group_errors() -> None:
+    slices = {"sex": {"groups": {"1": {"count": 40, "mae": 40.0, "rmse": 50.0}}, "mae_gap": 3.0}}
+    worse = {"sex": {"groups": {"1": {"count": 40, "mae": 44.0, "rmse": 55.0}}, "mae_gap": 5.0}}
+    report = build_report(
+        _snapshot("base", {"rmse": 50.0}, {}, slices),
+        _snapshot("head", {"rmse": 52.0}, {}, worse),
+        {"rmse": MetricRule(False, 0.0, 0.01, 1.0, None)},
+        primary_metric="rmse",
+        top_k=5,
+    )
+    changes = {(s.group, s.stat): s.change for s in report.slices}
+    assert changes[("", "mae_gap")] == "worse" and changes[("1", "mae")] == "worse"
+    assert report.verdict.status == "regressed"
