@@ -15,19 +15,15 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from gitml.config import Params, load_params
-from gitml.evaluation import (
-    classification_metrics,
-    fairness,
-    importance,
-    plot_data,
-    predict_labels,
-)
+from gitml.evaluation import importance, predict_labels
 from gitml.fileio import write_json, write_parquet
 from gitml.modeling import load_model, load_signature, prepare_features
 from gitml.policy import load_policy
 from gitml.predictions import predictions_frame, row_ids, slice_intervals
 from gitml.profile import build_profile
 from gitml.stagekit import stage_main
+from gitml.tasks import empty_plots
+from gitml.tasks import get as get_task
 
 log = logging.getLogger(__name__)
 
@@ -51,34 +47,46 @@ def evaluate(
     p: Params,
     threshold: float | None = None,
 ) -> dict[str, Any]:
-    """All evaluation results for `frame` (pure apart from the model's own computation)."""
+    """All evaluation results for `frame` (pure apart from the model's own computation).
+
+    What is computed comes from the task's row in `gitml.tasks`: its metrics, plots, slices,
+    importance scorer and score (the positive-class probability, or the predicted value).
+    """
+    task = get_task(p.data.task)
     x = prepare_features(frame, features)
     y = frame[p.data.target].to_numpy()
-    model_classes = [c.item() if hasattr(c, "item") else c for c in pipeline.classes_]
-    order = ordered_classes(model_classes, p.data.positive_class)
-    classes = [model_classes[i] for i in order]
-    proba = pipeline.predict_proba(x)[:, order]
+    if task.output == "probability":
+        model_classes = [c.item() if hasattr(c, "item") else c for c in pipeline.classes_]
+        order = ordered_classes(model_classes, p.data.positive_class)
+        classes = [model_classes[i] for i in order]
+        values = pipeline.predict_proba(x)[:, order]
+    else:
+        classes = []
+        y = y.astype("float64")
+        values = np.asarray(pipeline.predict(x), dtype="float64")
     e = p.evaluate
     cut = DEFAULT_THRESHOLD if threshold is None else threshold
-    metrics = classification_metrics(y, proba, classes, cut)
-    pred = predict_labels(proba, classes, cut)
+    metrics = task.compute_metrics(y, values, classes, cut)
+    pred = predict_labels(values, classes, cut) if classes else values
     slices = {}
-    if len(classes) == 2:
-        y_pos = (y == classes[1]).astype(int)
-        p_pos = (pred == classes[1]).astype(int)
+    if task.compute_slices is not None:
         for attr in p.data.sensitive:
             groups = frame[attr].astype(str).to_numpy()
-            slices[attr] = fairness(y_pos, p_pos, groups)
-            slices[attr]["intervals"] = slice_intervals(y_pos, p_pos, groups)
+            slices[attr] = task.compute_slices(y, values, classes, cut, groups)
+            if len(classes) == 2:  # group rates with Wilson intervals for the fairness gates
+                y_pos = (y == classes[1]).astype(int)
+                p_pos = (pred == classes[1]).astype(int)
+                slices[attr]["intervals"] = slice_intervals(y_pos, p_pos, groups)
     n = min(len(x), e.importance_max_rows)
-    scoring = e.importance_scoring if len(classes) == 2 else "accuracy"
+    scoring = task.importance_scoring or e.importance_scoring
     imp = importance(pipeline, x.iloc[:n], y[:n], scoring, e.importance_repeats, p.seed)
-    plots = plot_data(y, proba, classes, cut, e.curve_points, e.calibration_bins)
-    score = pd.DataFrame({"score": proba[:, -1] if len(classes) == 2 else proba.max(axis=1)})
+    plots = empty_plots()
+    plots.update(task.compute_plots(y, values, classes, cut, e.curve_points, e.calibration_bins))
+    score = pd.DataFrame({"score": task.compute_score(values, classes)})
     ids = row_ids(frame, [c.name for c in p.data.columns if c.role == "id"])
     sensitive = frame[[a for a in p.data.sensitive if a in frame.columns]]
     return {
-        "predictions": predictions_frame(ids, y, proba, pred, sensitive, classes),
+        "predictions": predictions_frame(ids, y, values, pred, sensitive, classes),
         "metrics": metrics,
         "slices": slices,
         "importance": imp,
@@ -117,7 +125,11 @@ def run(
     for name, rows in result["plots"].items():
         write_json(Path(plots) / f"{name}.json", rows)
     write_json(Path(score_profile), result["score_profile"])
-    shown = ", ".join(f"{k}={v:.4f}" for k, v in result["metrics"].items() if np.isfinite(v))
+    shown = ", ".join(
+        f"{k}={v:.4f}"
+        for k, v in result["metrics"].items()
+        if isinstance(v, float) and np.isfinite(v)
+    )
     log.info("%s", shown)
 
 

@@ -12,6 +12,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from gitml.config import load_params
 from gitml.fileio import write_text
 from gitml.stagekit import stage_main
+from gitml.tasks import get as get_task
 
 log = logging.getLogger(__name__)
 VERSION_PLACEHOLDER = "unregistered <!-- gitml:version -->"
@@ -50,17 +51,29 @@ def run(
     """Collect the card's facts and write it to `out`."""
     p = load_params(params)
     card = p.model_card
+    sig = _read(signature)
+    task = get_task(p.data.task)
+    raw_metrics = _read(metrics)
     context = {
         "artifact": "classifier",
         "version_placeholder": VERSION_PLACEHOLDER,
-        "signature": _read(signature),
+        "signature": sig,
+        "task_line": task.card_line(sig["target"], sig["classes"], sig.get("positive_class")),
+        "gaps": dict(task.fairness),
+        "group_stats": {key: label for key, (label, _) in task.group_stats.items()},
+        "no_slices": (
+            "No sensitive attribute is declared in the data config."
+            if task.compute_slices is not None or not p.data.sensitive
+            else f"Slice metrics are not computed for {task.name} tasks."
+        ),
+        "per_class": raw_metrics.get("per_class") or {},
         "hyperparameters": {k: v for k, v in p.model.kwargs.items() if k != "_target_"},
         "intended_use": str(card.get("intended_use", "Not stated in model_card.intended_use.")),
         "limitations": str(card.get("limitations", "Not stated in model_card.limitations.")),
         "data_name": p.data.name,
         "split_name": p.split.name,
         "rows": _read(validation)["rows"],
-        "metrics": _read(metrics),
+        "metrics": {k: v for k, v in raw_metrics.items() if not isinstance(v, dict)},
         "slices": _read(slices),
         "importance": _read(importance),
     }

@@ -16,6 +16,7 @@ from gitml.fileio import write_json, write_parquet
 from gitml.profile import build_profile
 from gitml.schema import coerce
 from gitml.stagekit import stage_main
+from gitml.tasks import get as get_task
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,10 @@ log = logging.getLogger(__name__)
 def split_frame(
     frame: pd.DataFrame, data: DataConfig, split: SplitParams, seed: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split stratified on the target, or by time (the latest rows are the test set)."""
+    """Split stratified on the target, or by time (the latest rows are the test set).
+
+    A task whose row in `gitml.tasks` does not stratify (regression) gets a seeded random split.
+    """
     if split.method == "time":
         if not data.time_column:
             raise GitmlError(
@@ -33,6 +37,9 @@ def split_frame(
         order = np.argsort(frame[data.time_column].to_numpy(), kind="stable")
         cut = round(len(frame) * (1.0 - split.test_size))
         return frame.iloc[order[:cut]], frame.iloc[order[cut:]]
+    if not get_task(data.task).stratify:
+        train, test = train_test_split(frame, test_size=split.test_size, random_state=seed)
+        return train, test
     counts = frame[data.target].value_counts()
     if counts.min() < 2:
         raise GitmlError(

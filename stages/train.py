@@ -23,6 +23,7 @@ from gitml.errors import GitmlError
 from gitml.fileio import md5_file, write_bytes, write_json
 from gitml.modeling import Signature, build_pipeline, dumps_model, feature_specs, prepare_features
 from gitml.stagekit import stage_main
+from gitml.tasks import get as get_task
 from gitml.thresholds import choose_threshold
 
 log = logging.getLogger(__name__)
@@ -33,9 +34,10 @@ def fit(frame: pd.DataFrame, data: DataConfig, model: ModelParams) -> Pipeline:
     x = prepare_features(frame, feature_specs(data))
     y = frame[data.target].to_numpy()
     if len(set(y.tolist())) < 2:
+        what = "class" if get_task(data.task).estimator == "classifier" else "value"
         raise GitmlError(
-            f"The training split has a single class of '{data.target}'.",
-            "The model needs at least two classes; check the data and the split.",
+            f"The training split has a single {what} of '{data.target}'.",
+            f"The model needs at least two {what}s; check the data and the split.",
         )
     pipeline = build_pipeline(data, model)
     try:
@@ -86,7 +88,8 @@ def run(params: str, train: str, model: str, signature: str) -> None:
     threshold = choose(frame, p)
     pipeline = fit(frame, p.data, p.model)
     write_bytes(Path(model), dumps_model(pipeline))
-    classes = [c.item() if hasattr(c, "item") else c for c in pipeline.classes_]
+    # A regressor has no classes_: its signature lists none (and no positive class).
+    classes = [c.item() if hasattr(c, "item") else c for c in getattr(pipeline, "classes_", [])]
     sig = Signature(
         features=feature_specs(p.data),
         target=p.data.target,

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field, model_validator
 from pydantic.dataclasses import dataclass as config_dataclass
 
+from gitml import tasks
 from gitml.conftypes import STRICT, Flag, Number, require
 from gitml.intervals import (
     FAIRNESS_RATES,
@@ -212,7 +213,12 @@ def _metric_gates(
     if settings is not None:
         intervals, why_not = _paired_intervals(names, rules, candidate, champion, settings)
     for name in names:
-        rule = rules[name]
+        rule = rules.get(name)
+        if rule is None:
+            results.append(
+                GateResult(name, "metric", False, "no rule under metrics: in the policy")
+            )
+            continue
         head = _number(candidate.metrics.get(name))
         base = _number(champion.metrics.get(name)) if champion is not None else None
         if head is None:
@@ -305,9 +311,25 @@ def _gap_low(j: GapJudgement) -> float:
     return j.low if j.low is not None else -math.inf
 
 
+def _skipped(names: Sequence[str], kind: str, task: tasks.Task) -> list[GateResult]:
+    """Passing results that say which configured gates do not apply to the candidate's task."""
+    return [
+        GateResult(name, kind, True, f"skipped: {task.name} runs do not report it")
+        for name in names
+    ]
+
+
 def _fairness_gates(
-    limits: Mapping[str, float], slices: Mapping[str, Any] | None, gates: GatePolicy | None = None
+    limits: Mapping[str, float],
+    slices: Mapping[str, Any] | None,
+    gates: GatePolicy | None = None,
+    task: tasks.Task | None = None,
 ) -> list[GateResult]:
+    if task is not None:
+        skipped = [s for s in limits if s not in task.fairness]
+        limits = {s: v for s, v in limits.items() if s in task.fairness}
+        if skipped:
+            return _skipped(skipped, "fairness", task) + _fairness_gates(limits, slices, gates)
     if not limits:
         return []
     if not slices:
@@ -373,10 +395,17 @@ def evaluate_gates(
     Newcombe interval exceeds its limit, among groups of at least `gates.min_group`.
     Without, point values are compared. A broken floor fails; check gates fail when the check did
     not pass; missing evidence fails its gate.
+    Gates are read per task (`gitml.tasks`, from the candidate's metric names): configured metrics
+    and fairness gaps the task does not report are skipped with a note, and when no configured
+    metric applies the task's own gate metrics are judged.
     """
-    results = _metric_gates(gates.metrics, rules, candidate, champion, settings)
+    task = tasks.task_of_metrics(candidate.metrics)
+    names, skipped = tasks.gate_metrics(gates.metrics, task)
+    results = _metric_gates(names, rules, candidate, champion, settings)
+    if task is not None:
+        results += _skipped(skipped, "metric", task)
     results += _fairness_gates(
-        gates.fairness, candidate.slices, gates if settings is not None else None
+        gates.fairness, candidate.slices, gates if settings is not None else None, task
     )
     results += _check_gates(gates.required_checks, candidate)
     return GateReport(tuple(results))

@@ -18,16 +18,17 @@ from pydantic.dataclasses import dataclass
 
 from gitml.conftypes import PARAMS, STRICT, EmptyIfNone, Flag, Int, Invalid, Number, Text, validate
 from gitml.errors import GitmlError
+from gitml.tasks import TASK_NAMES
 
 DTYPES = ("int64", "float64", "bool", "category", "string", "datetime")
 ROLES = ("feature", "target", "sensitive", "id", "time", "ignore")
-SOURCES = ("synthetic_credit", "breast_cancer", "csv", "parquet")
-TASKS = ("binary", "multiclass")
+SOURCES = ("synthetic_credit", "breast_cancer", "diabetes", "csv", "parquet")
+TASKS = TASK_NAMES  # the rows of gitml.tasks.TASKS
 NUMERIC_DTYPES = ("int64", "float64", "bool")
 Dtype = Literal["int64", "float64", "bool", "category", "string", "datetime"]
 Role = Literal["feature", "target", "sensitive", "id", "time", "ignore"]
-SourceName = Literal["synthetic_credit", "breast_cancer", "csv", "parquet"]
-Task = Literal["binary", "multiclass"]
+SourceName = Literal["synthetic_credit", "breast_cancer", "diabetes", "csv", "parquet"]
+Task = Literal["binary", "multiclass", "regression"]
 
 
 @dataclass(frozen=True, config=STRICT)
@@ -85,6 +86,19 @@ class DataConfig:
         if isinstance(raw, Mapping) and not raw.get("name") and isinstance(raw.get("source"), str):
             return {**raw, "name": raw["source"]}
         return raw
+
+    @model_validator(mode="before")
+    @classmethod
+    def _positive_class_only_for_classes(cls, raw: Any) -> Any:
+        """A regression has no positive class: refuse one, and keep None (not the default 1)."""
+        if not isinstance(raw, Mapping) or raw.get("task") != "regression":
+            return raw
+        if raw.get("positive_class") is not None:
+            raise Invalid(
+                "sets positive_class, but data.task is 'regression', which has no classes.",
+                "Remove positive_class (or set it to null) for a regression target.",
+            )
+        return {**raw, "positive_class": None}
 
     @field_validator("columns", mode="before")
     @classmethod

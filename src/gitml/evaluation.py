@@ -1,4 +1,7 @@
-"""Pure evaluation: metrics, DVC plot data, fairness slices and permutation importance."""
+"""Pure evaluation: metrics, DVC plot data, fairness slices and permutation importance.
+
+Which of these a run uses is decided by its task's row in `gitml.tasks`.
+"""
 
 from __future__ import annotations
 
@@ -14,12 +17,19 @@ from sklearn.metrics import (
     check_scoring,
     f1_score,
     log_loss,
+    mean_absolute_error,
+    mean_absolute_percentage_error,
+    mean_squared_error,
     precision_recall_curve,
+    precision_recall_fscore_support,
+    r2_score,
     roc_auc_score,
     roc_curve,
 )
 
 CONFUSION_ROWS = 20_000
+#: Rows kept in the per-row regression plots (predicted vs actual, residuals).
+SCATTER_ROWS = 5_000
 
 
 def predict_labels(proba: np.ndarray, classes: list[Any], threshold: float) -> np.ndarray:
@@ -53,6 +63,73 @@ def classification_metrics(
         "f1": float(f1_score(y, pred, average="macro")),
         "log_loss": float(log_loss(y, proba, labels=classes)),
         "brier": float(np.mean(np.sum((proba - onehot) ** 2, axis=1))),
+    }
+
+
+def per_class_metrics(
+    y: np.ndarray, pred: np.ndarray, classes: list[Any]
+) -> dict[str, dict[str, float | int]]:
+    """Precision, recall, F1 and support of each class (one-vs-rest), keyed by the class as text."""
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y, pred, labels=classes, zero_division=0.0
+    )
+    return {
+        str(c): {
+            "precision": float(precision[i]),
+            "recall": float(recall[i]),
+            "f1": float(f1[i]),
+            "support": int(support[i]),
+        }
+        for i, c in enumerate(classes)
+    }
+
+
+def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    """RMSE, MAE, R² and MAPE (scikit-learn's: a fraction, not a percentage)."""
+    y = np.asarray(y, dtype="float64")
+    pred = np.asarray(pred, dtype="float64")
+    return {
+        "rmse": float(np.sqrt(mean_squared_error(y, pred))),
+        "mae": float(mean_absolute_error(y, pred)),
+        "r2": float(r2_score(y, pred)),
+        "mape": float(mean_absolute_percentage_error(y, pred)),
+    }
+
+
+def regression_plot_data(y: np.ndarray, pred: np.ndarray) -> dict[str, list[dict[str, Any]]]:
+    """Data for the DVC plots of a regression: predicted vs actual, and residuals (first rows)."""
+    y = np.asarray(y, dtype="float64")[:SCATTER_ROWS]
+    pred = np.asarray(pred, dtype="float64")[:SCATTER_ROWS]
+    return {
+        "predicted_actual": [
+            {"actual": _r(a), "predicted": _r(p)} for a, p in zip(y, pred, strict=True)
+        ],
+        "residuals": [
+            {"predicted": _r(p), "residual": _r(a - p)} for a, p in zip(y, pred, strict=True)
+        ],
+    }
+
+
+def group_errors(y: np.ndarray, pred: np.ndarray, groups: np.ndarray) -> dict[str, Any]:
+    """Per group: count, MAE, RMSE and mean error (bias); the largest MAE and RMSE gaps."""
+    error = np.asarray(pred, dtype="float64") - np.asarray(y, dtype="float64")
+    frame = pd.DataFrame({"g": groups, "e": error, "ae": np.abs(error), "se": error**2})
+    agg = frame.groupby("g", sort=True, observed=True).agg(
+        count=("e", "size"), mae=("ae", "mean"), mse=("se", "mean"), mean_error=("e", "mean")
+    )
+    rmse = np.sqrt(agg["mse"])
+    return {
+        "groups": {
+            str(g): {
+                "count": int(agg.loc[g, "count"]),
+                "mae": float(agg.loc[g, "mae"]),
+                "rmse": float(rmse.loc[g]),
+                "mean_error": float(agg.loc[g, "mean_error"]),
+            }
+            for g in agg.index
+        },
+        "mae_gap": float(agg["mae"].max() - agg["mae"].min()),
+        "rmse_gap": float(rmse.max() - rmse.min()),
     }
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import skops.io as sio
 from hydra.utils import instantiate
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, is_classifier, is_regressor
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
@@ -27,6 +27,7 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from gitml.config import DataConfig, ModelParams
 from gitml.contract import InputContract
 from gitml.errors import GitmlError
+from gitml.tasks import TASKS
 
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 MISSING = "__missing__"
@@ -46,9 +47,36 @@ def build_estimator(model: ModelParams) -> BaseEstimator:
     if not isinstance(estimator, BaseEstimator):
         raise GitmlError(
             f"'{model.target}' is not a scikit-learn estimator.",
-            "Point _target_ at a scikit-learn compatible classifier class.",
+            "Point _target_ at a scikit-learn compatible classifier or regressor class.",
         )
     return estimator
+
+
+def estimator_kind(estimator: Any) -> str | None:
+    """scikit-learn's estimator type: "classifier", "regressor" or None (neither)."""
+    if is_classifier(estimator):
+        return "classifier"
+    if is_regressor(estimator):
+        return "regressor"
+    return None
+
+
+def supported_tasks(estimator: Any) -> list[str]:
+    """The tasks (rows of `gitml.tasks.TASKS`) an estimator can be trained for."""
+    kind = estimator_kind(estimator)
+    return [name for name, task in TASKS.items() if task.estimator == kind]
+
+
+def check_task(estimator: Any, task: str, model_name: str) -> None:
+    """A clear error when the estimator's type does not fit the data's task."""
+    wanted = TASKS[task].estimator
+    kind = estimator_kind(estimator)
+    if kind != wanted:
+        raise GitmlError(
+            f"Model '{model_name}' is a {kind or 'non-predictive estimator'}, but data.task is "
+            f"'{task}', which needs a {wanted}.",
+            f"Pick a {wanted} from conf/model/ (e.g. -S model=...), or fix data.task.",
+        )
 
 
 def build_pipeline(data: DataConfig, model: ModelParams) -> Pipeline:
@@ -88,6 +116,7 @@ def build_pipeline(data: DataConfig, model: ModelParams) -> Pipeline:
         transformers.append(("categorical", cat_step, categorical))
     pre = ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
     estimator = build_estimator(model)
+    check_task(estimator, data.task, model.name)
     if (
         model.categorical == "native"
         and categorical

@@ -42,11 +42,14 @@ def predictions_frame(
 
     Binary: `score` is P(positive class) (the last column of `proba`, whose class is
     `classes[1]`), plus 0/1 `label_positive` and `predicted_positive`; multiclass: `score_<k>` per
-    class in `classes` order and `label_index` (the label's k).
+    class in `classes` order and `label_index` (the label's k); regression: `score` is the
+    predicted value.
     """
     y, p = np.asarray(labels), np.asarray(pred)
     out = pd.DataFrame({"row_id": ids, "label": y, "prediction": p})
-    if len(classes) == 2:
+    if not classes:  # regression: the score is the predicted value
+        out["score"] = np.asarray(proba, dtype=np.float64)
+    elif len(classes) == 2:
         out["score"] = proba[:, 1].astype(np.float64)
         out["label_positive"] = (y == classes[1]).astype(np.int8)
         out["predicted_positive"] = (p == classes[1]).astype(np.int8)

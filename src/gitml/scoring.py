@@ -689,8 +689,16 @@ class Scores:
         return Scores(self.predictions[start:stop], proba, self.classes)
 
     def positive_scores(self, positive_class: Any) -> list[float] | None:
-        """The probability of the positive class per row (binary classifiers)."""
-        if self.probabilities is None or positive_class not in self.classes:
+        """The score the monitor profiles per row: the positive class's probability (binary
+        classifiers) or the predicted value (regressors: no probabilities, no classes)."""
+        if self.probabilities is None:
+            if self.classes or self.predictions.dtype.kind not in "iufO":
+                return None
+            try:
+                return [float(v) for v in self.predictions.tolist()]
+            except (TypeError, ValueError):
+                return None
+        if positive_class not in self.classes:
             return None
         return self.probabilities[:, self.classes.index(positive_class)].tolist()
 

@@ -6,6 +6,7 @@ import importlib
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from hydra import compose, initialize_config_dir
@@ -13,7 +14,10 @@ from omegaconf import OmegaConf
 from typer.main import get_command
 
 from gitml.config import Params
+from gitml.data.sources import load_source
 from gitml.data.synthetic import generate
+from gitml.errors import GitmlError
+from gitml.modeling import build_estimator, feature_specs, prepare_features, supported_tasks
 from gitml.schema import coerce
 from stages.train import fit
 
@@ -44,12 +48,51 @@ def test_every_group_option_composes_and_validates(group: str) -> None:
         assert getattr(params, group).name == option, "file name == option name == name key"
 
 
-@pytest.mark.parametrize("option", options("model"))
-def test_every_model_option_trains_on_tiny_data(option: str) -> None:
+#: The built-in data option each task's model options are trained on in these contracts.
+TASK_DATA = {"binary": "synthetic_credit", "regression": "diabetes"}
+
+
+def model_tasks(option: str) -> list[str]:
+    """The tasks a model option supports, from its estimator's type (gitml.modeling)."""
     params = Params.parse(composed([f"model={option}"]))
-    frame = coerce(generate(400, seed=1), params.data)
-    model = fit(frame, params.data, params.model)
-    assert list(model.classes_) == [0, 1]
+    return supported_tasks(build_estimator(params.model))
+
+
+def tiny_frame(params: Params) -> pd.DataFrame:
+    if params.data.source == "synthetic_credit":
+        return coerce(generate(400, seed=1), params.data)
+    return coerce(load_source(params.data, params.seed), params.data)
+
+
+@pytest.mark.parametrize("option", options("model"))
+def test_every_model_option_trains_on_tiny_data_of_its_task(option: str) -> None:
+    supported = model_tasks(option)
+    assert supported, f"conf/model/{option}.yaml builds neither a classifier nor a regressor"
+    task = next(t for t in supported if t in TASK_DATA)
+    params = Params.parse(composed([f"model={option}", f"data={TASK_DATA[task]}"]))
+    assert params.data.task == task
+    model = fit(tiny_frame(params), params.data, params.model)
+    if task == "binary":
+        assert list(model.classes_) == [0, 1]
+    else:
+        assert not hasattr(model, "classes_")
+        prediction = model.predict(
+            prepare_features(tiny_frame(params)[:5], feature_specs(params.data))
+        )
+        assert prediction.dtype.kind == "f" and len(prediction) == 5
+
+
+def test_model_options_cover_every_task_with_data() -> None:
+    covered = {t for option in options("model") for t in model_tasks(option)}
+    assert set(TASK_DATA) <= covered
+    data_tasks = {Params.parse(composed([f"data={o}"])).data.task for o in options("data")}
+    assert set(TASK_DATA) <= data_tasks
+
+
+def test_a_model_of_the_wrong_task_is_refused_before_training() -> None:
+    params = Params.parse(composed(["model=ridge"]))  # the default data is binary
+    with pytest.raises(GitmlError, match="needs a classifier"):
+        fit(coerce(generate(50, seed=1), params.data), params.data, params.model)
 
 
 @pytest.mark.parametrize("option", options("experiment"))

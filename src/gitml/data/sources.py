@@ -20,6 +20,16 @@ def _breast_cancer() -> pd.DataFrame:
     return frame.rename(columns={"target": "benign"}).astype({"benign": "int64"})
 
 
+def _diabetes() -> pd.DataFrame:
+    """scikit-learn's bundled diabetes table (442 rows, unscaled), target `progression`."""
+    from sklearn.datasets import load_diabetes
+
+    frame = load_diabetes(as_frame=True, scaled=False).frame
+    frame = frame.rename(columns={"target": "progression"})
+    frame["sex"] = frame["sex"].astype("int64").astype(str)  # coded 1/2 in the source
+    return frame
+
+
 def read_table(
     path: str | Path,
     fmt: str,
@@ -80,6 +90,8 @@ def load_source(data: DataConfig, seed: int) -> pd.DataFrame:
         return synthetic.generate(int(data.n_rows or 20_000), seed=seed)
     if data.source == "breast_cancer":
         return _breast_cancer()
+    if data.source == "diabetes":
+        return _diabetes()
     assert data.path is not None  # checked by DataConfig
     frame = read_table(data.path, data.source, data.read_options, [c.name for c in data.columns])
     if data.n_rows:

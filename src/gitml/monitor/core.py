@@ -268,6 +268,7 @@ class Monitor:
             threshold=self.inputs.threshold,
             recorded_metrics=self.inputs.recorded_metrics or {},
             tolerances=self.inputs.policy.decay,
+            task=self.inputs.data.task if self.inputs.data is not None else None,
         )
         if self.inputs.label_join is not None:
             found["join"] = self.inputs.label_join.summary()

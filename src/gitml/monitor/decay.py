@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gitml.policy.monitor import LOWER_IS_BETTER
+from gitml import tasks
 
 
 def decay(
@@ -23,29 +23,37 @@ def decay(
     threshold: float,
     recorded_metrics: Mapping[str, Any],
     tolerances: Mapping[str, float],
+    task: str | None = None,
 ) -> dict[str, Any]:
-    """Each metric's current value, recorded value and loss; decayed when a loss passes its tolerance."""
+    """Each metric's current value, recorded value and loss; decayed when a loss passes its tolerance.
+
+    The metrics are the task's (`gitml.tasks`): from the positive-class probability for binary,
+    from the predicted value for regression. `task` None: read from the recorded metrics' names
+    (binary when they name none).
+    """
     if not label_chunks:
         return {
             "decayed": False,
             "note": f"no '{score_name}' scores to judge labels by",
             "metrics": {},
         }
-    from gitml.evaluation import classification_metrics
-
-    labels = np.concatenate(label_chunks)
-    scores = np.concatenate(score_chunks)
-    keep = ~np.isnan(scores) & ~pd.isna(labels)
-    is_positive = (pd.Series(labels[keep]).astype(str) == str(positive_class)).to_numpy()
-    scores = np.clip(scores[keep], 0.0, 1.0)
-    if len(np.unique(is_positive)) < 2:
+    row = (
+        tasks.get(task)
+        if task is not None
+        else (tasks.task_of_metrics(flat_metrics(recorded_metrics)) or tasks.TASKS["binary"])
+    )
+    if row.compute_decay is None:
         return {
             "decayed": False,
             "metrics": {},
-            "note": "the labels hold one class only: metrics need both",
+            "note": f"decay is not judged for {row.name} tasks (one score per row cannot hold it)",
         }
-    proba = np.column_stack([1.0 - scores, scores])
-    current = classification_metrics(is_positive.astype(int), proba, [0, 1], threshold)
+    labels = np.concatenate(label_chunks)
+    scores = np.concatenate(score_chunks)
+    keep = ~np.isnan(scores) & ~pd.isna(labels)
+    current = row.compute_decay(labels[keep], scores[keep], positive_class, threshold)
+    if isinstance(current, str):
+        return {"decayed": False, "metrics": {}, "note": current}
     recorded = flat_metrics(recorded_metrics)
     metrics: dict[str, dict[str, Any]] = {}
     for name, value in current.items():
@@ -57,7 +65,9 @@ def decay(
         }
         if entry["recorded"] is not None and entry["tolerance"] is not None:
             loss = (
-                value - entry["recorded"] if name in LOWER_IS_BETTER else entry["recorded"] - value
+                value - entry["recorded"]
+                if name in tasks.LOWER_IS_BETTER
+                else entry["recorded"] - value
             )
             entry["loss"] = loss
             entry["decayed"] = bool(loss > entry["tolerance"])
@@ -65,7 +75,7 @@ def decay(
     return {
         "decayed": any(m["decayed"] for m in metrics.values()),
         "metrics": metrics,
-        "labelled_rows": len(scores),
+        "labelled_rows": int(keep.sum()),
         "note": None if recorded else "no recorded metrics to compare with",
     }
 

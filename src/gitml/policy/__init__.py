@@ -36,6 +36,7 @@ from gitml.errors import GitmlError
 from gitml.names import NAME_RE
 from gitml.policy.monitor import MonitorPolicy
 from gitml.policy.serve import ServePolicy
+from gitml.tasks import FAIRNESS_STATS
 
 __all__ = [
     "FAIRNESS_METRICS",
@@ -56,11 +57,13 @@ __all__ = [
 #: Checks a gate may require; each is judged from a report at the candidate's commit.
 KNOWN_CHECKS = ("validation_passed",)
 #: Fairness statistics reported per sensitive attribute in reports/slices.json.
-FAIRNESS_METRICS = ("demographic_parity_difference", "equalized_odds_difference")
+FAIRNESS_METRICS = FAIRNESS_STATS  # every task's gaps (gitml.tasks)
 if TYPE_CHECKING:  # the keys are validated as choices; readers index with plain strings
     FairnessMetric = str
 else:
-    FairnessMetric = Literal["demographic_parity_difference", "equalized_odds_difference"]
+    FairnessMetric = Literal[
+        "demographic_parity_difference", "equalized_odds_difference", "mae_gap", "rmse_gap"
+    ]
 
 
 @dataclass(frozen=True, config=STRICT)

@@ -26,6 +26,7 @@ from gitml.conftypes import (
     empty_if_none,
     validate,
 )
+from gitml.tasks import LOWER_IS_BETTER as TASK_LOWER_IS_BETTER
 
 DISTANCES = ("wasserstein", "jensenshannon", "psi")
 TESTS = ("ks", "chi2")
@@ -48,13 +49,28 @@ DEFAULT_DECAY = {
     "f1": 0.03,
     "log_loss": 0.03,
     "brier": 0.01,
+    # Regression: R² and MAPE are unitless; RMSE and MAE are in the target's units, so they have
+    # no default (set monitor.decay.rmse / .mae for your target to judge them).
+    "r2": 0.05,
+    "mape": 0.05,
 }
-LOWER_IS_BETTER = ("log_loss", "brier")
+LOWER_IS_BETTER = TASK_LOWER_IS_BETTER
 
 
 Method = Literal["wasserstein", "jensenshannon", "psi", "ks", "chi2"]
 CategoricalMethod = Literal["jensenshannon", "psi", "chi2"]
-DecayMetric = Literal["roc_auc", "average_precision", "accuracy", "f1", "log_loss", "brier"]
+DecayMetric = Literal[
+    "roc_auc",
+    "average_precision",
+    "accuracy",
+    "f1",
+    "log_loss",
+    "brier",
+    "rmse",
+    "mae",
+    "r2",
+    "mape",
+]
 if TYPE_CHECKING:  # the keys are validated as choices; readers index with plain strings
     MethodKey = str
     DecayKey = str

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from gitml import tasks
 from gitml.errors import GitmlError
 from gitml.intervals import Settings
 from gitml.policy import Policy, load_policy
@@ -101,7 +102,10 @@ def build(
         base_snap,
         head_snap,
         policy.metrics,
-        primary_metric=policy.report.primary_metric,
+        # The policy's primary metric, or the head's task's own when it does not report it.
+        primary_metric=tasks.primary_metric(
+            policy.report.primary_metric, tasks.task_of_metrics(head_snap.metrics)
+        ),
         top_k=policy.report.top_k_importance,
         skip_outs=skip,
         notes=notes,
@@ -120,16 +124,17 @@ def compare(root: Path, names: Sequence[str] | None, policy: Policy | None = Non
             f"No experiments found in {project.root}.",
             "Run some with `dvc exp run` (or `make run`), then try again.",
         )
+    task = next((t for e in exps if (t := tasks.task_of_metrics(e.metrics))), None)
     table = compare_experiments(
         [(e.name, e.rev, e.params, e.metrics) for e in exps],
         policy.metrics,
-        policy.report.primary_metric,
+        tasks.primary_metric(policy.report.primary_metric, task),
     )
     found = {
         e.name: project.read_predictions(e.rev or None, policy.outputs.predictions, e.name)
         for e in exps
     }
-    rule = policy.metrics.get(policy.report.primary_metric)
+    rule = policy.metrics.get(tasks.primary_metric(policy.report.primary_metric, task))
     return mark_comparison(table, found, rule, settings(policy))
 
 

@@ -33,9 +33,12 @@ from gitml.report.metrics import (
     INVALID,
     REMOVED,
     UNJUDGED,
+    ClassRow,
     MetricRow,
     Verdict,
     diff_metrics,
+    diff_per_class,
+    split_per_class,
     verdict,
 )
 from gitml.report.plots import LINE_PLOTS, Confusion, LinePlot, build_plots
@@ -57,6 +60,7 @@ __all__ = [
     "SLICE_GAPS",
     "SLICE_GROUP_STATS",
     "UNJUDGED",
+    "ClassRow",
     "Comparison",
     "Confusion",
     "DataDiff",
@@ -126,6 +130,8 @@ class Report:
     notes: tuple[str, ...] = ()
     #: How the metrics were judged (gitml.report.intervals.IntervalSummary); None: point values.
     intervals: Any = None
+    #: Per-class precision, recall, F1 and support (multiclass runs; empty otherwise).
+    per_class: list[ClassRow] = field(default_factory=list)
 
     @property
     def has_baseline(self) -> bool:
@@ -148,8 +154,9 @@ def build_report(
     With `statistics`, judged metrics get paired-bootstrap intervals from the snapshots'
     per-row predictions (`gitml.report.intervals`); without, point values are compared.
     """
-    base_metrics = base.metrics if base is not None else None
-    rows = diff_metrics(base_metrics, head.metrics or {}, rules)
+    base_metrics, base_classes = split_per_class(base.metrics if base is not None else None)
+    head_metrics, head_classes = split_per_class(head.metrics or {})
+    rows = diff_metrics(base_metrics, head_metrics or {}, rules)
     has_baseline = base_metrics is not None
     summary = None
     if statistics is not None and base is not None and has_baseline:
@@ -191,4 +198,5 @@ def build_report(
         top_k=top_k,
         notes=tuple(notes),
         intervals=summary,
+        per_class=diff_per_class(base_classes if has_baseline else None, head_classes),
     )

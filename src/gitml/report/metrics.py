@@ -85,6 +85,60 @@ def diff_metrics(
     return rows
 
 
+#: The per-class block of a multiclass metrics.json (gitml.tasks), and its statistics in order.
+PER_CLASS_KEY = "per_class"
+PER_CLASS_STATS = ("precision", "recall", "f1", "support")
+
+
+@dataclass(frozen=True)
+class ClassRow:
+    """One class's precision, recall, F1 or support, base against head (multiclass runs)."""
+
+    label: str
+    stat: str
+    base: Any
+    head: Any
+    delta: float | None
+
+
+def split_per_class(
+    metrics: Mapping[str, Any] | None,
+) -> tuple[dict[str, Any] | None, dict[str, Mapping[str, Any]]]:
+    """The scalar metrics, and the per-class block (nested, or flattened as per_class.<c>.<stat>)."""
+    if metrics is None:
+        return None, {}
+    scalars: dict[str, Any] = {}
+    classes: dict[str, dict[str, Any]] = {}
+    prefix = PER_CLASS_KEY + "."
+    for key, value in metrics.items():
+        if key == PER_CLASS_KEY and isinstance(value, Mapping):
+            for label, stats in value.items():
+                if isinstance(stats, Mapping):
+                    classes.setdefault(str(label), {}).update(stats)
+        elif key.startswith(prefix) and "." in key[len(prefix) :]:
+            label, stat = key[len(prefix) :].rsplit(".", 1)
+            classes.setdefault(label, {})[stat] = value
+        else:
+            scalars[key] = value
+    return scalars, dict(classes)
+
+
+def diff_per_class(
+    base: Mapping[str, Mapping[str, Any]] | None, head: Mapping[str, Mapping[str, Any]]
+) -> list[ClassRow]:
+    """Rows per class and statistic (precision, recall, F1, support), classes in head's order."""
+    old = base or {}
+    labels = list(head) + [c for c in old if c not in head]
+    rows: list[ClassRow] = []
+    for label in labels:
+        for stat in PER_CLASS_STATS:
+            b, h = (old.get(label) or {}).get(stat), (head.get(label) or {}).get(stat)
+            if b is None and h is None:
+                continue
+            rows.append(ClassRow(label, stat, b, h, delta(b, h)[0]))
+    return rows
+
+
 def _numeric_like(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 

@@ -94,14 +94,14 @@ def build_plots(
     old = base or {}
     lines = []
     for name, (title, x, y) in LINE_PLOTS.items():
-        if name in head or name in old:
+        if head.get(name) or old.get(name):  # an empty file: the run's task does not draw it
             lines.append(
                 LinePlot(
                     name, title, x, y, _series(old.get(name), x, y), _series(head.get(name), x, y)
                 )
             )
     confusion = None
-    if "confusion" in head or "confusion" in old:
+    if head.get("confusion") or old.get("confusion"):
         base_counts = _confusion_counts(old.get("confusion"))
         head_counts = _confusion_counts(head.get("confusion"))
         sides = (base_counts or {}, head_counts or {})

@@ -8,15 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from gitml.report.values import delta, number
+from gitml.tasks import FAIRNESS_STATS, GROUP_STATS
 
-#: Slice statistics and their direction (True: higher is better, None: neutral).
-SLICE_GROUP_STATS: dict[str, bool | None] = {
-    "count": None,
-    "selection_rate": None,
-    "tpr": True,
-    "fpr": False,
-}
-SLICE_GAPS = ("demographic_parity_difference", "equalized_odds_difference")
+#: Slice statistics of every task (gitml.tasks) and their direction (True: higher is better,
+#: None: neutral); the gaps are lower-is-better.
+SLICE_GROUP_STATS: dict[str, bool | None] = GROUP_STATS
+SLICE_GAPS = FAIRNESS_STATS
 
 
 @dataclass(frozen=True)
