@@ -27,7 +27,7 @@ from gitml.report.render import render_html, render_markdown
 from gitml.scoring import Scores
 
 pytestmark = pytest.mark.unit
-TEMPLATES = Path(__file__).resolve().parents[2] / "reports" / "templates"
+TEMPLATES = Path(__file__).resolve().parents[2] / "src" / "gitml" / "templates"
 
 RNG = np.random.default_rng(7)
 Y = RNG.normal(150.0, 60.0, 300) + 200.0
