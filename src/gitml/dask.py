@@ -31,6 +31,7 @@ T = TypeVar("T")
 #: File suffixes that count as Parquet partitions of a dataset.
 PARQUET_SUFFIXES = (".parquet", ".pq")
 CONNECT_TIMEOUT = "10s"
+DRAIN_SECONDS = 120.0
 
 _cache: dict[str, Any] = {}
 _cache_lock = threading.Lock()
@@ -191,6 +192,7 @@ def run_partitions(
     ]
     index = {f.key: i for i, f in enumerate(futures)}
     results: list[Any] = [None] * len(items)
+    finished = False
     try:
         for future in as_completed(futures, loop=client.loop):
             i = index[future.key]
@@ -203,10 +205,36 @@ def run_partitions(
             future.release()
             if on_done is not None:
                 on_done(i, results[i])
+        finished = True
     finally:
         client.cancel(futures)
         client.cancel([shared_future])
+        if not finished:  # a cancelled task that is running still runs: let it end first
+            _drain(client, [f.key for f in futures])
     return results
+
+
+def _executing(keys: list[str], dask_worker: Any = None) -> list[str]:
+    """The keys among `keys` this worker is executing (run on each worker by `_drain`)."""
+    running = {ts.key for ts in dask_worker.state.executing}
+    return [k for k in keys if k in running]
+
+
+def _drain(client: Any, keys: list[str], timeout: float = DRAIN_SECONDS) -> None:
+    """Wait until no worker executes one of `keys` (cancelled tasks run to their end), so the
+    caller can remove what they write; give up after `timeout` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            busy = client.run(_executing, keys, on_error="ignore")
+        except (OSError, TimeoutError):
+            return
+        if not any(busy.values()):
+            return
+        time.sleep(0.1)
+    log.warning("tasks still running after %.0f s; their output may be left behind", timeout)
 
 
 def _task_error(exc: BaseException, where: str) -> GitmlError:

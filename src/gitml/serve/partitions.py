@@ -85,6 +85,8 @@ def score_partition(item: tuple[int, str], job: ScoringJob) -> int:
     import pyarrow as pa
 
     index, url = item
+    if not Path(job.out_dir).is_dir():  # the run failed and was cleaned up: write nothing
+        raise GitmlError("The run was aborted.", None)
     bundle = worker_bundle(job)
     out = Path(job.out_dir) / part_name(index, url)
     with cluster.local_copy(url) as path:
