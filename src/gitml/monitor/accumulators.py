@@ -149,6 +149,39 @@ class NumericAccumulator:
             )
             self.coarse += np.diff(bounds)  # the last inner bin is closed, as in np.histogram
 
+    def merge(self, other: NumericAccumulator) -> None:
+        """Add the summary of another part of the batch (same column and reference), as if its
+        chunks had followed this one's: counts exactly, sums up to float rounding."""
+        self.rows += other.rows
+        self.nulls += other.nulls
+        self.total += other.total
+        self.total_sq += other.total_sq
+        self.low = min(self.low, other.low)
+        self.high = max(self.high, other.high)
+        if self.buffer is not None and other.buffer is not None:
+            if self.present <= stats.KS_EXACT_MAX_N:
+                self.buffer.extend(other.buffer)
+            else:
+                self.buffer = None
+        else:
+            self.buffer = None
+        if self.bins is not None:
+            self.counts += other.counts
+            self.gaps += other.gaps
+        if self.ref_values is not None:
+            self.ks_le += other.ks_le
+            self.ks_lt += other.ks_lt
+        if self.distinct is not None:
+            self.cur_known += other.cur_known
+            if self.cur_extra is not None and other.cur_extra is not None:
+                self.cur_extra.update(other.cur_extra)
+                if len(self.cur_extra) > TRACK_DISTINCT_MAX:
+                    self.cur_extra = None  # type: ignore[assignment]
+            else:
+                self.cur_extra = None
+        if self.coarse_edges is not None:
+            self.coarse += other.coarse
+
     # ---------------------------------------------------------------- what the tests need
 
     def exact_sample(self) -> np.ndarray | None:
@@ -225,6 +258,12 @@ class CategoricalAccumulator:
             present = present.astype(str)
         counts = present.value_counts(sort=False)
         self.counts.update(dict(zip(counts.index.tolist(), counts.tolist(), strict=True)))
+
+    def merge(self, other: CategoricalAccumulator) -> None:
+        """Add the counts of another part of the batch (same column and reference)."""
+        self.rows += other.rows
+        self.nulls += other.nulls
+        self.counts.update(other.counts)
 
     def cells(self) -> tuple[list[str], np.ndarray, np.ndarray]:
         """(categories, reference counts, batch counts) over the union of categories."""

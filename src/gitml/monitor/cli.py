@@ -23,7 +23,12 @@ def monitor_command(
     profile: Path | None = typer.Option(
         None, "--profile", help="Reference: a profile file (data/profile.json) instead."
     ),
-    current: Path | None = typer.Option(None, "--current", help="The batch (.csv or .parquet)."),
+    current: str | None = typer.Option(
+        None,
+        "--current",
+        help="The batch (.csv or .parquet); with --engine dask a Parquet dataset (a directory, "
+        "a glob or s3://bucket/prefix).",
+    ),
     prediction_log: Path | None = typer.Option(
         None, "--log", help="The serving prediction log (JSON Lines) instead of a batch."
     ),
@@ -64,6 +69,18 @@ def monitor_command(
     root: Path = typer.Option(
         Path("."), "--root", help="The project root (conf/, its git repository)."
     ),
+    engine: str = typer.Option(
+        "local",
+        "--engine",
+        help="local (one process) or dask (each partition of --current on a Dask worker, the "
+        "summaries merged: the same statistics and decisions).",
+    ),
+    scheduler: str | None = typer.Option(
+        None,
+        "--scheduler",
+        help="With --engine dask: the scheduler's address (default: a local cluster, one worker "
+        "process per core).",
+    ),
 ) -> None:
     """Compare a production batch with a version's training profile: drift, quality, decay.
 
@@ -71,11 +88,17 @@ def monitor_command(
     on undeclared columns with monitor.quality.undeclared: fail, 2 on an error.
     """
     with user_errors():
+        if engine not in ("local", "dask"):
+            raise GitmlError(f"Unknown engine '{engine}'.", "Use --engine local or dask.")
+        if scheduler is not None and engine != "dask":
+            raise GitmlError("--scheduler goes with --engine dask.", "Add --engine dask.")
         code = run(
             stage=stage,
             version=version,
             profile=profile,
-            current=current,
+            current=Path(current) if current is not None and engine == "local" else None,
+            dataset=current if engine == "dask" else None,
+            scheduler=scheduler,
             prediction_log=prediction_log,
             labels=labels,
             label_column=label_column,
@@ -110,8 +133,13 @@ def run(
     importance: Path | None = None,
     root: Path = Path("."),
     label_column: str | None = None,
+    dataset: str | None = None,
+    scheduler: str | None = None,
 ) -> int:
-    """Run one monitoring pass and write the report; return the exit code."""
+    """Run one monitoring pass and write the report; return the exit code.
+
+    `dataset` (instead of `current`) monitors a Parquet dataset on a Dask cluster (`scheduler`,
+    or a local one)."""
     from gitml.contract import InputContract
     from gitml.fileio import write_text
     from gitml.monitor import reference as refs
@@ -126,7 +154,12 @@ def run(
             "Give exactly one reference: --stage, --version or --profile.",
             "e.g. `gitml monitor --stage production --current batch.parquet`.",
         )
-    if (current is None) == (prediction_log is None):
+    if dataset is not None and (prediction_log is not None or current is not None):
+        raise GitmlError(
+            "--engine dask monitors a Parquet dataset given with --current, not a log.",
+            "Drop --engine dask to monitor the prediction log.",
+        )
+    if (current is None and dataset is None) == (prediction_log is None):
         raise GitmlError(
             "Give exactly one batch: --current PATH or --log PREDICTION_LOG.",
             "e.g. `gitml monitor --stage production --current batch.parquet`.",
@@ -145,6 +178,11 @@ def run(
     else:
         reference = refs.from_registry(root, stage, version)
     join = None
+    if labels is not None and is_labels_file(labels) and dataset is not None:
+        raise GitmlError(
+            "--engine dask takes --labels as a column of the dataset, not a file to join.",
+            "Join the labels into the dataset first, or drop --engine dask.",
+        )
     if labels is not None and is_labels_file(labels):
         target = label_column or (reference.data.target if reference.data is not None else None)
         join = read_labels(Path(labels), target)
@@ -169,7 +207,6 @@ def run(
     )
     monitor = Monitor(inputs)
     batch_path = current if current is not None else prediction_log
-    assert batch_path is not None
     columns = monitor.profile["columns"]
     kinds = {name: str(col.get("kind")) for name, col in columns.items()}
     if reference.data is not None:
@@ -180,9 +217,8 @@ def run(
                 if c.name not in kinds and c.dtype != "datetime"
             }
         )
-    source = BatchSource(
-        batch_path,
-        kinds,
+    reader = dict(
+        kinds=kinds,
         extra=tuple(
             x for x in (monitor.score_name, labels, *((REQUEST_ID, ROW) if join else ())) if x
         ),
@@ -195,12 +231,19 @@ def run(
         else InputContract.from_read_options(reference.data.source, reference.data.read_options),
         log=prediction_log is not None,
     )
-    _consume(monitor, source)
-    monitor.see_columns(source.columns)
+    log_summary = None
+    if dataset is not None:
+        _consume_dataset(monitor, dataset, reader, scheduler)
+    else:
+        assert batch_path is not None
+        source = BatchSource(batch_path, **reader)  # type: ignore[arg-type]
+        _consume(monitor, source)
+        monitor.see_columns(source.columns)
+        log_summary = source.log_summary
     result = monitor.result()
-    if source.log_summary:
-        result["log"] = source.log_summary
-    text = render(result, fmt, reference=reference.label, current=str(batch_path))
+    if log_summary:
+        result["log"] = log_summary
+    text = render(result, fmt, reference=reference.label, current=str(dataset or batch_path))
     if output is not None:
         write_text(output, text)
     else:
@@ -249,6 +292,36 @@ def _consume(monitor: object, source: object) -> None:
         for chunk in source:
             monitor.update(chunk)
             bar.advance(task, len(chunk))
+
+
+def _consume_dataset(
+    monitor: object, dataset: str, reader: dict[str, object], scheduler: str | None
+) -> None:
+    """Monitor the dataset's partitions on Dask workers, with a bar over the partitions."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from gitml.monitor.core import Monitor
+    from gitml.monitor.partitions import monitor_dataset
+
+    assert isinstance(monitor, Monitor)
+    with Progress(
+        TextColumn("monitor partitions"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        disable=not sys.stderr.isatty(),
+    ) as bar:
+        task = bar.add_task("partitions", total=None)
+        monitor_dataset(
+            monitor,
+            dataset,
+            reader,
+            scheduler=scheduler,
+            on_partitions=lambda n: bar.update(task, total=n),
+            on_done=lambda _i, _part: bar.advance(task),
+        )
 
 
 def _workspace_importance(root: Path, profile: Path, outputs: Outputs) -> Path | None:

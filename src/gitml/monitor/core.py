@@ -150,6 +150,27 @@ class Monitor:
         if self.inputs.data is not None and self.inputs.policy.schema:
             self._validate(chunk)
 
+    def merge(self, other: Monitor) -> None:
+        """Add the summaries of another part of the batch, monitored with the same inputs.
+
+        Parts merged in batch order give the statistics and decisions of one monitor fed every
+        chunk in that order: counts exactly, sums up to float rounding (`gitml monitor --engine
+        dask` monitors each partition on a worker and merges them here).
+        """
+        for name, acc in self.accumulators.items():
+            acc.merge(other.accumulators[name])  # type: ignore[arg-type]
+        if self.score is not None and other.score is not None:
+            self.score.merge(other.score)
+        self.rows += other.rows
+        self.chunks += other.chunks
+        self.schema.merge(other.schema)
+        if other.columns_seen is not None:
+            self.see_columns(other.columns_seen)
+        self.checked = self.checked or other.checked
+        self.label_chunks.extend(other.label_chunks)
+        self.score_chunks.extend(other.score_chunks)
+        self.score_seen = self.score_seen or other.score_seen
+
     def _validate(self, chunk: pd.DataFrame) -> None:
         from gitml.schema import validate_frame
 

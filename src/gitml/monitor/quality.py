@@ -38,6 +38,11 @@ class SchemaFailures:
                 if example not in seen["examples"] and len(seen["examples"]) < MAX_EXAMPLES:
                     seen["examples"].append(example)
 
+    def merge(self, other: SchemaFailures) -> None:
+        """Add another part of the batch's failures (after this part's)."""
+        if other.checked:
+            self.add({**f, "examples": list(f["examples"])} for f in other.by_check.values())
+
     def sorted(self) -> list[dict[str, Any]]:
         """The failures by column, then check."""
         return sorted(self.by_check.values(), key=lambda f: (f["column"], f["check"]))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,9 @@ class ModelBundle:
     stage: str | None = None
     commit: str | None = None
     source: str = ""
+    #: The skops bytes the model was loaded from (what `gitml predict --engine dask` ships to
+    #: its workers, which load and digest-check it themselves).
+    data: bytes = field(default=b"", repr=False, compare=False)
 
     def metadata(self) -> dict[str, Any]:
         """What GET /metadata returns."""
@@ -60,7 +63,9 @@ def from_bytes(
     """Load skops bytes (trusting only `trusted`, from conf/) into a bundle."""
     model = loads_model(data, list(trusted), source=source or f"{name} {version}")
     _check_signature(model, signature, source or name)
-    return ModelBundle(model, signature, name, version, md5_bytes(data), stage, commit, source)
+    return ModelBundle(
+        model, signature, name, version, md5_bytes(data), stage, commit, source, data
+    )
 
 
 def from_file(

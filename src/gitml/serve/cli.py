@@ -176,11 +176,17 @@ def register(app: typer.Typer) -> None:
 
     @app.command("predict")
     def predict(
-        input_path: Path | None = typer.Argument(
-            None, metavar="INPUT", help="CSV or Parquet file to score."
+        input_arg: str | None = typer.Argument(
+            None,
+            metavar="INPUT",
+            help="CSV or Parquet file to score; with --engine dask a Parquet dataset (a "
+            "directory, a glob or s3://bucket/prefix).",
         ),
         output: Path | None = typer.Option(
-            None, "-o", "--output", help="Where to write (.csv or .parquet)."
+            None,
+            "-o",
+            "--output",
+            help="Where to write (.csv or .parquet); with --engine dask a directory.",
         ),
         stage: str | None = typer.Option(None, "--stage", help=STAGE_HELP),
         version: str | None = typer.Option(None, "--version", help=VERSION_HELP),
@@ -200,22 +206,42 @@ def register(app: typer.Typer) -> None:
         keep: str | None = typer.Option(
             None, "--keep", help="Comma-separated input columns to copy into the output."
         ),
+        engine: str = typer.Option(
+            "local",
+            "--engine",
+            help="local (one process) or dask (one task per partition on a Dask cluster).",
+        ),
+        scheduler: str | None = typer.Option(
+            None,
+            "--scheduler",
+            help="With --engine dask: the scheduler's address (default: a local cluster, one "
+            "worker process per core).",
+        ),
         root: Path = typer.Option(Path("."), "--root", help="Project root (conf/, the repo)."),
     ) -> None:
         """Score a CSV/Parquet file in chunks, or a JSON Lines stream with --stream.
 
         The output has the --id-column and --keep columns, a `prediction` column, one
         `probability_<class>` column per class and a `model_version` column, in input order; it
-        replaces OUTPUT only if every row validated.
+        replaces OUTPUT only if every row validated. With --engine dask, INPUT is a Parquet
+        dataset and OUTPUT a directory with one part-<i>-<input name>.parquet per input
+        partition, in the same row order (docs/scale.md).
         """
         from gitml.serve import batch
 
+        input_path = Path(input_arg) if input_arg is not None else None
         with user_errors():
+            if engine not in ("local", "dask"):
+                raise GitmlError(f"Unknown engine '{engine}'.", "Use --engine local or dask.")
+            if scheduler is not None and engine != "dask":
+                raise GitmlError("--scheduler goes with --engine dask.", "Add --engine dask.")
             bundle = load_bundle(root, stage, version, model)
             settings = _policy(root).serve
             kept = [c.strip() for c in (keep or "").split(",") if c.strip()]
             carry = batch.carried_columns(bundle, id_column, kept)
             if stream:
+                if engine == "dask":
+                    raise GitmlError("--stream scores one process's stdin.", "Drop --engine.")
                 if input_path is not None or output is not None:
                     raise GitmlError(
                         "--stream reads stdin and writes stdout.",
@@ -237,6 +263,24 @@ def register(app: typer.Typer) -> None:
                     "For example: gitml predict --model models/model.skops "
                     "data/test.parquet -o predictions.parquet",
                 )
+            if engine == "dask":
+                assert input_arg is not None
+                rows = _predict_dask(
+                    bundle,
+                    input_arg,
+                    output,
+                    chunk_rows or settings.chunk_rows,
+                    settings.unknown_categories,
+                    carry,
+                    _policy(root).trusted_types,
+                    scheduler,
+                    progress,
+                )
+                typer.echo(
+                    f"scored {rows} rows with {bundle.name} {bundle.version} -> {output}",
+                    err=True,
+                )
+                return
             from gitml.serve.batcher import limit_threads
 
             limit_threads(settings.predict_threads)
@@ -337,6 +381,48 @@ def _predict_with_progress(
                 unknown,
                 progress=lambda n: bar.advance(task, n),
                 carry=carry,
+            )
+        )
+
+
+def _predict_dask(
+    bundle: Any,
+    source: str,
+    output: Path,
+    chunk_rows: int,
+    unknown: str,
+    carry: list[str],
+    trusted: Any,
+    scheduler: str | None,
+    show: bool,
+) -> int:
+    """`gitml predict --engine dask`, with a progress bar over the partitions."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from gitml.serve.partitions import predict_dataset
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        transient=True,
+        console=_stderr_console(),
+        disable=not show,
+    ) as bar:
+        task = bar.add_task("scoring partitions", total=None)
+        return int(
+            predict_dataset(
+                bundle,
+                source,
+                output,
+                chunk_rows=chunk_rows,
+                unknown_categories=unknown,
+                carry=carry,
+                trusted=trusted,
+                scheduler=scheduler,
+                on_partitions=lambda n: bar.update(task, total=n),
+                on_done=lambda _i, _rows: bar.advance(task),
             )
         )
 

@@ -1,0 +1,175 @@
+"""Benchmark `gitml predict/monitor --engine dask` against the single-process commands.
+
+Run from the repository root (one run, ratios; figures go to benchmarks/RESULTS.md, "Dask"):
+
+    .venv/bin/python benchmarks/dask_bench.py --rows 10000000 --parts 40
+
+It fits the configured pipeline (shrunk, like the serving tests) into benchmarks/work/dask/,
+writes the rows as PARTS Parquet files (`parts/`) and as one file (`all.parquet`, one row group
+per part), then times, each in a fresh `gitml` process:
+
+- `gitml predict all.parquet` (single process);
+- `gitml predict --engine dask parts/ --scheduler ...` on a LocalCluster of 1 and of 2 worker
+  processes (started here beforehand, so cluster start-up is not in the figure; it is ~3-5 s);
+- `gitml monitor --current all.parquet` and `gitml monitor --engine dask --current parts/` on
+  the 2-worker cluster.
+
+Memory: the single process's peak RSS (getrusage of the child), and each worker's peak RSS
+(getrusage inside the worker after the run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / "benchmarks" / "work" / "dask"
+GITML = str(Path(sys.executable).parent / "gitml")
+sys.path.insert(0, str(ROOT))
+
+NUMERIC = [
+    "age",
+    "income",
+    "debt_to_income",
+    "credit_history_years",
+    "loan_amount",
+    "open_accounts",
+    "delinquencies_2y",
+]
+CATEGORICAL = ["employment_type", "region", "home_ownership"]
+
+
+def prepare(rows: int, parts: int) -> Path:
+    """Model, profile, the dataset and the single file (reused when already there)."""
+    from gitml.data.synthetic import generate
+    from gitml.fileio import write_json
+    from gitml.profile import build_profile
+    from tests.serve_support import build_model
+
+    data = WORK / f"{rows}-{parts}"
+    if not (WORK / "models" / "model.skops").is_file():
+        build_model(WORK, n_rows=10)
+        write_json(
+            WORK / "profile.json", build_profile(generate(20_000, seed=1), NUMERIC, CATEGORICAL)
+        )
+    if (data / "all.parquet").is_file():
+        return data
+    (data / "parts").mkdir(parents=True, exist_ok=True)
+    per = rows // parts
+    writer = None
+    for i in range(parts):
+        frame = generate(per, seed=100 + i, scenario="covariate" if i % 2 else "none")
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        pq.write_table(table, data / "parts" / f"batch-{i:03d}.parquet", compression="zstd")
+        if writer is None:
+            writer = pq.ParquetWriter(data / "all.parquet", table.schema, compression="zstd")
+        writer.write_table(table)
+    assert writer is not None
+    writer.close()
+    return data
+
+
+def timed(*args: str) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of one gitml command in a fresh process."""
+    code = (
+        "import resource, subprocess, sys, time, json;"
+        "t = time.perf_counter(); p = subprocess.run(sys.argv[1:], capture_output=True, text=True);"
+        "w = time.perf_counter() - t;"
+        "sys.stderr.write(p.stderr[-2000:]) if p.returncode else None;"
+        "print(json.dumps([p.returncode, w, "
+        "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, GITML, *args], capture_output=True, text=True, check=True
+    )
+    rc, wall, rss = json.loads(out.stdout)
+    if rc not in (0, 1):
+        raise SystemExit(f"{args} failed ({rc}): {out.stderr}")
+    return wall, rss
+
+
+def worker_peaks(client: object) -> list[float]:
+    def peak() -> float:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    return sorted(client.run(peak).values())  # type: ignore[attr-defined]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--parts", type=int, default=40)
+    args = parser.parse_args()
+    from distributed import Client, LocalCluster
+
+    data = prepare(args.rows, args.parts)
+    model = str(WORK / "models" / "model.skops")
+    base = ["--model", model, "--root", str(WORK), "--no-progress"]
+    results: dict[str, object] = {"rows": args.rows, "parts": args.parts}
+    wall, rss = timed("predict", *base, str(data / "all.parquet"), "-o", str(data / "one.parquet"))
+    results["predict_single"] = {"seconds": wall, "peak_mb": rss}
+    monitor = ["monitor", "--profile", str(WORK / "profile.json"), "--format", "json"]
+    monitor += ["--root", str(WORK)]
+    wall, rss = timed(*monitor, "--current", str(data / "all.parquet"), "-o", str(data / "m1.json"))
+    results["monitor_single"] = {"seconds": wall, "peak_mb": rss}
+    for workers in (1, 2):
+        with (
+            LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                host="127.0.0.1",
+                silence_logs=40,
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            address = cluster.scheduler_address
+            out = str(data / f"dask{workers}")
+            wall, rss = timed(
+                "predict", *base, str(data / "parts"), "-o", out, "--engine", "dask",
+                "--scheduler", address,
+            )  # fmt: skip
+            results[f"predict_dask_{workers}"] = {
+                "seconds": wall,
+                "client_peak_mb": rss,
+                "worker_peak_mb": worker_peaks(client),
+            }
+            if workers == 2:
+                wall, rss = timed(
+                    *monitor, "--current", str(data / "parts"), "--engine", "dask",
+                    "--scheduler", address, "-o", str(data / "m2.json"),
+                )  # fmt: skip
+                results["monitor_dask_2"] = {"seconds": wall, "client_peak_mb": rss}
+    one = json.loads((data / "m1.json").read_text())
+    two = json.loads((data / "m2.json").read_text())
+    results["monitor_same_decisions"] = (
+        one["drifted_columns"] == two["drifted_columns"] and one["status"] == two["status"]
+    )
+    s = {k: v["seconds"] for k, v in results.items() if isinstance(v, dict)}
+    results["ratios"] = {
+        "dask2_vs_dask1": s["predict_dask_1"] / s["predict_dask_2"],
+        "dask2_vs_single_predict": s["predict_single"] / s["predict_dask_2"],
+        "monitor_dask2_vs_single": s["monitor_single"] / s["monitor_dask_2"],
+    }
+    results["machine"] = (
+        f"{platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, "
+        f"Python {platform.python_version()}"
+    )
+    results["finished"] = time.strftime("%Y-%m-%d %H:%M")
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

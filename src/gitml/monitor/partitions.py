@@ -1,0 +1,82 @@
+"""`gitml monitor --engine dask`: monitor each partition of a Parquet dataset on a Dask worker.
+
+Each task reads its partition with the single-process reader (`BatchSource`, the same columns
+and input contract) into its own `Monitor`, whose accumulators are mergeable summaries bounded
+by the reference profile (counts on the profile's quantile grid, category and null counts, the
+label/score pairs for decay, the columns seen). The client merges them in partition order
+(`Monitor.merge`), so the result is the single-process monitor's on the same rows in that
+order: counts exactly, distances up to float rounding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from gitml import dask as cluster
+from gitml.errors import GitmlError
+from gitml.monitor.core import Inputs, Monitor
+from gitml.monitor.io import BatchSource
+
+
+@dataclass(frozen=True)
+class MonitorJob:
+    """What every partition's task needs: the monitor's inputs and the reader's settings."""
+
+    inputs: Inputs
+    reader: Mapping[str, Any]  # BatchSource keyword arguments, except the path
+
+
+def monitor_partition(item: tuple[int, str], job: MonitorJob) -> Monitor:
+    """Monitor one partition (runs on a worker); its mergeable summaries."""
+    import pyarrow as pa
+
+    index, url = item
+    monitor = Monitor(job.inputs)
+    with cluster.local_copy(url) as path:
+        try:
+            source = BatchSource(path, **job.reader)
+            for chunk in source:
+                monitor.update(chunk)
+        except GitmlError as exc:
+            raise GitmlError(
+                f"Partition {index} of the batch, '{url}': {exc.message.replace(str(path), url)}",
+                exc.hint,
+            ) from None
+        except (pa.ArrowException, OSError) as exc:
+            raise GitmlError(
+                f"Partition {index} of the batch, '{url}', is not a readable Parquet file ({exc}).",
+                "Fix or remove that partition.",
+            ) from None
+    monitor.see_columns(source.columns)
+    return monitor
+
+
+def monitor_dataset(
+    monitor: Monitor,
+    source: str,
+    reader: Mapping[str, Any],
+    *,
+    scheduler: str | None = None,
+    n_workers: int | None = None,
+    on_partitions: Callable[[int], None] | None = None,
+    on_done: Callable[[int, Any], None] | None = None,
+) -> Monitor:
+    """Monitor every partition of `source` on the cluster and merge them into `monitor`."""
+    parts = cluster.list_partitions(source)
+    if on_partitions is not None:
+        on_partitions(len(parts))
+    with cluster.connect(scheduler, n_workers) as client:
+        summaries = cluster.run_partitions(
+            client,
+            monitor_partition,
+            list(enumerate(parts)),
+            MonitorJob(monitor.inputs, dict(reader)),
+            name="monitor",
+            describe=lambda i: f"Partition {i} of the batch, '{parts[i]}',",
+            on_done=on_done,
+        )
+    for part in summaries:
+        monitor.merge(part)
+    return monitor

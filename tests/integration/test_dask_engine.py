@@ -1,0 +1,281 @@
+"""`gitml predict/monitor --engine dask` on a real two-process LocalCluster on 127.0.0.1.
+
+The Dask output equals the single-process command's on the same rows; a worker that dies
+mid-run is replaced and the job finishes with every row exactly once; bad input is one paragraph
+naming the partition, exit 2, and no output directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gitml.data.synthetic import generate
+
+pytestmark = pytest.mark.integration
+GITML = str(Path(sys.executable).parent / "gitml")
+PARTS = 5
+ROWS_PER_PART = 1_500
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[str]:
+    """A LocalCluster of two single-threaded worker processes; its scheduler's address."""
+    from distributed import LocalCluster
+
+    with LocalCluster(
+        n_workers=2,
+        processes=True,
+        threads_per_worker=1,
+        dashboard_address=None,
+        host="127.0.0.1",
+        silence_logs=40,
+    ) as local:
+        yield local.scheduler_address
+
+
+@pytest.fixture(scope="module")
+def rows() -> pd.DataFrame:
+    frame = generate(PARTS * ROWS_PER_PART, seed=77, scenario="covariate")
+    frame["score"] = np.random.default_rng(3).beta(2, 5, len(frame))
+    return frame
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory, rows: pd.DataFrame) -> Path:
+    """The rows as one file (`all.parquet`) and as a dataset of PARTS files (`parts/`)."""
+    root = tmp_path_factory.mktemp("dask-data")
+    (root / "parts").mkdir()
+    for i in range(PARTS):
+        part = rows.iloc[i * ROWS_PER_PART : (i + 1) * ROWS_PER_PART]
+        part.to_parquet(root / "parts" / f"batch-{i}.parquet", index=False)
+    rows.to_parquet(root / "all.parquet", index=False)
+    return root
+
+
+def gitml(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [GITML, *args, "--root", str(repo)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def predict(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return gitml(repo, "predict", "--model", str(repo / "models" / "model.skops"), *args)
+
+
+def read_dataset(out: Path) -> pd.DataFrame:
+    files = sorted(out.iterdir())
+    assert all(f.name.startswith("part-") and f.suffix == ".parquet" for f in files), files
+    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+
+
+def test_predict_dask_equals_single_process(
+    ran_template: Path, dataset: Path, cluster: str, tmp_path: Path
+) -> None:
+    single = predict(
+        ran_template,
+        str(dataset / "all.parquet"),
+        "-o",
+        str(tmp_path / "one.parquet"),
+        "--id-column",
+        "score",
+        "--no-progress",
+    )
+    assert single.returncode == 0, single.stderr
+    out = tmp_path / "scored"
+    done = predict(
+        ran_template,
+        str(dataset / "parts"),
+        "-o",
+        str(out),
+        "--id-column",
+        "score",
+        "--engine",
+        "dask",
+        "--scheduler",
+        cluster,
+        "--chunk-rows",
+        "400",
+        "--no-progress",
+    )
+    assert done.returncode == 0, done.stderr
+    assert [f.name for f in sorted(out.iterdir())] == [
+        f"part-{i:05d}-batch-{i}.parquet" for i in range(PARTS)
+    ]
+    pd.testing.assert_frame_equal(
+        read_dataset(out), pd.read_parquet(tmp_path / "one.parquet"), check_exact=True
+    )
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp dir left
+
+
+class ExitOnce:
+    """A worker plugin: the worker that starts one given task first exits at once (os._exit)."""
+
+    def __init__(self, marker: str, suffix: str) -> None:
+        self.marker = marker
+        self.suffix = suffix
+
+    def transition(self, key: Any, start: str, finish: str, **kwargs: Any) -> None:
+        if finish != "executing" or not str(key).endswith(self.suffix):
+            return
+        try:
+            os.close(os.open(self.marker, os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            return  # the rerun
+        os._exit(1)
+
+
+def test_a_worker_killed_mid_run_loses_and_duplicates_no_row(
+    ran_template: Path, dataset: Path, cluster: str, tmp_path: Path, rows: pd.DataFrame
+) -> None:
+    from distributed import Client
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    plugin = type("ExitOncePlugin", (ExitOnce, WorkerPlugin), {})(
+        str(tmp_path / "killed"), "-00003"
+    )
+    out = tmp_path / "scored"
+    with Client(cluster, set_as_default=False) as client:
+        client.register_plugin(plugin, name="exit-once")
+        try:
+            done = predict(
+                ran_template,
+                str(dataset / "parts"),
+                "-o",
+                str(out),
+                "--id-column",
+                "score",
+                "--engine",
+                "dask",
+                "--scheduler",
+                cluster,
+                "--no-progress",
+            )
+        finally:
+            client.unregister_worker_plugin("exit-once")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "killed").exists()  # a worker did die on partition 3
+    got = read_dataset(out)
+    assert len(got) == len(rows)
+    np.testing.assert_array_equal(got["score"].to_numpy(), rows["score"].to_numpy())
+
+
+def test_bad_partition_is_named_and_nothing_is_written(
+    ran_template: Path, dataset: Path, cluster: str, tmp_path: Path, rows: pd.DataFrame
+) -> None:
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    for i in range(3):
+        rows.iloc[i * 100 : (i + 1) * 100].to_parquet(parts / f"p{i}.parquet", index=False)
+    rows.iloc[300:400].drop(columns=["income"]).to_parquet(parts / "p3.parquet", index=False)
+    out = tmp_path / "scored"
+    done = predict(
+        ran_template,
+        str(parts),
+        "-o",
+        str(out),
+        "--engine",
+        "dask",
+        "--scheduler",
+        cluster,
+        "--no-progress",
+    )
+    assert done.returncode == 2
+    assert "p3.parquet" in done.stderr and "income" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["parts"]  # no output, no temp dir
+
+    (parts / "p3.parquet").write_bytes(b"PAR1 not really parquet")
+    done = predict(
+        ran_template,
+        str(parts),
+        "-o",
+        str(out),
+        "--engine",
+        "dask",
+        "--scheduler",
+        cluster,
+        "--no-progress",
+    )
+    assert done.returncode == 2 and "p3.parquet" in done.stderr, done.stderr
+    assert "not a readable Parquet file" in done.stderr and "Traceback" not in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["parts"]
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    done = predict(ran_template, str(empty), "-o", str(out), "--engine", "dask", "--no-progress")
+    assert done.returncode == 2 and "no Parquet partitions" in done.stderr, done.stderr
+    assert not out.exists()
+
+
+def _without_paths(report: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in report.items() if k not in ("current", "reference_label")}
+
+
+def assert_same(got: Any, want: Any, path: str = "") -> None:
+    """Equal; floats within 1e-9 (relative or absolute), recursively."""
+    if isinstance(want, dict):
+        assert isinstance(got, dict) and set(got) == set(want), path
+        for key in want:
+            assert_same(got[key], want[key], f"{path}.{key}")
+    elif isinstance(want, list):
+        assert isinstance(got, list) and len(got) == len(want), path
+        for i, (g, w) in enumerate(zip(got, want, strict=True)):
+            assert_same(g, w, f"{path}[{i}]")
+    elif isinstance(want, float):
+        assert got == pytest.approx(want, rel=1e-9, abs=1e-12), path
+    else:
+        assert got == want, path
+
+
+def test_monitor_dask_equals_single_process(
+    ran_template: Path, dataset: Path, cluster: str, tmp_path: Path
+) -> None:
+    common = [
+        "monitor",
+        "--profile",
+        str(ran_template / "data" / "profile.json"),
+        "--labels",
+        "default",
+        "--format",
+        "json",
+    ]
+    single = gitml(
+        ran_template,
+        *common,
+        "--current",
+        str(dataset / "all.parquet"),
+        "-o",
+        str(tmp_path / "one.json"),
+    )
+    assert single.returncode == 0, single.stderr
+    done = gitml(
+        ran_template,
+        *common,
+        "--current",
+        str(dataset / "parts"),
+        "--engine",
+        "dask",
+        "--scheduler",
+        cluster,
+        "-o",
+        str(tmp_path / "dask.json"),
+    )
+    assert done.returncode == 0, done.stderr
+    want = json.loads((tmp_path / "one.json").read_text())
+    got = json.loads((tmp_path / "dask.json").read_text())
+    assert got["rows"] == want["rows"] == PARTS * ROWS_PER_PART
+    assert want["drifted_columns"] and want["prediction"] is not None  # the test has teeth
+    assert_same(_without_paths(got), _without_paths(want))
