@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -50,6 +51,7 @@ class RawTag:
     subject: str = ""
     body: str = ""
     signature: str = ""
+    object: str = ""  # the tag object's sha (annotated) or the commit (lightweight)
 
     @property
     def annotated(self) -> bool:
@@ -75,6 +77,41 @@ class GitObject:
     @property
     def text(self) -> str:
         return self.data.decode("utf-8", errors="replace")
+
+
+@dataclass(frozen=True)
+class TagVerification:
+    """What `git verify-tag --raw` said about one tag's signature."""
+
+    good: bool  # git accepted the signature (for SSH: the key is in the allowed-signers file)
+    format: str | None  # "ssh", "gpg", or None when the tag is not signed
+    key: str | None  # SSH: the key's SHA256 fingerprint; GPG: the primary key's fingerprint
+    principal: str | None  # SSH: the allowed-signers principal; GPG: the key's user id
+    output: str  # git's (and gpg's / ssh-keygen's) messages
+
+
+_SSH_GOOD = re.compile(
+    r'Good "git" signature(?: for (?P<principal>.+?))? with \S+ key (?P<key>\S+)'
+)
+
+
+def _parse_verification(ok: bool, text: str, signature: str) -> TagVerification:
+    """Read `git verify-tag --raw` output for SSH and GPG signatures."""
+    if "BEGIN SSH SIGNATURE" in signature:
+        match = _SSH_GOOD.search(text)
+        key = match["key"] if match else None
+        principal = match["principal"] if match and ok else None
+        return TagVerification(ok, "ssh", key, principal, text)
+    if "BEGIN PGP SIGNATURE" in signature:
+        key = principal = None
+        for line in text.splitlines():
+            parts = line.split()
+            if parts[:2] == ["[GNUPG:]", "VALIDSIG"] and len(parts) >= 3:
+                key = parts[-1]  # the primary key's fingerprint
+            elif len(parts) > 3 and parts[:2] == ["[GNUPG:]", "GOODSIG"]:
+                principal = " ".join(parts[3:])
+        return TagVerification(ok and key is not None, "gpg", key, principal, text)
+    return TagVerification(False, None, None, None, text)
 
 
 @dataclass(frozen=True)
@@ -151,6 +188,7 @@ class Git:
                     subject=subject,
                     body=body,
                     signature=sig,
+                    object=oname,
                 )
             )
         return tags
@@ -242,6 +280,42 @@ class Git:
         proc = self.run("verify-tag", name, check=False)
         return proc.returncode == 0, proc.stderr.decode(errors="replace").strip()
 
+    def verify_tag_raw(
+        self, name: str, signature: str, *, allowed_signers: Path | None = None
+    ) -> TagVerification:
+        """Check a tag's signature with `git verify-tag --raw`: who signed, with which key.
+
+        Args:
+            name: The tag.
+            signature: The tag's signature block (from `read_tags`), which says SSH or GPG.
+            allowed_signers: For SSH signatures, the allowed-signers file to check against
+                (git's gpg.ssh.allowedSignersFile); default: the repository's git config.
+        """
+        config = (
+            ()
+            if allowed_signers is None
+            else ("-c", f"gpg.ssh.allowedSignersFile={allowed_signers}")
+        )
+        proc = self.run(*config, "verify-tag", "--raw", name, check=False)
+        text = (proc.stdout + proc.stderr).decode(errors="replace").strip()
+        return _parse_verification(proc.returncode == 0, text, signature)
+
+    def remote_tags(self, remote: str) -> dict[str, str]:
+        """The remote's tags (`git ls-remote --tags --refs`): name -> object sha."""
+        proc = self.run("ls-remote", "--tags", "--refs", remote, check=False)
+        if proc.returncode != 0:
+            raise GitmlError(
+                f"Could not list the tags of remote '{remote}': "
+                f"{proc.stderr.decode(errors='replace').strip()}",
+                "Check the remote is reachable (git ls-remote), or pass --no-fetch.",
+            )
+        found: dict[str, str] = {}
+        for line in proc.stdout.decode("utf-8", errors="replace").splitlines():
+            sha, _, ref = line.partition("\t")
+            if ref.startswith("refs/tags/"):
+                found[ref.removeprefix("refs/tags/")] = sha
+        return found
+
     # ---- writing -------------------------------------------------------------------------
 
     def create_tag(self, name: str, commit: str, message: str, *, sign: bool = False) -> None:
@@ -271,10 +345,13 @@ class Git:
     def delete_tag(self, name: str) -> None:
         self.run("tag", "-d", name, check=False)
 
-    def fetch_tags(self, remote: str) -> None:
-        """Bring the remote's tags in, so counters and checks see every event."""
+    def fetch_tags(self, remote: str, names: Iterable[str]) -> None:
+        """Fetch the named tags from `remote`, never forcing: an existing local tag is not moved."""
+        refspecs = "".join(f"refs/tags/{n}:refs/tags/{n}\n" for n in names)
+        if not refspecs:
+            return
         proc = self.run(
-            "fetch", "--quiet", "--no-tags", remote, "+refs/tags/*:refs/tags/*", check=False
+            "fetch", "--quiet", "--no-tags", "--stdin", remote, input=refspecs.encode(), check=False
         )
         if proc.returncode != 0:
             raise GitmlError(

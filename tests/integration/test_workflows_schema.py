@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.workflow_sim import condition
+from tests.workflow_sim import condition, interpolate
 
 pytestmark = pytest.mark.integration
 
@@ -186,3 +186,68 @@ def test_ci_pulls_the_run_cache_and_pushes_on_main() -> None:
     push = next(s for s in steps(load(ROOT / ".github/workflows/ci.yml")) if s.get("id") == "push")
     assert "refs/heads/main" in push["if"] and "dvc push" in push["run"]
     assert "cache: pip" in text
+
+
+def secret_names(mapping: Any) -> list[str]:
+    """The keys of an `env:` mapping whose value reads a secret."""
+    return [k for k, v in (mapping or {}).items() if "secrets." in str(v)]
+
+
+def is_install(step: dict[str, Any]) -> bool:
+    return step.get("id") == "install" or "make install" in step.get("run", "")
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=ids)
+def test_secrets_reach_single_steps_only(path: Path) -> None:
+    """Least privilege: no workflow- or job-level env reads a secret; install steps see none.
+
+    A job-level secret is in the environment of every step, `make install` (third-party build
+    code) included; a step-level one only in the step that needs it.
+    """
+    wf = load(path)
+    assert not secret_names(wf.get("env")), f"{path.name}: workflow-level env reads secrets"
+    for name, job in wf["jobs"].items():
+        assert not secret_names(job.get("env")), f"{path.name}: job {name} env reads secrets"
+        for step in job.get("steps", []):
+            if is_install(step):
+                assert not secret_names(step.get("env")), f"{path.name}: {name} install step"
+                assert "secrets." not in str(step.get("with") or {})
+
+
+def test_the_secrets_check_can_fail() -> None:
+    leaky = {"env": {"AWS_SECRET_ACCESS_KEY": "${{ secrets.AWS_SECRET_ACCESS_KEY }}", "A": "1"}}
+    assert secret_names(leaky["env"]) == ["AWS_SECRET_ACCESS_KEY"]
+    assert is_install({"id": "install", "run": "make install"})
+    assert not secret_names({"PORT": "${{ vars.PORT }}"})
+
+
+def test_steps_that_read_the_dvc_remote_get_the_cloud_secrets() -> None:
+    """Every step that runs ci/dvc_auth.sh declares the secrets it passes on (and only those)."""
+    seen = 0
+    for path in WORKFLOWS:
+        for step in steps(load(path)):
+            if "ci/dvc_auth.sh" in step.get("run", ""):
+                seen += 1
+                assert "AWS_SECRET_ACCESS_KEY" in secret_names(step.get("env")), step.get("name")
+    assert seen >= 7
+
+
+def test_deploy_runs_in_a_protected_environment() -> None:
+    """A tag-triggered deployment always needs the production environment's reviewers."""
+    job = load(ROOT / ".github/workflows/deploy.yml")["jobs"]["deploy"]
+    status = {"success": True, "failure": False}
+    tag_push = {"github": {"ref_name": "classifier#production#12"}, "inputs": {}}
+    assert interpolate(job["environment"], tag_push, status) == "production"
+    staging_tag = {"github": {"ref_name": "classifier#staging#3"}, "inputs": {}}
+    assert interpolate(job["environment"], staging_tag, status) == "production"
+    called = {"github": {}, "inputs": {"stage": "staging"}}
+    assert interpolate(job["environment"], called, status) == "staging"
+
+
+def test_ci_checks_the_registry_on_every_push() -> None:
+    wf = load(ROOT / ".github/workflows/ci.yml")
+    push = triggers(wf)["push"]
+    assert push["branches"] == ["**"] and push["tags"] == ["**"]
+    job = wf["jobs"]["registry"]
+    assert "if" not in job
+    assert any(s.get("run", "").strip() == "gitml model doctor" for s in job["steps"])

@@ -136,7 +136,11 @@ def deploy_target_command(
     artifact: str | None = typer.Option(None, "--artifact", help="Artifact (default: policy's)."),
     root: Path = _ROOT,
 ) -> None:
-    """Resolve what to deploy: the version now holding the tag's (or the given) stage."""
+    """Resolve what to deploy: the version now holding the tag's (or the given) stage.
+
+    Events the registry's trust policy ignores are listed on stderr; a triggering tag it ignores
+    stops the deployment (exit 1).
+    """
     from gitml import registry
     from gitml.policy import load_policy
     from gitml.registry.grammar import Action, parse_tag
@@ -153,7 +157,18 @@ def deploy_target_command(
         if not stage:
             raise GitmlError("Nothing to deploy: pass --tag or --stage.", "See docs/ci.md.")
         name = name or load_policy(root).artifact
-        holder = registry.resolve(root, name, stage)
+        resolution = registry.resolve_stage(root, name, stage)
+        for line in resolution.reasons():  # the trust policy's refusals, in the job's log
+            log.warning("%s#%s: %s", name, stage, line)
+        refused = next((e for e in resolution.ignored if e.tag == tag), None)
+        if refused is not None:
+            raise GitmlError(
+                f"The tag '{tag}' that triggered this deployment does not count for '{stage}' "
+                f"under the registry's trust policy: {refused.ignored}. Nothing was deployed.",
+                "Promote through gitml (promote.yml or gitml model promote), which writes a tag "
+                "the policy accepts; see registry.trust in conf/gitml.yaml and docs/registry.md.",
+            )
+        holder = resolution.holder
         if holder is None:
             raise GitmlError(
                 f"No version of '{name}' holds '{stage}' now.",

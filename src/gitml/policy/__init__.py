@@ -9,6 +9,7 @@ their feature and import nothing from here. To add a section, add a field to `Po
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -42,11 +43,13 @@ __all__ = [
     "FAIRNESS_METRICS",
     "KNOWN_CHECKS",
     "POLICY_PATH",
+    "TRUST_LEVELS",
     "GatePolicy",
     "Outputs",
     "Policy",
     "RegistryPolicy",
     "ReportPolicy",
+    "SignersPolicy",
     "SitePolicy",
     "StatisticsPolicy",
     "load_policy",
@@ -133,16 +136,76 @@ class GatePolicy:
         return checks
 
 
+#: Which events count for a stage, weakest first; each level includes the one before.
+#: any: every GTO tag; gitml: written by gitml (its structured body, a gate verdict, the commit it
+#: names); signed: gitml, and signed by a key under `registry.signers`.
+TRUST_LEVELS = ("any", "gitml", "signed")
+if TYPE_CHECKING:
+    TrustLevel = str
+else:
+    TrustLevel = Literal["any", "gitml", "signed"]
+
+_FINGERPRINT = re.compile(r"^(?:[0-9A-F]{40}|[0-9A-F]{64})$")
+
+
+@dataclass(frozen=True, config=STRICT)
+class SignersPolicy:
+    """The keys whose signatures count for stages at trust level `signed`."""
+
+    # An SSH allowed-signers file (git's gpg.ssh.allowedSignersFile format), relative to the root.
+    ssh_allowed_signers: Text | None = None
+    # GPG primary-key fingerprints (the keys must be in the verifying keyring).
+    gpg_fingerprints: Annotated[Names, EmptyIfNone] = ()
+
+    @field_validator("gpg_fingerprints")
+    @classmethod
+    def _fingerprints(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        normalised = tuple(v.replace(" ", "").upper() for v in values)
+        for value, raw in zip(normalised, values, strict=True):
+            if not _FINGERPRINT.match(value):
+                raise Invalid(
+                    f"names '{raw}', which is not a full GPG key fingerprint.",
+                    "Use the 40-hex-digit fingerprint `gpg --fingerprint KEY` prints.",
+                )
+        return normalised
+
+    @property
+    def any(self) -> bool:
+        return bool(self.ssh_allowed_signers or self.gpg_fingerprints)
+
+
 @dataclass(frozen=True, config=STRICT)
 class RegistryPolicy:
-    """The Git-tag model registry: stages in order, signing, the remote, lineage inputs."""
+    """The Git-tag model registry: stages in order, trust, signing, the remote, lineage inputs."""
 
     stages: Names = Field(default=("staging", "production"), min_length=1)
     require_previous_stage: Flag = True
     require_signed: Flag = False
+    # Per stage, which events count (see TRUST_LEVELS); stages not listed: any.
+    trust: Annotated[Mapping[Text, TrustLevel], EmptyIfNone] = Field(default_factory=dict)
+    signers: Annotated[SignersPolicy, EmptyIfNone] = Field(default_factory=SignersPolicy)
     remote: Text = "origin"
     data: Names = ("data/train.parquet",)
     params: Text = "params.yaml"
+
+    def trust_level(self, stage: str | None) -> str:
+        """The trust level of `stage` (`any` for stages not listed, and for non-stage events)."""
+        return self.trust.get(stage, "any") if stage is not None else "any"
+
+    @model_validator(mode="after")
+    def _trust_names_stages(self) -> RegistryPolicy:
+        for stage, level in self.trust.items():
+            if stage not in self.stages:
+                raise Invalid(
+                    f"has trust for '{stage}', which is not one of the stages.",
+                    f"Stages: {', '.join(self.stages)}.",
+                )
+            if level == "signed" and not self.signers.any:
+                raise Invalid(
+                    f"requires signed tags for '{stage}', but signers lists no key.",
+                    "Set registry.signers.ssh_allowed_signers and/or gpg_fingerprints.",
+                )
+        return self
 
     @model_validator(mode="before")
     @classmethod

@@ -17,7 +17,17 @@ if TYPE_CHECKING:
     from gitml.registry.checks import DoctorReport, Finding, doctor
     from gitml.registry.fetch import Fetched, get
     from gitml.registry.model import Event, RegistryState, Version
-    from gitml.registry.reads import card, history, lineage, resolve, show, state
+    from gitml.registry.reads import (
+        Resolution,
+        card,
+        export_history,
+        history,
+        lineage,
+        resolve,
+        resolve_stage,
+        show,
+        state,
+    )
     from gitml.registry.store import WriteOptions
     from gitml.registry.writes import (
         GateFailed,
@@ -36,18 +46,21 @@ __all__ = [
     "Finding",
     "GateFailed",
     "RegistryState",
+    "Resolution",
     "Version",
     "WriteOptions",
     "Written",
     "card",
     "deregister",
     "doctor",
+    "export_history",
     "get",
     "history",
     "lineage",
     "promote",
     "register",
     "resolve",
+    "resolve_stage",
     "rollback",
     "show",
     "state",
@@ -59,7 +72,17 @@ _HOMES = {
     "checks": ("DoctorReport", "Finding", "doctor"),
     "fetch": ("Fetched", "get"),
     "model": ("Event", "RegistryState", "Version"),
-    "reads": ("card", "history", "lineage", "resolve", "show", "state"),
+    "reads": (
+        "Resolution",
+        "card",
+        "export_history",
+        "history",
+        "lineage",
+        "resolve",
+        "resolve_stage",
+        "show",
+        "state",
+    ),
     "store": ("WriteOptions",),
     "writes": (
         "GateFailed",

@@ -268,7 +268,8 @@ def show(
         return
     flag = " (deprecated)" if data["deprecated"] else ""
     typer.echo(f"artifact {data['artifact']}{flag}")
-    typer.echo(_table([(s, v) for s, v in data["stages"].items()], ("stage", "version")))
+    stage_rows = [(s, v, data["trust"].get(s)) for s, v in data["stages"].items()]
+    typer.echo(_table(stage_rows, ("stage", "version", "trust")))
     typer.echo("")
     rows = [
         (
@@ -281,22 +282,38 @@ def show(
         for v in data["versions"]
     ]
     typer.echo(_table(rows, ("version", "commit", "stages", "status", "registered")))
+    if data["ignored"]:
+        typer.echo("")
+        typer.echo("ignored by the trust policy (registry.trust in conf/gitml.yaml):")
+        for item in data["ignored"]:
+            typer.echo(f"  {item['tag']} ({item['stage']}): {item['reason']}")
 
 
 @model_app.command("history")
 def history(
     artifact: str | None = typer.Option(None, "--artifact", help="Only this artifact."),
-    as_json: bool = _JSON,
+    fmt: str = typer.Option(
+        "table",
+        "--format",
+        help="table, json or csv (an audit export: actor, verified signer, reason, gate "
+        "verdict, forced, commit, timestamp, counted by the trust policy).",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Same as --format json."),
     repo: Path = _REPO,
 ) -> None:
     """Show every registry event, oldest first, with reasons, actors and gate verdicts."""
     from gitml import registry
 
+    fmt = "json" if as_json else fmt
     with user_errors():
-        rows = registry.history(repo, artifact)
-    if as_json:
-        typer.echo(json.dumps(rows, indent=2))
-        return
+        if fmt not in ("table", "json", "csv"):
+            from gitml.errors import GitmlError
+
+            raise GitmlError(f"--format is '{fmt}'.", "Use table, json or csv.")
+        rows = registry.history(repo, artifact, verify=fmt != "table")
+        if fmt != "table":
+            typer.echo(registry.export_history(rows, fmt), nl=False)
+            return
     table = [
         (
             r["timestamp"],
@@ -308,7 +325,7 @@ def history(
             r["author"],
             "yes" if r["forced"] else None,
             r["rollback_of"],
-            r["reason"],
+            r["reason"] if r["counted"] else f"IGNORED: {r['ignored_reason']}",
         )
         for r in rows
     ]
@@ -397,7 +414,11 @@ def doctor(
     as_json: bool = _JSON,
     repo: Path = _REPO,
 ) -> None:
-    """Check the registry's tags; exit code 1 when there are problems."""
+    """Check the registry's tags; exit code 1 when there are errors.
+
+    Errors include events a protected stage does not count (registry.trust), tags moved after
+    they were written, and two versions on one commit. See docs/registry.md.
+    """
     from gitml import registry
 
     with user_errors():
@@ -408,8 +429,7 @@ def doctor(
         for f in report.findings:
             typer.echo(f"{f.severity:8} {f.tag or '-'}: {f.message}")
         typer.echo(
-            f"{len(report.problems)} problem(s), "
-            f"{len(report.findings) - len(report.problems)} warning(s)"
+            f"{len(report.errors)} error(s), {len(report.findings) - len(report.errors)} warning(s)"
         )
     if not report.ok:
         sys.exit(1)

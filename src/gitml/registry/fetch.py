@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -11,6 +12,8 @@ from pathlib import Path
 from gitml.errors import GitmlError
 from gitml.registry.grammar import SEMVER_RE
 from gitml.registry.store import Registry, strip_artifact
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,8 @@ def get(root: Path | str, ref: str, output: Path | str, *, artifact: str | None 
         reg.usable(art, found)
     else:
         reg.check_stage(text)
+        for event in art.ignored(text):  # the trust policy's refusals, said where serving starts
+            log.warning("%s#%s: ignored %s: %s", name, text, event.tag, event.ignored)
         holder = art.holder(text)
         if holder is None:
             raise GitmlError(f"Stage '{text}' of '{name}' is empty.", "See `gitml model show`.")

@@ -10,13 +10,16 @@ so assignments within the same second resolve correctly.
 The holder of a stage is the version of the latest event for (artifact, stage) in that order.
 An unassign of the holder empties the stage; it never falls back to an older assignment. A holder
 that was later deregistered, or an artifact that was deprecated, also leaves the stage empty.
+
+Trust: a `judge` (see `gitml.registry.trust`) may refuse stage events; such an event keeps its place
+in the artifact's events (history shows it, with `ignored` saying why) but moves no stage.
 """
 
 from __future__ import annotations
 
 import heapq
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +60,7 @@ class Event:
     body: str
     signed: bool
     seq: int = 0  # position in the artifact's order
+    ignored: str | None = None  # why the trust policy does not count it (None: it counts)
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -179,6 +183,10 @@ class ArtifactState:
     def stage_names(self) -> list[str]:
         return sorted(self.timelines)
 
+    def ignored(self, stage: str | None = None) -> list[Event]:
+        """Events the trust policy does not count (of `stage` only, when given), in order."""
+        return [e for e in self.events if e.ignored and (stage is None or e.stage == stage)]
+
     def sorted_versions(self) -> list[Version]:
         """Registered versions by semver, newest first; then unregistered commits."""
         registered = [v for v in self.versions.values() if v.registered]
@@ -260,8 +268,12 @@ def _registered_at_commit(events: Sequence[Event]) -> dict[str, str]:
     return chosen
 
 
-def build_artifact(name: str, events: Sequence[Event]) -> ArtifactState:
-    """Replay one artifact's events in order."""
+#: Says why an event does not count (None: it counts); see `gitml.registry.trust.judge`.
+Judge = Callable[[Event], str | None]
+
+
+def build_artifact(name: str, events: Sequence[Event], judge: Judge | None = None) -> ArtifactState:
+    """Replay one artifact's events in order; stage events `judge` refuses move no stage."""
     ordered = order_events(events)
     state = ArtifactState(name)
     at_commit = _registered_at_commit(ordered)
@@ -270,7 +282,10 @@ def build_artifact(name: str, events: Sequence[Event]) -> ArtifactState:
         event.seq = seq
         if event.action in (Action.ASSIGN, Action.UNASSIGN):
             event.version = at_commit.get(event.commit, event.commit)
+            event.ignored = judge(event) if judge is not None else None
         state.events.append(event)
+        if event.ignored:
+            continue
         if event.action is Action.REGISTER and event.version:
             state.versions[event.version] = Version(
                 name, event.version, event.commit, event.tag, event.timestamp
@@ -303,12 +318,16 @@ def build_artifact(name: str, events: Sequence[Event]) -> ArtifactState:
     return state
 
 
-def build_state(tags: Iterable[RawTag], *, signed_only: bool = False) -> RegistryState:
+def build_state(
+    tags: Iterable[RawTag], *, signed_only: bool = False, judge: Judge | None = None
+) -> RegistryState:
     """The whole registry from raw tags: one pass to group, one replay per artifact."""
     grouped: dict[str, list[Event]] = {}
     for event in to_events(tags, signed_only=signed_only):
         grouped.setdefault(event.artifact, []).append(event)
-    return RegistryState({name: build_artifact(name, evs) for name, evs in sorted(grouped.items())})
+    return RegistryState(
+        {name: build_artifact(name, evs, judge) for name, evs in sorted(grouped.items())}
+    )
 
 
 def all_events(state: RegistryState) -> list[Event]:

@@ -8,6 +8,7 @@ push is refused the local tag is deleted again.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,8 +20,18 @@ from gitml.dvc import Dvc, Snapshot, params_hash
 from gitml.errors import GitmlError
 from gitml.git import Git, PushRejected
 from gitml.policy import Policy, load_policy
-from gitml.registry.grammar import NAME_RE, SEMVER_RE, parse_tag
-from gitml.registry.model import ArtifactState, RawTag, RegistryState, Version, build_state
+from gitml.registry import trust
+from gitml.registry.grammar import NAME_RE, SEMVER_RE, looks_like_registry_tag, parse_tag
+from gitml.registry.model import (
+    ArtifactState,
+    Event,
+    RawTag,
+    RegistryState,
+    Version,
+    build_state,
+)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -44,6 +55,7 @@ class Registry:
         self.dvc = Dvc(self.root, self.git)
         self._tags: list[RawTag] | None = None
         self._state: RegistryState | None = None
+        self._signatures: dict[str, trust.Signature] = {}
 
     def artifact_name(self, artifact: str | None) -> str:
         name = artifact or self.policy.artifact
@@ -59,13 +71,49 @@ class Registry:
 
     @property
     def state(self) -> RegistryState:
+        """The registry as the trust policy sees it: refused stage events move no stage."""
         if self._state is None:
-            self._state = build_state(self.tags, signed_only=self.policy.registry.require_signed)
+            self._state = build_state(
+                self.tags, signed_only=self.policy.registry.require_signed, judge=self.judge
+            )
         return self._state
 
     def refresh(self) -> None:
         self._tags = None
         self._state = None
+        self._signatures = {}
+
+    def judge(self, event: Event) -> str | None:
+        """Why the trust policy does not count `event` for its stage (None: it counts)."""
+        level = self.policy.registry.trust_level(event.stage)
+        if level == trust.ANY:
+            return None
+        signature = self.signature(event.tag) if level == trust.SIGNED else None
+        return trust.judge(event, level, signature)
+
+    def signature(self, tag: str) -> trust.Signature:
+        """The tag's signature, verified with git against `registry.signers` (cached)."""
+        if tag not in self._signatures:
+            raw = next((t for t in self.tags if t.name == tag), None)
+            signers = self.policy.registry.signers
+            if raw is None or not raw.signed:
+                self._signatures[tag] = trust.UNSIGNED
+            else:
+                allowed = signers.ssh_allowed_signers
+                path = (self.root / allowed) if allowed else self.root / ".git" / "no-signers"
+                checked = self.git.verify_tag_raw(tag, raw.signature, allowed_signers=path)
+                lines = [ln for ln in checked.output.splitlines() if "[GNUPG:]" not in ln]
+                self._signatures[tag] = trust.judge_signature(
+                    True,
+                    checked.format,
+                    checked.good,
+                    checked.key,
+                    checked.principal,
+                    signers.gpg_fingerprints,
+                    bool(allowed),
+                    lines[-1] if lines else "",
+                )
+        return self._signatures[tag]
 
     def known_artifact(self, name: str) -> ArtifactState:
         state = self.state.artifacts.get(name)
@@ -162,9 +210,41 @@ class Registry:
                 "locally only.",
             )
         if options.fetch:
-            self.git.fetch_tags(remote)
-            self.refresh()
+            self.fetch_remote_tags(remote)
         return remote
+
+    def fetch_remote_tags(self, remote: str) -> None:
+        """Fetch the remote's new tags; stop when a registry tag differs on the two sides.
+
+        A local tag is never moved to match the remote: a moved registration or assignment tag
+        on the remote is someone rewriting the registry's history, which a person must resolve.
+        """
+        theirs = self.git.remote_tags(remote)
+        ours = {t.name: t for t in self.tags}
+        differ = sorted(
+            name
+            for name, sha in theirs.items()
+            if name in ours and ours[name].object != sha and looks_like_registry_tag(name)
+        )
+        if differ:
+            lines = "; ".join(
+                f"'{name}' is {ours[name].object[:12]} (commit {ours[name].commit[:12]}) here but "
+                f"{theirs[name][:12]} on '{remote}'"
+                for name in differ
+            )
+            raise GitmlError(
+                f"Registry tags differ between this repository and remote '{remote}': {lines}. "
+                "Someone moved or re-created a tag; gitml overwrites neither side, and nothing "
+                "was written.",
+                f"Find out which is right (git show TAG; git ls-remote {remote} refs/tags/TAG). "
+                f"To keep yours, restore the remote (git push --force {remote} refs/tags/TAG, "
+                f"if tag rules allow it); to accept the remote's, run git fetch {remote} "
+                "+refs/tags/TAG:refs/tags/TAG. Then run `gitml model doctor` and retry.",
+            )
+        new = sorted(name for name in theirs if name not in ours)
+        if new:
+            self.git.fetch_tags(remote, new)
+            self.refresh()
 
     def write(
         self, tag: str, commit: str, message: str, options: WriteOptions, remote: str | None

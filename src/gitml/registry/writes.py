@@ -213,6 +213,7 @@ def _assign(
         "version": target.version,
         "stage": stage,
         "commit": target.commit,
+        "registration": registration(target),
         **extra,
         "actor": actor(reg.git),
         "ci_run_url": ci_run_url(),
@@ -421,7 +422,13 @@ def _withdraw(
     body: dict[str, Any] = {"action": action.value, "artifact": name, "version": version.version}
     if stage is not None:
         body["stage"] = stage
-    body.update(commit=version.commit, reason=reason, actor=actor(reg.git), ci_run_url=ci_run_url())
+    body.update(
+        commit=version.commit,
+        registration=registration(version),
+        reason=reason,
+        actor=actor(reg.git),
+        ci_run_url=ci_run_url(),
+    )
     counter = reg.next_counter(name)
     if stage is not None:
         tag = format_tag(action, name, stage=stage, counter=counter)
@@ -430,6 +437,17 @@ def _withdraw(
     message = format_message(gto_subject(action, name, version.version, stage), body)
     pushed = reg.write(tag, version.commit, message, options, remote)
     return Written(tag, name, action.value, version.version, version.commit, stage, pushed)
+
+
+def registration(version: Version) -> dict[str, str] | None:
+    """The registration tag and its commit, kept in every later event's body.
+
+    `gitml model doctor` compares them with the registration tag as it is now, so a tag moved
+    after the fact (force-pushed, re-created) is caught.
+    """
+    if not version.registered or version.tag is None:
+        return None
+    return {"tag": version.tag, "commit": version.commit}
 
 
 def _require_reason(reason: str | None, problem: str, hint: str) -> None:
