@@ -67,7 +67,11 @@ def _spec_app() -> Any:
     if log_path:  # one log per worker process: appends from several processes never interleave
         p = Path(log_path)
         log_path = str(p.with_name(f"{p.stem}.{os.getpid()}{p.suffix}"))
-    return create_app(bundle, settings, log_path=log_path)
+    web = create_app(bundle, settings, log_path=log_path)
+    from gitml.serve.project import configure
+
+    configure(web.state.server, root, _policy(root))
+    return web
 
 
 def register(app: typer.Typer) -> None:
@@ -114,6 +118,9 @@ def register(app: typer.Typer) -> None:
             bundle = load_bundle(root, stage, version, model)
             policy = _policy(root)
             settings = policy.serve
+            from gitml.serve.predlog import pii_hasher
+
+            pii_hasher(settings.log.pii, settings.log.pii_key_env)  # refuse early: no key
             path = settings.log.path if log_path is None else log_path
             if path and not Path(path).is_absolute():
                 path = str(root / path)
@@ -164,6 +171,10 @@ def register(app: typer.Typer) -> None:
 
             bundle_ref = {"commit": bundle.commit}
         web = create_app(bundle, settings, log_path=path or "", reloader=reloader)
+        with user_errors():
+            from gitml.serve.project import configure
+
+            configure(web.state.server, root, policy)
         uvicorn.run(
             web,
             host=host,
