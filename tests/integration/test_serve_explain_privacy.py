@@ -146,3 +146,58 @@ def test_pii_hash_logs_the_hmac_only(built: BuiltModel, tmp_path: Path) -> None:
     assert [row["email"] for row in rec["pii_hmac"]] == [
         hmac.new(KEY.encode(), e.encode(), hashlib.sha256).hexdigest() for e in EMAILS
     ]
+
+
+def test_monitor_group_metrics_from_logged_context_and_late_labels(
+    built: BuiltModel, tmp_path: Path
+) -> None:
+    import pandas as pd
+
+    from gitml.config import load_params
+    from gitml.monitor.core import Inputs, analyse
+    from gitml.monitor.io import BatchSource
+    from gitml.monitor.labels import LabelJoin
+    from gitml.monitor.render import render
+    from gitml.profile import build_profile
+
+    project = _project(built, tmp_path / "mon", "drop")
+    server = start_server(project, tmp_path / "mon.jsonl")
+    genders = ["female", "male", "nonbinary", "female", "male", "female"]
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as http:
+            for i in range(6):
+                row = {**records(built.rows.iloc[i : i + 1])[0], "gender": genders[i]}
+                r = http.post(
+                    "/invocations",
+                    json={"dataframe_records": [row]},
+                    headers={"X-Request-ID": f"g{i}"},
+                )
+                assert r.status_code == 200, r.text
+    finally:
+        server.stop()
+    data = load_params(project.root / "params.yaml").data
+    kinds = {f["name"]: f["kind"] for f in built.signature.features} | {"gender": "categorical"}
+    profile = build_profile(
+        built.rows,
+        [n for n, k in kinds.items() if k == "numeric"],
+        [n for n, k in kinds.items() if k == "categorical" and n != "gender"],
+    )
+    labels = pd.DataFrame({"request_id": [f"g{i}" for i in range(5)], "default": [1, 0, 0, 1, 1]})
+    join = LabelJoin.from_frame(labels, "default", "labels")
+    source = BatchSource(
+        server.log, kinds, extra=("score", "default", "request_id", "row"), log=True
+    )
+    inputs = Inputs(profile=profile, data=data, labels="default", label_join=join)
+    result = analyse(source, inputs)
+    groups = {g["group"]: g for g in result["groups"]["gender"]["groups"]}
+    # five labelled rows (the sixth request has no label yet): female 2, male 2, nonbinary 1
+    assert {k: (g["rows"], g["positives"]) for k, g in groups.items()} == {
+        "female": (2, 2),
+        "male": (2, 1),
+        "nonbinary": (1, 0),
+    }
+    assert all(g["status"] == "insufficient data" for g in groups.values())
+    assert groups["female"]["tpr"]["trials"] == 2 and groups["male"]["fpr"]["trials"] == 2
+    text = render(result, "md")
+    assert "### Groups" in text and "| nonbinary | 1 | 0 |" in text
+    assert "<h2>Groups</h2>" in render(result, "html")
