@@ -197,7 +197,7 @@ def test_monitor_group_metrics_from_logged_context_and_late_labels(
         "nonbinary": (1, 0),
     }
     assert all(g["status"] == "insufficient data" for g in groups.values())
-    assert groups["female"]["tpr"]["trials"] == 2 and groups["male"]["fpr"]["trials"] == 2
+    assert groups["female"]["tpr"]["trials"] == 2 and groups["male"]["fpr"]["trials"] == 1
     text = render(result, "md")
     assert "### Groups" in text and "| nonbinary | 1 | 0 |" in text
     assert "<h2>Groups</h2>" in render(result, "html")
