@@ -386,21 +386,40 @@ class Explainer:
         import shap
 
         assert self._background is not None
-        features, dtypes = self.features, frame.dtypes
+        features = self.features
+        dtypes = dict(frame.dtypes.items())
+        cats = [n for n in features if not pd.api.types.is_numeric_dtype(frame[n].dtype)]
+        # shap masks numbers: categorical values travel as codes into a per-column vocabulary
+        vocab = {
+            n: sorted({str(v) for v in (*self._background[n], *frame[n]) if not pd.isna(v)})
+            for n in cats
+        }
+
+        def encode(part: pd.DataFrame) -> np.ndarray:
+            cols = []
+            for n in features:
+                if n in vocab:
+                    index = {v: float(i) for i, v in enumerate(vocab[n])}
+                    cols.append([np.nan if pd.isna(v) else index[str(v)] for v in part[n]])
+                else:
+                    cols.append(part[n].to_numpy(dtype="float64"))
+            return np.column_stack(cols).astype("float64")
 
         def f(x: np.ndarray) -> np.ndarray:
-            batch = pd.DataFrame(x, columns=features).astype(dict(dtypes.items()))
-            return raw_output(self.model, batch, self.positive_class)
+            data: dict[str, Any] = {}
+            for j, n in enumerate(features):
+                if n in vocab:
+                    words = np.asarray(vocab[n] + [np.nan], dtype=object)
+                    codes = np.where(np.isnan(x[:, j]), len(vocab[n]), x[:, j]).astype(int)
+                    data[n] = words[codes]
+                else:
+                    data[n] = x[:, j]
+            return raw_output(self.model, pd.DataFrame(data).astype(dtypes), self.positive_class)
 
-        if self._perm is None:
-            background = self._background[features].astype(dict(dtypes.items()))
-            masker = shap.maskers.Independent(
-                background.to_numpy(dtype=object), max_samples=len(background)
-            )
-            self._perm = shap.explainers.Permutation(f, masker, seed=0)
-        out = self._perm(
-            frame[features].to_numpy(dtype=object), max_evals=2 * len(features) + 1, silent=True
-        )
+        background = encode(self._background[features].astype(dtypes))
+        masker = shap.maskers.Independent(background, max_samples=len(background))
+        explainer = shap.explainers.Permutation(f, masker, seed=0)
+        out = explainer(encode(frame[features]), max_evals=2 * len(features) + 1, silent=True)
         return np.asarray(out.base_values, dtype="float64").ravel(), np.asarray(
             out.values, dtype="float64"
         )

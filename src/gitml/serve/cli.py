@@ -211,6 +211,12 @@ def register(app: typer.Typer) -> None:
         keep: str | None = typer.Option(
             None, "--keep", help="Comma-separated input columns to copy into the output."
         ),
+        explain: bool = typer.Option(
+            False,
+            "--explain",
+            help="Add contrib_<feature> columns (contributions to the log-odds) and contrib_base; "
+            "needs pip install 'gitml[explain]'.",
+        ),
         root: Path = typer.Option(Path("."), "--root", help="Project root (conf/, the repo)."),
     ) -> None:
         """Score a CSV/Parquet file in chunks, or a JSON Lines stream with --stream.
@@ -224,6 +230,9 @@ def register(app: typer.Typer) -> None:
         with user_errors():
             bundle = load_bundle(root, stage, version, model)
             settings = _policy(root).serve
+            explainer = batch.make_explainer(bundle, root, _policy(root)) if explain else None
+            if explainer is not None and stream:
+                raise GitmlError("--explain scores files, not --stream.", "Drop one of them.")
             kept = [c.strip() for c in (keep or "").split(",") if c.strip()]
             carry = batch.carried_columns(bundle, id_column, kept)
             if stream:
@@ -260,6 +269,7 @@ def register(app: typer.Typer) -> None:
                 settings.unknown_categories,
                 progress,
                 carry,
+                explainer,
             )
         typer.echo(f"scored {rows} rows with {bundle.name} {bundle.version} -> {output}", err=True)
 
@@ -324,11 +334,16 @@ def _predict_with_progress(
     unknown: str,
     show: bool,
     carry: list[str],
+    explainer: Any = None,
 ) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     if not show:
-        return int(batch.predict_file(bundle, input_path, output, chunk_rows, unknown, carry=carry))
+        return int(
+            batch.predict_file(
+                bundle, input_path, output, chunk_rows, unknown, carry=carry, explainer=explainer
+            )
+        )
     total = batch.count_rows(input_path) if input_path.is_file() else None
     with Progress(
         "[progress.description]{task.description}",
@@ -348,6 +363,7 @@ def _predict_with_progress(
                 unknown,
                 progress=lambda n: bar.advance(task, n),
                 carry=carry,
+                explainer=explainer,
             )
         )
 
