@@ -201,3 +201,36 @@ def test_monitor_group_metrics_from_logged_context_and_late_labels(
     text = render(result, "md")
     assert "### Groups" in text and "| nonbinary | 1 | 0 |" in text
     assert "<h2>Groups</h2>" in render(result, "html")
+
+
+def test_predict_explain_adds_contribution_columns(built: BuiltModel, tmp_path: Path) -> None:
+    import pandas as pd
+
+    src = tmp_path / "in.csv"
+    built.rows.iloc[:25].to_csv(src, index=False)
+    out = tmp_path / "out.csv"
+    done = subprocess.run(
+        [
+            GITML,
+            "predict",
+            "--model",
+            str(built.model_path),
+            "--root",
+            str(built.root),
+            str(src),
+            "-o",
+            str(out),
+            "--explain",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    frame = pd.read_csv(out)
+    names = built.signature.feature_names
+    contrib = frame[[f"contrib_{n}" for n in names]].to_numpy()
+    x = prepare_features(built.rows.iloc[:25], built.signature.features)
+    raw = raw_output(built.model, x, built.signature.positive_class)
+    assert np.abs(frame["contrib_base"].to_numpy() + contrib.sum(axis=1) - raw).max() < 1e-6
