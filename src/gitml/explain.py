@@ -218,17 +218,34 @@ class _HgbTrees:
     model: dict[str, Any]
     derived: list[tuple[int, np.ndarray]]  # (column, left bitset) per derived 0/1 column
     sign: float
+    _tables: list[tuple[int, np.ndarray, np.ndarray]] | None = None
 
     def augment(self, x: np.ndarray) -> np.ndarray:
+        """`x` with the derived columns: 0 (goes left, `<= 0.5`) when the code is in the node's
+        left set, 1 otherwise, NaN when missing. One table lookup per categorical column."""
         if not self.derived:
             return x
+        if self._tables is None:
+            self._tables = []
+            codes = np.arange(256, dtype="float64")
+            by_col: dict[int, list[int]] = {}
+            for j, (col, _) in enumerate(self.derived):
+                by_col.setdefault(col, []).append(j)
+            for col, js in by_col.items():
+                table = np.full((257, len(js)), np.nan)  # row 256: missing or out of range
+                for k, j in enumerate(js):
+                    table[:256, k] = np.where(_in_bitset(self.derived[j][1], codes), 0.0, 1.0)
+                table[256, :] = np.nan
+                self._tables.append((col, np.asarray(js), table))
         extra = np.empty((x.shape[0], len(self.derived)), dtype="float64")
-        for j, (col, bitset) in enumerate(self.derived):
-            codes = x[:, col]
-            # 0 (goes left, `<= 0.5`) in the left set; 1 otherwise; NaN stays missing.
-            extra[:, j] = np.where(
-                np.isnan(codes), np.nan, np.where(_in_bitset(bitset, codes), 0, 1)
-            )
+        for col, js, table in self._tables:
+            raw = x[:, col]
+            ok = ~np.isnan(raw) & (raw >= 0) & (raw < 256)
+            index = np.where(ok, np.where(ok, raw, 0), 256).astype(np.int64)
+            rows = table[index]
+            # a code outside the sets' range (never seen) goes right, like scikit-learn
+            rows[~ok & ~np.isnan(raw)] = 1.0
+            extra[:, js] = rows
         return np.hstack([x, extra])
 
 
