@@ -238,14 +238,14 @@ class _HgbTrees:
                 table[256, :] = np.nan
                 self._tables.append((col, np.asarray(js), table))
         extra = np.empty((x.shape[0], len(self.derived)), dtype="float64")
-        for col, js, table in self._tables:
+        for col, where, table in self._tables:
             raw = x[:, col]
             ok = ~np.isnan(raw) & (raw >= 0) & (raw < 256)
             index = np.where(ok, np.where(ok, raw, 0), 256).astype(np.int64)
             rows = table[index]
             # a code outside the sets' range (never seen) goes right, like scikit-learn
             rows[~ok & ~np.isnan(raw)] = 1.0
-            extra[:, js] = rows
+            extra[:, where] = rows
         return np.hstack([x, extra])
 
 
