@@ -108,6 +108,8 @@ class Monitor:
         self.label_chunks: list[np.ndarray] = []
         self.score_chunks: list[np.ndarray] = []
         self.score_seen = False
+        #: Sensitive columns (data contract) of labelled rows, for the group metrics.
+        self.group_chunks: dict[str, list[np.ndarray]] = {}
 
     def see_columns(self, names: Iterable[str]) -> None:
         """Note columns the batch has beyond the chunks' (a reader that skips unused columns)."""
@@ -147,6 +149,11 @@ class Monitor:
         if self.inputs.labels and has_score:
             self.label_chunks.append(chunk[self.inputs.labels].to_numpy())
             self.score_chunks.append(to_float(chunk[self.score_name], self.score_name))
+            for name in self._sensitive():
+                column = (
+                    chunk[name] if name in chunk.columns else pd.Series(None, index=chunk.index)
+                )
+                self.group_chunks.setdefault(name, []).append(column.to_numpy(dtype=object))
         if self.inputs.data is not None and self.inputs.policy.schema:
             self._validate(chunk)
 
@@ -169,7 +176,25 @@ class Monitor:
         self.checked = self.checked or other.checked
         self.label_chunks.extend(other.label_chunks)
         self.score_chunks.extend(other.score_chunks)
+        for name, parts in other.group_chunks.items():
+            self.group_chunks.setdefault(name, []).extend(parts)
         self.score_seen = self.score_seen or other.score_seen
+
+    def _sensitive(self) -> list[str]:
+        data = self.inputs.data
+        return [] if data is None else list(data.sensitive)
+
+    def _groups(self) -> dict[str, Any] | None:
+        if not self.label_chunks or not self.group_chunks:
+            return None
+        return group_metrics(
+            np.concatenate(self.label_chunks),
+            np.concatenate(self.score_chunks),
+            {name: np.concatenate(parts) for name, parts in self.group_chunks.items()},
+            positive_class=self.inputs.positive_class,
+            threshold=self.inputs.threshold,
+            min_rows=self.inputs.policy.small_sample,
+        )
 
     def _validate(self, chunk: pd.DataFrame) -> None:
         from gitml.schema import validate_frame
@@ -247,6 +272,7 @@ class Monitor:
             "prediction": prediction,
             "quality": quality,
             "metrics": decay,
+            "groups": self._groups(),
         }
 
     def _prediction(self) -> dict[str, Any] | None:
@@ -294,6 +320,37 @@ class Monitor:
         if self.inputs.label_join is not None:
             found["join"] = self.inputs.label_join.summary()
         return found
+
+
+def group_metrics(
+    labels: np.ndarray,
+    scores: np.ndarray,
+    groups: Mapping[str, np.ndarray],
+    *,
+    positive_class: Any,
+    threshold: float,
+    min_rows: int = 30,
+) -> dict[str, Any]:
+    """Per sensitive column and group, on the labelled rows: rows, positives, selection rate,
+    TPR and FPR with Wilson intervals (`gitml.stats.group_rates`; small groups are marked
+    "insufficient data"). Rows without a label, a score or a group value are left out."""
+    from gitml.stats.proportions import group_rates
+
+    labels = np.asarray(labels, dtype=object)
+    scores = np.asarray(scores, dtype="float64")
+    out: dict[str, Any] = {}
+    for name, values in groups.items():
+        values = np.asarray(values, dtype=object)
+        keep = ~pd.isna(labels) & ~np.isnan(scores) & ~pd.isna(values)
+        truth = (pd.Series(labels[keep]).astype(str) == str(positive_class)).to_numpy()
+        predicted = scores[keep] >= threshold
+        rates = group_rates(truth, predicted, values[keep].astype(str), min_rows=min_rows)
+        out[name] = {
+            "rows": int(keep.sum()),
+            "threshold": threshold,
+            "groups": [g.to_dict() for g in rates],
+        }
+    return out
 
 
 def top_features(

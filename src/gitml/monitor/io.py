@@ -4,7 +4,8 @@ Parquet is read by record batches, CSV with pyarrow's streaming reader (column t
 reference profile, so every chunk parses alike), the serving log line by line. The log is what
 `gitml serve` writes (`gitml.serve.predlog`): one JSON object per request, its rows under `inputs`
 (a list of row objects) and their scores under `score` (a list); each row becomes one batch row
-with its `request_id`, its index `row` within the request, its `score` and its `prediction`.
+with its `request_id`, its index `row` within the request, its `score`, its `prediction` and its
+context columns (`context`: declared non-feature columns such as sensitive attributes).
 Rejected requests (a status other than 200, no inputs) are counted and skipped. The older format,
 one row object per line with one score, is read too. Naming the live log reads its rotated
 predecessors (`<path>.N` ... `<path>.1`) first, oldest first.
@@ -293,9 +294,15 @@ class BatchSource:
         if not isinstance(predictions, list) or len(predictions) != len(inputs):
             predictions = None
         request_id = record.get(REQUEST_ID)
+        context = record.get("context")
+        if not isinstance(context, list) or len(context) != len(inputs):
+            context = None
         out = []
         for i, raw in enumerate(inputs):
             row = dict(raw)
+            if context is not None and isinstance(context[i], dict):
+                for name, value in context[i].items():
+                    row.setdefault(name, value)
             if scores is not None:
                 score = _number(scores[i], last=True)
                 row[self.score_column] = float("nan") if score is None else score

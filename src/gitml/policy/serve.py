@@ -36,6 +36,10 @@ class LogPolicy:
     rotate_bytes: Int = Field(default=64 * 1024 * 1024, ge=1024)
     keep: Int = Field(default=5, ge=1)
     enabled: Flag = True
+    #: PII-flagged columns (data.columns.*.pii) never reach the log: dropped, or HMAC-SHA256 with
+    #: the key in the environment variable `pii_key_env` (serving refuses to start without it).
+    pii: Literal["drop", "hash"] = "drop"
+    pii_key_env: Text = "GITML_LOG_PII_KEY"
 
 
 @dataclass(frozen=True, config=STRICT)

@@ -119,6 +119,31 @@ def output_frame(
     return pd.DataFrame(out)
 
 
+def with_contributions(
+    frame: pd.DataFrame, explainer: Any, bundle: ModelBundle, cols: scoring.Columns
+) -> pd.DataFrame:
+    """The output frame with `contrib_<feature>` columns (each feature's contribution to the raw
+    output, e.g. the log-odds) and `contrib_base` (base value + the row's contributions = it)."""
+    found = explainer.explain(scoring.model_frame(cols, bundle.signature.features))
+    extra = {f"contrib_{name}": found.values[:, i] for i, name in enumerate(found.features)}
+    extra["contrib_base"] = found.base
+    return pd.concat([frame, pd.DataFrame(extra, index=frame.index)], axis=1)
+
+
+def make_explainer(bundle: ModelBundle, root: Path, policy: Any) -> Any:
+    """The explainer for `gitml predict --explain` (GitmlError, exit 2, without shap)."""
+    from gitml import explain
+    from gitml.serve.project import explain_background
+
+    explain.require()
+    return explain.Explainer(
+        bundle.model,
+        bundle.signature.feature_names,
+        bundle.signature.positive_class,
+        explain_background(root, policy, bundle.signature.features),
+    )
+
+
 def predict_file(
     bundle: ModelBundle,
     input_path: Path,
@@ -127,10 +152,12 @@ def predict_file(
     unknown_categories: str = "error",
     progress: Callable[[int], None] | None = None,
     carry: Sequence[str] = (),
+    explainer: Any = None,
 ) -> int:
     """Score `input_path` into `output_path` (atomic); return the number of rows.
 
-    `carry` columns of the input (see `carried_columns`) are copied in front of the scores."""
+    `carry` columns of the input (see `carried_columns`) are copied in front of the scores;
+    with `explainer` (`gitml.explain.Explainer`), `with_contributions` adds its columns."""
     if not input_path.is_file():
         raise GitmlError(f"The input file '{input_path}' does not exist.", "Check the path.")
     out_format = _format(output_path, "output")
@@ -170,6 +197,8 @@ def predict_file(
                     scoring.score(bundle.model, signature, cols),
                     _carried(chunk, cols, carry, bundle),
                 )
+                if explainer is not None:
+                    frame = with_contributions(frame, explainer, bundle, cols)
                 if out_format == ".parquet":
                     table = _table(frame, None if writer is None else writer.schema)
                     if writer is None:

@@ -67,7 +67,11 @@ def _spec_app() -> Any:
     if log_path:  # one log per worker process: appends from several processes never interleave
         p = Path(log_path)
         log_path = str(p.with_name(f"{p.stem}.{os.getpid()}{p.suffix}"))
-    return create_app(bundle, settings, log_path=log_path)
+    web = create_app(bundle, settings, log_path=log_path)
+    from gitml.serve.project import configure
+
+    configure(web.state.server, root, _policy(root))
+    return web
 
 
 def register(app: typer.Typer) -> None:
@@ -114,6 +118,9 @@ def register(app: typer.Typer) -> None:
             bundle = load_bundle(root, stage, version, model)
             policy = _policy(root)
             settings = policy.serve
+            from gitml.serve.predlog import pii_hasher
+
+            pii_hasher(settings.log.pii, settings.log.pii_key_env)  # refuse early: no key
             path = settings.log.path if log_path is None else log_path
             if path and not Path(path).is_absolute():
                 path = str(root / path)
@@ -164,6 +171,10 @@ def register(app: typer.Typer) -> None:
 
             bundle_ref = {"commit": bundle.commit}
         web = create_app(bundle, settings, log_path=path or "", reloader=reloader)
+        with user_errors():
+            from gitml.serve.project import configure
+
+            configure(web.state.server, root, policy)
         uvicorn.run(
             web,
             host=host,
@@ -217,6 +228,12 @@ def register(app: typer.Typer) -> None:
             help="With --engine dask: the scheduler's address (default: a local cluster, one "
             "worker process per core).",
         ),
+        explain: bool = typer.Option(
+            False,
+            "--explain",
+            help="Add contrib_<feature> columns (contributions to the log-odds) and contrib_base; "
+            "needs pip install 'gitml[explain]'.",
+        ),
         root: Path = typer.Option(Path("."), "--root", help="Project root (conf/, the repo)."),
     ) -> None:
         """Score a CSV/Parquet file in chunks, or a JSON Lines stream with --stream.
@@ -237,6 +254,9 @@ def register(app: typer.Typer) -> None:
                 raise GitmlError("--scheduler goes with --engine dask.", "Add --engine dask.")
             bundle = load_bundle(root, stage, version, model)
             settings = _policy(root).serve
+            explainer = batch.make_explainer(bundle, root, _policy(root)) if explain else None
+            if explainer is not None and stream:
+                raise GitmlError("--explain scores files, not --stream.", "Drop one of them.")
             kept = [c.strip() for c in (keep or "").split(",") if c.strip()]
             carry = batch.carried_columns(bundle, id_column, kept)
             if stream:
@@ -264,6 +284,11 @@ def register(app: typer.Typer) -> None:
                     "data/test.parquet -o predictions.parquet",
                 )
             if engine == "dask":
+                if explainer is not None:
+                    raise GitmlError(
+                        "--explain is not available with --engine dask yet.",
+                        "Drop one of them (explain a sample with the local engine).",
+                    )
                 assert input_arg is not None
                 rows = _predict_dask(
                     bundle,
@@ -293,6 +318,7 @@ def register(app: typer.Typer) -> None:
                 settings.unknown_categories,
                 progress,
                 carry,
+                explainer,
             )
         typer.echo(f"scored {rows} rows with {bundle.name} {bundle.version} -> {output}", err=True)
 
@@ -357,11 +383,16 @@ def _predict_with_progress(
     unknown: str,
     show: bool,
     carry: list[str],
+    explainer: Any = None,
 ) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     if not show:
-        return int(batch.predict_file(bundle, input_path, output, chunk_rows, unknown, carry=carry))
+        return int(
+            batch.predict_file(
+                bundle, input_path, output, chunk_rows, unknown, carry=carry, explainer=explainer
+            )
+        )
     total = batch.count_rows(input_path) if input_path.is_file() else None
     with Progress(
         "[progress.description]{task.description}",
@@ -381,6 +412,7 @@ def _predict_with_progress(
                 unknown,
                 progress=lambda n: bar.advance(task, n),
                 carry=carry,
+                explainer=explainer,
             )
         )
 

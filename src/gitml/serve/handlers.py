@@ -9,6 +9,7 @@ batcher's worker (`gitml.serve.worker`).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import numpy as np
 import orjson
 
 from gitml import scoring
+from gitml.errors import GitmlError
 from gitml.scoring import InputError
 from gitml.serve.batcher import BatcherClosed, Job
 from gitml.serve.bundle import ModelBundle
@@ -97,6 +99,7 @@ class ScoringHandlers:
 
     def __init__(self, state: ServerState) -> None:
         self.state = state
+        self._explainers: dict[str, Any] = {}
 
     async def invocations(self, call: Call) -> Reply:
         """MLflow scoring protocol: JSON (any of MLflow's four layouts) or CSV with a header."""
@@ -105,6 +108,7 @@ class ScoringHandlers:
             return self._not_ready("invocations")
         try:
             probabilities = query_flag(call.query, "probabilities")
+            explain = query_flag(call.query, "explain")
             body = await call.read()
             params: Mapping[str, Any] = {}
             if call.media in CSV_TYPES:
@@ -114,6 +118,7 @@ class ScoringHandlers:
                     self._parse(body), state.bundle.signature
                 )
                 probabilities = scoring.param_flag(params, "probabilities") or probabilities
+                explain = scoring.param_flag(params, "explain") or explain
             else:
                 raise InputError(
                     f"Unsupported content type '{call.media}'; send application/json or text/csv.",
@@ -123,10 +128,12 @@ class ScoringHandlers:
             columns = scoring.validate(
                 raw, state.bundle.signature, state.settings.unknown_categories
             )
+            context = self._context(raw, columns)
+            explainer = await self._explainer() if explain else None
         except InputError as exc:
             return self._rejected(exc, call, "invocations", v2=False)
         try:
-            outcome = await self._score(call, columns, "invocations")
+            outcome = await self._score(call, columns, "invocations", context)
         except BatcherClosed:
             return self._not_ready("invocations")
         scores = outcome.scores
@@ -134,6 +141,11 @@ class ScoringHandlers:
         if probabilities and scores.probabilities is not None:
             content["probabilities"] = scores.probabilities
             content["classes"] = scores.classes
+        if explainer is not None:
+            found = await self._explain(explainer, outcome.bundle, columns)
+            content["contributions"] = found.rows()
+            content["base_values"] = found.base
+            content["explained_output"] = found.output
         return 200, dumps(content)
 
     async def v2_infer(self, call: Call, name: str) -> Reply:
@@ -167,13 +179,21 @@ class ScoringHandlers:
             req_id = payload.get("id")
             if req_id is not None and not isinstance(req_id, str):
                 raise InputError("'id' must be a string.", "id", 400)
+            parameters = payload.get("parameters")
+            if parameters is None:
+                parameters = {}
+            elif not isinstance(parameters, Mapping):
+                raise InputError("'parameters' must be an object.", "parameters", 400)
+            explain = scoring.param_flag(parameters, "explain")
             columns = scoring.validate(
                 raw, state.bundle.signature, state.settings.unknown_categories
             )
+            context = self._context(raw, columns)
+            explainer = await self._explainer() if explain else None
         except InputError as exc:
             return self._rejected(exc, call, "v2_infer", v2=True)
         try:
-            outcome = await self._score(call, columns, "v2_infer")
+            outcome = await self._score(call, columns, "v2_infer", context)
         except BatcherClosed:
             return self._not_ready("v2_infer")
         preds = scoring.predictions_list(outcome.scores)
@@ -197,6 +217,25 @@ class ScoringHandlers:
                     "data": proba.ravel(),
                 }
             )
+        if explainer is not None:
+            found = await self._explain(explainer, outcome.bundle, columns)
+            out.append(
+                {
+                    "name": "contributions",
+                    "shape": list(found.values.shape),
+                    "datatype": "FP64",
+                    "parameters": {"features": found.features, "output": found.output},
+                    "data": found.values.ravel(),
+                }
+            )
+            out.append(
+                {
+                    "name": "base_value",
+                    "shape": [len(found.base)],
+                    "datatype": "FP64",
+                    "data": found.base,
+                }
+            )
         content = {
             "model_name": outcome.bundle.name,
             "model_version": outcome.bundle.version,
@@ -209,15 +248,59 @@ class ScoringHandlers:
         settings = self.state.settings
         return scoring.parse_json(body, settings.max_json_depth, settings.max_elements)
 
+    def _context(self, raw: Mapping[str, Any], columns: scoring.Columns) -> Any:
+        """The request's declared context/PII columns (never model input), or None."""
+        spec = self.state.context
+        if spec.empty:
+            return None
+        return scoring.context_columns(raw, spec, scoring.n_rows(columns)) or None
+
+    async def _explainer(self) -> Any:
+        """The served bundle's explainer (built once per bundle, in a thread); a 422 when shap
+        is missing or the model cannot be explained."""
+        from gitml import explain
+
+        bundle = self.state.bundle
+        cached = self._explainers.get(bundle.digest)
+        if cached is not None:
+            return cached
+        if not explain.available():
+            raise InputError(explain.unavailable_message(), "explain", 422)
+
+        def build() -> Any:
+            return explain.Explainer(
+                bundle.model,
+                bundle.signature.feature_names,
+                bundle.signature.positive_class,
+                self.state.explain_background,
+            )
+
+        try:
+            made = await asyncio.to_thread(build)
+        except GitmlError as exc:
+            raise InputError(exc.render(), "explain", 422) from None
+        self._explainers = {bundle.digest: made}
+        return made
+
+    async def _explain(self, explainer: Any, bundle: ModelBundle, columns: scoring.Columns) -> Any:
+        """Contributions for the scored rows (with the bundle that scored them)."""
+        if explainer.model is not bundle.model:  # a reload swapped the model meanwhile
+            explainer = await self._explainer()
+        frame = scoring.model_frame(columns, bundle.signature.features)
+        return await asyncio.to_thread(explainer.explain, frame)
+
     def _not_ready(self, endpoint: str) -> Reply:
         self.state.metrics.rejected(endpoint, 503, self.state.bundle.version)
         return NOT_READY
 
-    async def _score(self, call: Call, columns: scoring.Columns, endpoint: str) -> Outcome:
+    async def _score(
+        self, call: Call, columns: scoring.Columns, endpoint: str, context: Any = None
+    ) -> Outcome:
         """Queue the request's columns for the batcher and wait for its share of the scores."""
         state = self.state
         assert state.batcher is not None
-        job = Job(Work(columns, endpoint), scoring.n_rows(columns), call.request_id, call.t0)
+        work = Work(columns, endpoint, context)
+        job = Job(work, scoring.n_rows(columns), call.request_id, call.t0)
         outcome: Outcome = await state.batcher.submit(job)
         call.bundle = outcome.bundle
         state.metrics.scored(endpoint, outcome.bundle.version, time.perf_counter() - call.t0)

@@ -53,7 +53,10 @@ INVOCATIONS_BODY: dict[str, Any] = {
                     },
                     "params": {
                         "type": "object",
-                        "properties": {"probabilities": {"type": ["boolean", "null"]}},
+                        "properties": {
+                            "probabilities": {"type": ["boolean", "null"]},
+                            "explain": {"type": ["boolean", "null"]},
+                        },
                     },
                 },
             }
@@ -71,7 +74,10 @@ V2_INFER_BODY: dict[str, Any] = {
                 "required": ["inputs"],
                 "properties": {
                     "id": {"type": "string"},
-                    "parameters": {"type": "object"},
+                    "parameters": {
+                        "type": "object",
+                        "properties": {"explain": {"type": ["boolean", "null"]}},
+                    },
                     "inputs": {
                         "type": "array",
                         "minItems": 1,
@@ -138,7 +144,10 @@ INVOCATIONS: dict[str, Any] = {
         "description": "Score rows sent as MLflow's `dataframe_split`, `dataframe_records`, "
         "`instances` or\n`inputs` JSON, or as CSV with a header. `?probabilities=true` (or "
         '`"params":\n{"probabilities": true}`) adds `probabilities` (one list per row, in '
-        "`classes` order).",
+        '`classes` order). `?explain=true` (or `"params": {"explain": true}`) adds\n'
+        "`contributions` (one object per row: each feature's contribution to the raw output),\n"
+        "`base_values` and `explained_output` (log-odds for classifiers); needs the optional\n"
+        "shap extra (`pip install 'gitml[explain]'`), else 422.",
         "operationId": "invocations_invocations_post",
         "parameters": [
             {
@@ -146,7 +155,13 @@ INVOCATIONS: dict[str, Any] = {
                 "in": "query",
                 "required": False,
                 "schema": {"type": "boolean", "default": False, "title": "Probabilities"},
-            }
+            },
+            {
+                "name": "explain",
+                "in": "query",
+                "required": False,
+                "schema": {"type": "boolean", "default": False, "title": "Explain"},
+            },
         ],
         "responses": _RESPONSES,
         "requestBody": INVOCATIONS_BODY,
@@ -158,7 +173,9 @@ V2_INFER: dict[str, Any] = {
         "summary": "Inference (OIP v2): one input tensor per feature column",
         "description": "Each input is one column: `{name, shape: [n], datatype, data}`. Outputs "
         "`predict`\nand, for classifiers, `predict_proba` (shape [n, classes]); `outputs` "
-        "selects them.",
+        "selects them. `parameters: {explain: true}` adds `contributions` (shape [n, features],\n"
+        "feature names in its `parameters.features`) and `base_value` (shape [n]): base value +\n"
+        "the row's contributions = the raw output (log-odds); needs the shap extra, else 422.",
         "operationId": "v2_infer_v2_models__name__infer_post",
         "parameters": [
             {

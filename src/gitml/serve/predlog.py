@@ -13,14 +13,53 @@ as logrotate's `postrotate` expects.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import orjson
+
+from gitml.errors import GitmlError
+
+#: A PII value in the log with `serve.log.pii: hash`: HMAC-SHA256 of its text, hex.
+Hasher = Callable[[Any], str | None]
+
+
+def pii_hasher(mode: str, key_env: str, environ: Mapping[str, str] | None = None) -> Hasher | None:
+    """The keyed hash PII values are logged as (`hash`), or None (`drop`).
+
+    Refuses (GitmlError, exit 2) `hash` without a key in the environment variable `key_env`: an
+    unkeyed hash of an e-mail address or a name is reversible by guessing."""
+    if mode != "hash":
+        return None
+    env = os.environ if environ is None else environ
+    key = env.get(key_env, "")
+    if not key:
+        raise GitmlError(
+            f"serve.log.pii is 'hash', but the environment variable {key_env} (serve.log."
+            "pii_key_env) holds no key, so PII columns could not be hashed for the prediction log.",
+            f"Export {key_env} with a long random secret (e.g. `export {key_env}=$(openssl rand "
+            "-hex 32)`), keep it out of the repository, or set serve.log.pii: drop in "
+            "conf/gitml.yaml.",
+        )
+    secret = key.encode("utf-8")
+
+    def digest(value: Any) -> str | None:
+        if value is None:
+            return None
+        return hmac.new(secret, str(value).encode("utf-8"), hashlib.sha256).hexdigest()
+
+    return digest
+
+
+def hash_pii(value: Any, key: str) -> str:
+    """HMAC-SHA256 (hex) of a value's text with `key`: what the log holds with `hash`."""
+    return hmac.new(key.encode("utf-8"), str(value).encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def dumps_line(record: dict[str, Any]) -> str:

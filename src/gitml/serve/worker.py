@@ -18,7 +18,7 @@ from typing import Any
 from gitml import scoring
 from gitml.serve.batcher import Job
 from gitml.serve.bundle import ModelBundle
-from gitml.serve.predlog import dumps_line
+from gitml.serve.predlog import Hasher, dumps_line
 from gitml.serve.state import ServerState
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,7 @@ class Work:
 
     columns: scoring.Columns
     endpoint: str
+    context: dict[str, list[Any]] | None = None
 
 
 @dataclass
@@ -60,8 +61,17 @@ def log_record(
     scores: scoring.Scores | None,
     error: str | None = None,
     timestamp: str | None = None,
+    context: dict[str, list[Any]] | None = None,
+    spec: scoring.ContextSpec | None = None,
+    hasher: Hasher | None = None,
 ) -> dict[str, Any]:
-    """One prediction-log line (see docs/serve.md for the fields)."""
+    """One prediction-log line (see docs/serve.md for the fields).
+
+    PII never reaches the line: PII-flagged features in `inputs` and PII context columns are
+    dropped, or with `hasher` logged as their keyed hash (`pii_hmac`); the other declared context
+    columns go under `context`, one object per row."""
+    if spec is not None and inputs is not None and spec.pii_features:
+        inputs = _redact_inputs(inputs, spec.pii_features, hasher)
     record: dict[str, Any] = {
         "request_id": request_id,
         "timestamp": timestamp or now(),
@@ -85,7 +95,34 @@ def log_record(
         record["score"] = scores.positive_scores(bundle.signature.positive_class)
     if error is not None:
         record["error"] = error
+    if context and spec is not None:
+        plain = [n for n in spec.logged if n in context]
+        if plain:
+            record["context"] = _row_objects(context, plain)
+        hashed = [n for n in spec.pii if n in context]
+        if hashed and hasher is not None:
+            record["pii_hmac"] = _row_objects(
+                {n: [hasher(v) for v in context[n]] for n in hashed}, hashed
+            )
     return record
+
+
+def _row_objects(columns: dict[str, list[Any]], names: list[str]) -> list[dict[str, Any]]:
+    return [
+        dict(zip(names, row, strict=True)) for row in zip(*(columns[n] for n in names), strict=True)
+    ]
+
+
+def _redact_inputs(
+    inputs: list[dict[str, Any]], names: tuple[str, ...], hasher: Hasher | None
+) -> list[dict[str, Any]]:
+    out = []
+    for row in inputs:
+        kept = {k: v for k, v in row.items() if k not in names}
+        if hasher is not None:
+            kept.update({f"{n}_hmac": hasher(row.get(n)) for n in names if n in row})
+        out.append(kept)
+    return out
 
 
 def make_processor(state: ServerState) -> Callable[[Sequence[Job]], list[Any]]:
@@ -148,6 +185,9 @@ def make_processor(state: ServerState) -> Callable[[Sequence[Job]], list[Any]]:
                                 None,
                                 error=str(part),
                                 timestamp=stamp,
+                                context=work.context,
+                                spec=state.context,
+                                hasher=state.pii_hash,
                             )
                         )
                     )
@@ -165,6 +205,9 @@ def make_processor(state: ServerState) -> Callable[[Sequence[Job]], list[Any]]:
                             scoring.to_records(work.columns),
                             part,
                             timestamp=stamp,
+                            context=work.context,
+                            spec=state.context,
+                            hasher=state.pii_hash,
                         )
                     )
                 )
