@@ -25,7 +25,7 @@ import logging
 import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from gitml.dvc import Dvc, load_yaml
@@ -160,6 +160,17 @@ class Project:
             importance=_parse(texts[outputs.importance], outputs.importance, where, json.loads),
             plots=plots,
         )
+
+    def test_row_count(self, sha: str | None, outputs: Outputs) -> int | None:
+        """Rows the metrics were measured on, from the score profile next to the data profile
+        (`rows`); None when it cannot be read (e.g. its DVC cache is not fetched)."""
+        path = str(PurePosixPath(outputs.profile).parent / "score_profile.json")
+        try:
+            text = self.read_files(sha, [path])[path]
+            rows = json.loads(text).get("rows") if text else None
+        except (GitmlError, ValueError, AttributeError):
+            return None
+        return rows if isinstance(rows, int) and not isinstance(rows, bool) else None
 
     def _dvc_fs(self, sha: str | None) -> Any:
         return self.dvc.fs(sha)

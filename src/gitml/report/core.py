@@ -25,15 +25,24 @@ from gitml.report.changes import (
     diff_data,
     diff_params,
 )
+from gitml.report.comparable import (
+    COMPARABLE,
+    Comparability,
+    EvalRows,
+    comparability,
+    evaluation_rows,
+)
 from gitml.report.experiments import Comparison, ExpRow, compare_experiments
 from gitml.report.metrics import (
     ADDED,
     INVALID,
+    NOT_COMPARABLE,
     REMOVED,
     UNJUDGED,
     MetricRow,
     Verdict,
     diff_metrics,
+    not_comparable,
     verdict,
 )
 from gitml.report.plots import LINE_PLOTS, Confusion, LinePlot, build_plots
@@ -51,13 +60,16 @@ __all__ = [
     "ADDED",
     "INVALID",
     "LINE_PLOTS",
+    "NOT_COMPARABLE",
     "REMOVED",
     "SLICE_GAPS",
     "SLICE_GROUP_STATS",
     "UNJUDGED",
+    "Comparability",
     "Comparison",
     "Confusion",
     "DataDiff",
+    "EvalRows",
     "ExpRow",
     "ImportanceRow",
     "LinePlot",
@@ -71,6 +83,7 @@ __all__ = [
     "Verdict",
     "build_plots",
     "build_report",
+    "comparability",
     "compare_experiments",
     "delta",
     "diff_data",
@@ -78,6 +91,7 @@ __all__ = [
     "diff_metrics",
     "diff_params",
     "diff_slices",
+    "evaluation_rows",
     "flatten",
     "fmt",
     "fmt_delta",
@@ -119,6 +133,7 @@ class Report:
     primary_metric: str
     top_k: int
     notes: tuple[str, ...] = ()
+    comparability: Comparability = COMPARABLE
 
     @property
     def has_baseline(self) -> bool:
@@ -134,17 +149,39 @@ def build_report(
     top_k: int,
     skip_outs: Sequence[str] = (),
     notes: Sequence[str] = (),
+    metrics_path: str = "reports/metrics.json",
+    rows: tuple[EvalRows | None, EvalRows | None] | None = None,
 ) -> Report:
-    """Diff `head` against `base` (None, or a base without metrics: no baseline yet)."""
+    """Diff `head` against `base` (None, or a base without metrics: no baseline yet).
+
+    When base and head measured different data (dataset, target, task or test rows, see
+    `gitml.report.comparable`), the verdict is `not_comparable`: no improved/regressed.
+
+    Args:
+        metrics_path: the metrics file, to find the evaluating stage (and its data) in dvc.lock.
+        rows: (base, head) evaluation rows when the caller read them (with row counts); else
+            they come from each side's dvc.lock.
+    """
     base_metrics = base.metrics if base is not None else None
-    rows = diff_metrics(base_metrics, head.metrics or {}, rules)
+    metric_rows = diff_metrics(base_metrics, head.metrics or {}, rules)
     has_baseline = base_metrics is not None
+    comparable = COMPARABLE
+    if base is not None and has_baseline:
+        base_rows, head_rows = rows or (
+            evaluation_rows(base.lock, metrics_path),
+            evaluation_rows(head.lock, metrics_path),
+        )
+        comparable = comparability(base.params, head.params, base_rows, head_rows)
+    if comparable.comparable:
+        judged = verdict(metric_rows, has_baseline)
+    else:
+        metric_rows, judged = not_comparable(metric_rows, comparable.reasons)
     lines, confusion = build_plots(base.plots if base else None, head.plots)
     return Report(
         base=base,
         head=head,
-        metrics=rows,
-        verdict=verdict(rows, has_baseline),
+        metrics=metric_rows,
+        verdict=judged,
         params=diff_params(base.params if base else None, head.params),
         data=diff_data(
             base.lock if base else None,
@@ -162,4 +199,5 @@ def build_report(
         primary_metric=primary_metric,
         top_k=top_k,
         notes=tuple(notes),
+        comparability=comparable,
     )

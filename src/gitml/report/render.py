@@ -36,6 +36,7 @@ STATUS_ICONS = {
     "removed": "⚠️ removed",
     "invalid": "⚠️ not a number",
     "unjudged": "· no rule",
+    "not_comparable": "⚠️ not comparable",
 }
 
 
