@@ -10,8 +10,10 @@
    config's read options and input contract, then its schema), stored under
    `data/external/batches/<data name>/<stem>-<md5 prefix>.<ext>` and tracked with `dvc add`.
    Ingest appends only the batches of the source it loads.
-3. Champion and challenger are scored on the same rows: the new experiment's test split. The
-   champion's model comes from the registry (`get`, md5-checked) or, with no version in the
+3. Champion and challenger are scored on the same rows: the batch rows the new experiment's
+   split held out for its test set. Neither model was trained on them (the whole new test split
+   would not do: rows the champion trained on move into it when the batch reshuffles the split).
+   The champion's model comes from the registry (`get`, md5-checked) or, with no version in the
    stage, HEAD's model through DVC. `reports/retrain.md` shows both, judged by the rules of
    conf/gitml.yaml, followed by the usual `gitml report` against that version (which says "not
    comparable" when the test rows differ, as they do once the batch joined the data).
@@ -133,7 +135,7 @@ def data_config(root: Path, name: str) -> DataConfig:
     return DataConfig.parse(read_yaml(root / rel, "data config"))
 
 
-def store_batch(root: Path, data: Path, config: DataConfig) -> tuple[Path, int]:
+def store_batch(root: Path, data: Path, config: DataConfig) -> tuple[Path, Any]:
     """Check `data` as ingest will read it and copy it into its source's batches folder."""
     frame = read_batch(data, config)
     check_batch(data, frame, config)
@@ -147,7 +149,7 @@ def store_batch(root: Path, data: Path, config: DataConfig) -> tuple[Path, int]:
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_path(target) as tmp:
         shutil.copyfile(data, tmp)
-    return target, len(frame)
+    return target, frame
 
 
 def _guarded_paths(root: Path, folder: Path) -> list[Path]:
@@ -185,16 +187,16 @@ def restored_on_failure(root: Path, folder: Path) -> Iterator[None]:
         try:
             yield
         except BaseException:
-            for path, copy in saved.items():
+            for path, kept in saved.items():
                 if path.is_dir() and not path.is_symlink():
                     shutil.rmtree(path)
                 elif path.exists() or path.is_symlink():
                     path.unlink()
-                if copy is not None and copy.is_dir():
-                    shutil.copytree(copy, path, symlinks=True)
-                elif copy is not None:
+                if kept is not None and kept.is_dir():
+                    shutil.copytree(kept, path, symlinks=True)
+                elif kept is not None:
                     path.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copy2(copy, path, follow_symlinks=False)
+                    shutil.copy2(kept, path, follow_symlinks=False)
             for path in sorted(created, key=lambda p: -len(p.parts)):
                 if path.is_dir() and not any(path.iterdir()):
                     path.rmdir()
@@ -213,12 +215,13 @@ def retrain(
     config = data_config(root, base.data)
     folder = source_folder(root / BATCHES, config)
     with restored_on_failure(root, folder):
-        target, rows = store_batch(root, data, config)
+        target, batch = store_batch(root, data, config)
         dvc = Dvc(root)
         dvc.add(str(target.relative_to(root)), how_to_fix=_NOT_KEPT)
         dvc.exp_run(set_params=(f"data={base.data}",), how_to_fix=_NOT_KEPT)
     policy = load_policy(root)
-    same = score_same_rows(root, base, policy)
+    same = score_same_rows(root, base, policy, batch, config)
+    rows = len(batch)
     rendered = report(root, base=base.commit, fmt="md")
     out = report_path or root / "reports" / "retrain.md"
     text, regressed = render_retrain(
@@ -287,21 +290,58 @@ def score_model(
     return classification_metrics(y, proba, [classes[i] for i in order], params.evaluate.threshold)
 
 
-def score_same_rows(root: Path, base: Base, policy: Policy) -> SameRows | None:
-    """Score the new model and the base version's model on the new experiment's test split."""
+def held_out_batch_rows(test: Any, batch: Any, config: DataConfig) -> Any:
+    """The rows of `test` that came from `batch` (the batch rows the split held out).
+
+    The batch goes through what ingest and split do to it (Parquet, then `schema.coerce`), and
+    rows are matched on a hash of all declared columns.
+    """
+    import io
+
+    import pandas as pd
+
+    from gitml.schema import coerce
+
+    buffer = io.BytesIO()
+    batch.to_parquet(buffer, index=False)
+    buffer.seek(0)
+    names = [c.name for c in config.columns]
+    stored = coerce(pd.read_parquet(buffer), config)[names]
+    wanted = set(pd.util.hash_pandas_object(stored, index=False).tolist())
+    hashes = pd.util.hash_pandas_object(coerce(test, config)[names], index=False)
+    return test.loc[hashes.isin(wanted).to_numpy()].reset_index(drop=True)
+
+
+def rows_digest(frame: Any, config: DataConfig) -> str:
+    """The md5 of a table's row hashes (all declared columns): the identity of a set of rows."""
+    import pandas as pd
+
+    from gitml.schema import coerce
+
+    names = [c.name for c in config.columns]
+    hashes = pd.util.hash_pandas_object(coerce(frame, config)[names], index=False)
+    return hashlib.md5(hashes.to_numpy().tobytes()).hexdigest()
+
+
+def score_same_rows(
+    root: Path, base: Base, policy: Policy, batch: Any, config: DataConfig
+) -> SameRows | None:
+    """Score the new model and the base version's model on the same rows: the batch rows the
+    new experiment held out in its test split (neither model was trained on them)."""
     import pandas as pd
 
     from gitml.modeling import Signature, load_signature
 
     test = _test_path(root, policy)
-    if test is None:
-        log.warning("no single evaluation data file in dvc.lock: champion/challenger not scored")
+    if test is None or not test.endswith((".parquet", ".pq")):
+        log.warning("no single Parquet evaluation file in dvc.lock: champion/challenger skipped")
         return None
     params = load_params(root / "params.yaml")
-    frame = pd.read_parquet(root / test) if test.endswith((".parquet", ".pq")) else None
-    if frame is None:
+    frame = held_out_batch_rows(pd.read_parquet(root / test), batch, config)
+    if frame.empty or frame[params.data.target].nunique() < 2:
+        log.warning("too few batch rows in the test split: champion/challenger skipped")
         return None
-    md5 = hashlib.md5((root / test).read_bytes()).hexdigest()
+    md5 = rows_digest(frame, config)
     sig = load_signature(root / policy.outputs.signature)
     challenger = Scored(
         "challenger (this experiment)",
