@@ -222,7 +222,7 @@ def retrain(
     policy = load_policy(root)
     same = score_same_rows(root, base, policy, batch, config)
     rows = len(batch)
-    rendered = report(root, base=base.commit, fmt="md")
+    rendered = report(root, base=base.commit if base.version else "HEAD", fmt="md")
     out = report_path or root / "reports" / "retrain.md"
     text, regressed = render_retrain(
         rendered.text, same, base, target.relative_to(root), rows, policy
