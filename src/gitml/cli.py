@@ -75,14 +75,16 @@ def retrain_command(
     output: Path | None = typer.Option(None, "-o", "--output", help="Report path (Markdown)."),
     root: Path = typer.Option(Path("."), "--root", help="The project repository."),
 ) -> None:
-    """Add a labelled batch, rerun the pipeline as a DVC experiment, write the report vs a stage."""
+    """Add a labelled batch, rerun the pipeline as a DVC experiment on the data config of the
+    version in the stage, score both models on the same rows, write the report vs that stage."""
     from gitml.retrain import retrain
 
     with user_errors():
         done = retrain(root, data, stage=stage, report_path=output)
     base = done.base or "HEAD (no version in that stage yet)"
     typer.echo(
-        f"stored {done.batch.name} (+{done.rows} rows); report against {base}: {done.report}"
+        f"stored {done.batch.name} (+{done.rows} rows) for data config {done.data}; "
+        f"report against {base}: {done.report}"
     )
 
 

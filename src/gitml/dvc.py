@@ -482,9 +482,10 @@ class Dvc:
         """Upload `targets` (`.dvc` files, stage names; all when none) to the default remote."""
         self.run("push", *targets, how_to_fix=how_to_fix)
 
-    def exp_run(self, *, how_to_fix: str = _FIX) -> None:
-        """Run the pipeline as an experiment (`dvc exp run`)."""
-        self.run("exp", "run", how_to_fix=how_to_fix)
+    def exp_run(self, *, set_params: tuple[str, ...] = (), how_to_fix: str = _FIX) -> None:
+        """Run the pipeline as an experiment (`dvc exp run`, `-S` for each of `set_params`)."""
+        args = [a for override in set_params for a in ("-S", override)]
+        self.run("exp", "run", *args, how_to_fix=how_to_fix)
 
     def exp_show(self, *, all_commits: bool = False) -> list[Any]:
         """The rows of `dvc exp show --json` (with `--all-commits` when asked)."""

@@ -1,9 +1,26 @@
 """Continuous training: add a labelled batch, rerun the pipeline as a DVC experiment, report.
 
-`gitml retrain --data PATH` is what the scheduled monitoring workflow runs after drift: the batch is
-validated against the data contract, stored under the ingest stage's batches folder and tracked with
-`dvc add`, the pipeline runs through `dvc exp run`, and the comparison report against the version in
-production (or HEAD when nothing is in production yet) is written for the pull request.
+`gitml retrain --data PATH` is what the scheduled monitoring workflow runs after drift:
+
+1. The version it retrains is the one in `--stage` (production), else HEAD. Its commit's
+   `params.yaml` names the data config (`data.name`) it was trained on; the experiment runs with
+   that config (`dvc exp run -S data=<name>`), whatever `conf/config.yaml` makes the default. The
+   config file itself is the one committed now (`conf/data/<name>.yaml`, current code).
+2. The batch is read and checked exactly as ingest reads it (`gitml.data.batches`: the data
+   config's read options and input contract, then its schema), stored under
+   `data/external/batches/<data name>/<stem>-<md5 prefix>.<ext>` and tracked with `dvc add`.
+   Ingest appends only the batches of the source it loads.
+3. Champion and challenger are scored on the same rows: the batch rows the new experiment's
+   split held out for its test set. Neither model was trained on them (the whole new test split
+   would not do: rows the champion trained on move into it when the batch reshuffles the split).
+   The champion's model comes from the registry (`get`, md5-checked) or, with no version in the
+   stage, HEAD's model through DVC. `reports/retrain.md` shows both, judged by the rules of
+   conf/gitml.yaml, followed by the usual `gitml report` against that version (which says "not
+   comparable" when the test rows differ, as they do once the batch joined the data).
+
+When anything fails after the batch was copied (`dvc add`, the experiment), the workspace is put
+back exactly as it was: params.yaml, dvc.lock, the pipeline's outputs and the batch folder are
+restored from a copy taken before, and the batch is removed again, so the message says so.
 
 When the project has a default DVC remote (a folder, S3...), the batch is pushed to it right after
 `dvc add` and before the pipeline runs: a clone can then `dvc pull` it, and wrong remote
@@ -13,21 +30,51 @@ pipeline's outputs are pushed by whoever commits them (`ci/retrain_pr.sh`: `dvc 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from gitml.config import load_params
-from gitml.data.sources import read_table
+from gitml.config import DataConfig, Params, load_params, read_yaml
+from gitml.data.batches import check_batch, read_batch, source_folder
 from gitml.dvc import Dvc
 from gitml.errors import GitmlError
 from gitml.fileio import atomic_path, md5_file, write_text
-from gitml.schema import validate_frame
+from gitml.git import Git
+from gitml.policy import Policy, load_policy
 
 log = logging.getLogger(__name__)
 BATCHES = Path("data/external/batches")
-_KEPT = "Fix what DVC reports above; the batch stays where it was stored."
+_NOT_KEPT = (
+    "Nothing was kept: the batch was not stored and the workspace is as it was before "
+    "`gitml retrain`. Fix what DVC reports above, then run it again."
+)
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One model's metrics on the shared test rows."""
+
+    label: str
+    metrics: Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class SameRows:
+    """Champion and challenger scored on the same rows (the new experiment's test split)."""
+
+    path: str
+    rows: int
+    md5: str
+    challenger: Scored
+    champion: Scored | None
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -39,60 +86,321 @@ class Retrained:
     base: str | None
     report: Path
     regressed: bool
+    data: str = ""
+    same_rows: SameRows | None = None
 
 
-def store_batch(root: Path, data: Path) -> tuple[Path, int]:
-    """Validate `data` against the data contract and copy it into the batches folder."""
-    if data.suffix not in (".csv", ".parquet"):
-        raise GitmlError(f"Cannot tell the format of '{data}'.", "Pass a .csv or .parquet file.")
-    params = load_params(root / "params.yaml")
-    frame = read_table(data, data.suffix.lstrip("."), {}, [c.name for c in params.data.columns])
-    result = validate_frame(frame, params.data)
-    if not result.passed:
-        problems = "; ".join(
-            f"{f['column']}: {f['check']} ({f['failures']})" for f in result.failures[:6]
-        )
+@dataclass(frozen=True)
+class Base:
+    """The version a retrain starts from: its stage holder (or HEAD) and its data config."""
+
+    version: str | None  # None: HEAD, nothing in the stage yet
+    commit: str
+    data: str
+
+
+def find_base(root: Path, stage: str) -> Base:
+    """The version in `stage` (else HEAD) and the data config its commit was trained on."""
+    from gitml.registry import resolve
+
+    holder = resolve(root, None, stage)
+    commit = holder.commit if holder else Git(root).rev_parse("HEAD")
+    if commit is None:
         raise GitmlError(
-            f"The batch '{data}' does not match the data contract '{params.data.name}': {problems}.",
-            "A retraining batch needs the training table's columns, including the target.",
+            f"{root} has no commit yet, so there is no version to retrain.",
+            "Commit the project (and run the pipeline once) first.",
         )
-    target = root / BATCHES / f"{data.stem}-{md5_file(data)[:8]}{data.suffix}"
+    params = Dvc(root).read_yaml("params.yaml", commit)
+    data = params.get("data") if isinstance(params, Mapping) else None
+    name = data.get("name") if isinstance(data, Mapping) else None
+    where = f"{holder.version} ({commit[:12]})" if holder else f"HEAD ({commit[:12]})"
+    if not isinstance(name, str) or not name:
+        raise GitmlError(
+            f"params.yaml at {where} names no data config (data.name).",
+            "Retrain a version trained by this pipeline (its params.yaml is composed from conf/).",
+        )
+    return Base(holder.version if holder else None, commit, name)
+
+
+def data_config(root: Path, name: str) -> DataConfig:
+    """The committed data config `conf/data/<name>.yaml` the experiment will compose."""
+    rel = f"conf/data/{name}.yaml"
+    if not (root / rel).is_file():
+        raise GitmlError(
+            f"The version to retrain was trained on data config '{name}', but {rel} does not "
+            "exist in this checkout.",
+            f"Restore {rel} (e.g. `git checkout <commit> -- {rel}`), commit it, and try again.",
+        )
+    if not Git(root).ok("ls-files", "--error-unmatch", rel):
+        raise GitmlError(
+            f"{rel} is not committed: `dvc exp run` records only files git tracks, and "
+            "`dvc exp apply` deletes untracked ones.",
+            f"Commit it (`git add {rel} && git commit`), then run gitml retrain again.",
+        )
+    return DataConfig.parse(read_yaml(root / rel, "data config"))
+
+
+def store_batch(root: Path, data: Path, config: DataConfig) -> tuple[Path, Any]:
+    """Check `data` as ingest will read it and copy it into its source's batches folder."""
+    frame = read_batch(data, config)
+    check_batch(data, frame, config)
+    folder = source_folder(root / BATCHES, config)
+    target = folder / f"{data.stem}-{md5_file(data)[:8]}{data.suffix}"
     if target.exists():
         raise GitmlError(
             f"This batch is already stored as {target.relative_to(root)}.",
             "Nothing to retrain on: pass a new batch.",
         )
+    folder.mkdir(parents=True, exist_ok=True)
     with atomic_path(target) as tmp:
         shutil.copyfile(data, tmp)
-    return target, len(frame)
+    return target, frame
+
+
+def _guarded_paths(root: Path, folder: Path) -> list[Path]:
+    """What `dvc add` and `dvc exp run` may change: params, lock, outputs, the batch folder."""
+    paths = {root / "params.yaml", root / "dvc.lock", root / "dvc.yaml", folder}
+    dvc_yaml = Dvc(root).read_yaml("dvc.yaml") or {}
+    for stage in (dvc_yaml.get("stages") or {}).values():
+        for section in ("outs", "metrics", "plots"):
+            for out in (stage or {}).get(section) or []:
+                for path in out if isinstance(out, Mapping) else [out]:
+                    paths.add(root / str(path))
+    for path in list(paths):
+        paths.add(path.with_name(".gitignore"))  # DVC lists untracked outputs there
+    # parents before children, so a restored folder is not overwritten by its own file
+    return sorted(paths, key=lambda p: len(p.parts))
+
+
+@contextmanager
+def restored_on_failure(root: Path, folder: Path) -> Iterator[None]:
+    """Put every path DVC may touch back as it was when the block raises (then re-raise).
+
+    Files are copied, not linked: DVC rewrites params.yaml in place when it composes it.
+    """
+    paths = _guarded_paths(root, folder)
+    with tempfile.TemporaryDirectory(prefix="gitml-retrain-") as tmp:
+        saved: dict[Path, Path | None] = {}
+        for i, path in enumerate(paths):
+            copy = Path(tmp) / str(i)
+            if path.is_dir():
+                shutil.copytree(path, copy, symlinks=True)
+            elif path.exists():
+                shutil.copy2(path, copy, follow_symlinks=False)
+            saved[path] = copy if path.exists() else None
+        created = [p for p in folder.parents if not p.exists()] + [folder]
+        try:
+            yield
+        except BaseException:
+            for path, kept in saved.items():
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                elif path.exists() or path.is_symlink():
+                    path.unlink()
+                if kept is not None and kept.is_dir():
+                    shutil.copytree(kept, path, symlinks=True)
+                elif kept is not None:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(kept, path, follow_symlinks=False)
+            for path in sorted(created, key=lambda p: -len(p.parts)):
+                if path.is_dir() and not any(path.iterdir()):
+                    path.rmdir()
+            raise
 
 
 def retrain(
     root: Path, data: Path, stage: str = "production", report_path: Path | None = None
 ) -> Retrained:
     """Add the batch, run the pipeline as an experiment and write the report against `stage`."""
-    from gitml.registry import resolve
     from gitml.report.api import report
 
     root = Path(root).resolve()
-    target, rows = store_batch(root, Path(data))
-    try:
+    data = Path(data)
+    base = find_base(root, stage)
+    config = data_config(root, base.data)
+    folder = source_folder(root / BATCHES, config)
+    with restored_on_failure(root, folder):
+        target, batch = store_batch(root, data, config)
         dvc = Dvc(root)
-        dvc.add(str(target.relative_to(root)), how_to_fix=_KEPT)
+        dvc.add(str(target.relative_to(root)), how_to_fix=_NOT_KEPT)
         remote = dvc.default_remote()
         if remote is not None:
-            dvc.push(f"{target.relative_to(root)}.dvc", how_to_fix=_KEPT)
+            dvc.push(f"{target.relative_to(root)}.dvc", how_to_fix=_NOT_KEPT)
             log.info("pushed %s to the DVC remote '%s'", target.name, remote)
-        dvc.exp_run(how_to_fix=_KEPT)
-    except GitmlError:
-        dvc_file = target.with_name(target.name + ".dvc")
-        for leftover in (target, dvc_file):
-            leftover.unlink(missing_ok=True)
-        raise
-    holder = resolve(root, None, stage)
-    base = holder.commit if holder else "HEAD"
-    rendered = report(root, base=base, fmt="md")
+        dvc.exp_run(set_params=(f"data={base.data}",), how_to_fix=_NOT_KEPT)
+    policy = load_policy(root)
+    same = score_same_rows(root, base, policy, batch, config)
+    rows = len(batch)
+    rendered = report(root, base=base.commit if base.version else "HEAD", fmt="md")
     out = report_path or root / "reports" / "retrain.md"
-    write_text(out, rendered.text)
-    log.info("retrained on %s (+%d rows); report against %s -> %s", target.name, rows, base, out)
-    return Retrained(target, rows, holder.version if holder else None, out, rendered.regressed)
+    text, regressed = render_retrain(
+        rendered.text, same, base, target.relative_to(root), rows, policy
+    )
+    write_text(out, text)
+    log.info(
+        "retrained %s on %s (+%d rows); report against %s -> %s",
+        base.data,
+        target.name,
+        rows,
+        base.version or "HEAD",
+        out,
+    )
+    return Retrained(target, rows, base.version, out, regressed, base.data, same)
+
+
+# ---- champion and challenger on the same rows ------------------------------------------------
+
+
+def _test_path(root: Path, policy: Policy) -> str | None:
+    """The evaluating stage's data file in the workspace's dvc.lock (the new test split)."""
+    from gitml.report.comparable import evaluation_rows
+
+    rows = evaluation_rows(Dvc(root).read_yaml("dvc.lock"), policy.outputs.metrics)
+    return next(iter(rows.files)) if rows is not None and len(rows.files) == 1 else None
+
+
+def _champion_model(root: Path, base: Base, policy: Policy, into: Path) -> Path:
+    """The base version's model bytes (registry `get`, or HEAD's through DVC), md5-checked."""
+    if base.version is not None:
+        from gitml.registry import get
+
+        return get(root, base.version, into).path
+    dvc = Dvc(root)
+    expected = dvc.snapshot("", base.commit).out_md5(policy.outputs.model)
+    if expected is None:
+        raise GitmlError(f"HEAD has no {policy.outputs.model} in dvc.lock.", "")
+    target = into / Path(policy.outputs.model).name
+    md5 = dvc.fetch_bytes_to(policy.outputs.model, base.commit, target)
+    if md5 != expected:
+        raise GitmlError(f"HEAD's model bytes have md5 {md5}, dvc.lock says {expected}.", "")
+    return target
+
+
+def score_model(
+    model_path: Path, signature: Any, frame: Any, params: Params, policy: Policy
+) -> dict[str, float]:
+    """A model's metrics on `frame`, computed as the evaluate stage computes them."""
+    import numpy as np
+
+    from gitml.evaluation import classification_metrics
+    from gitml.modeling import load_model, prepare_features
+
+    model = load_model(model_path, list(policy.trusted_types))
+    if not hasattr(model, "predict_proba"):
+        raise GitmlError("the model has no predict_proba (not a classifier)", "")
+    x = prepare_features(frame, signature.features)
+    y = frame[params.data.target].to_numpy()
+    classes = [c.item() if hasattr(c, "item") else c for c in model.classes_]
+    order = list(range(len(classes)))
+    if len(classes) == 2 and params.data.positive_class in classes:
+        pos = classes.index(params.data.positive_class)
+        order = [1 - pos, pos]
+    proba = np.asarray(model.predict_proba(x))[:, order]
+    cut = signature.threshold if signature.threshold is not None else 0.5  # the model's own
+    return classification_metrics(y, proba, [classes[i] for i in order], cut)
+
+
+def held_out_batch_rows(test: Any, batch: Any, config: DataConfig) -> Any:
+    """The rows of `test` that came from `batch` (the batch rows the split held out).
+
+    The batch goes through what ingest and split do to it (Parquet, then `schema.coerce`), and
+    rows are matched on a hash of all declared columns.
+    """
+    import io
+
+    import pandas as pd
+
+    from gitml.schema import coerce
+
+    buffer = io.BytesIO()
+    batch.to_parquet(buffer, index=False)
+    buffer.seek(0)
+    names = [c.name for c in config.columns]
+    stored = coerce(pd.read_parquet(buffer), config)[names]
+    wanted = set(pd.util.hash_pandas_object(stored, index=False).tolist())
+    hashes = pd.util.hash_pandas_object(coerce(test, config)[names], index=False)
+    return test.loc[hashes.isin(wanted).to_numpy()].reset_index(drop=True)
+
+
+def rows_digest(frame: Any, config: DataConfig) -> str:
+    """The md5 of a table's row hashes (all declared columns): the identity of a set of rows."""
+    import pandas as pd
+
+    from gitml.schema import coerce
+
+    names = [c.name for c in config.columns]
+    hashes = pd.util.hash_pandas_object(coerce(frame, config)[names], index=False)
+    return hashlib.md5(hashes.to_numpy().tobytes()).hexdigest()
+
+
+def score_same_rows(
+    root: Path, base: Base, policy: Policy, batch: Any, config: DataConfig
+) -> SameRows | None:
+    """Score the new model and the base version's model on the same rows: the batch rows the
+    new experiment held out in its test split (neither model was trained on them)."""
+    import pandas as pd
+
+    from gitml.modeling import Signature, load_signature
+
+    test = _test_path(root, policy)
+    if test is None or not test.endswith((".parquet", ".pq")):
+        log.warning("no single Parquet evaluation file in dvc.lock: champion/challenger skipped")
+        return None
+    params = load_params(root / "params.yaml")
+    frame = held_out_batch_rows(pd.read_parquet(root / test), batch, config)
+    if frame.empty or frame[params.data.target].nunique() < 2:
+        log.warning("too few batch rows in the test split: champion/challenger skipped")
+        return None
+    md5 = rows_digest(frame, config)
+    sig = load_signature(root / policy.outputs.signature)
+    challenger = Scored(
+        "challenger (this experiment)",
+        score_model(root / policy.outputs.model, sig, frame, params, policy),
+    )
+    label = f"champion {base.version}" if base.version else "champion (HEAD)"
+    try:
+        raw = Git(root).read_file(base.commit, policy.outputs.signature)
+        if raw is None:
+            raise GitmlError(f"no {policy.outputs.signature} at {base.commit[:12]}", "")
+        champion_sig = Signature.from_dict(json.loads(raw))
+        with tempfile.TemporaryDirectory(prefix="gitml-champion-") as tmp:
+            path = _champion_model(root, base, policy, Path(tmp))
+            champion = Scored(label, score_model(path, champion_sig, frame, params, policy))
+    except (GitmlError, KeyError, ValueError) as error:
+        what = error.message if isinstance(error, GitmlError) else str(error)
+        note = f"{label} could not be scored on these rows: {what}"
+        return SameRows(test, len(frame), md5, challenger, None, note)
+    return SameRows(test, len(frame), md5, challenger, champion)
+
+
+def render_retrain(
+    report_md: str, same: SameRows | None, base: Base, batch: Path, rows: int, policy: Policy
+) -> tuple[str, bool]:
+    """reports/retrain.md: the same-rows comparison, then the report against the base version.
+
+    Returns the text and whether the challenger regressed against the champion on those rows.
+    """
+    from gitml.report.metrics import diff_metrics, verdict
+    from gitml.report.render import TEMPLATE_DIR, environment
+
+    rows_table: list[Any] = []
+    judged = None
+    if same is not None and same.champion is not None:
+        rows_table = diff_metrics(same.champion.metrics, same.challenger.metrics, policy.metrics)
+        judged = verdict(rows_table, True)
+    marker, _, rest = report_md.partition("\n")
+    text = (
+        environment(TEMPLATE_DIR)
+        .get_template("retrain.md.j2")
+        .render(
+            marker=marker,
+            same=same,
+            base=base,
+            batch=str(batch),
+            batch_rows=rows,
+            rows=rows_table,
+            verdict=judged,
+            report=rest.lstrip("\n"),
+        )
+    )
+    return text, judged is not None and not judged.passed

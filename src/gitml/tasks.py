@@ -10,7 +10,7 @@ Pure and light: scikit-learn is imported only when a metric is computed.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -182,57 +182,51 @@ _CLASSIFICATION_SUMMARY = (
     "{task} classification of `{target}` (classes: {classes}; positive: {positive})"
 )
 
+_BINARY = Task(
+    name="binary",
+    estimator="classifier",
+    output="probability",
+    metrics=_CLASSIFICATION_METRICS,
+    primary_metric="roc_auc",
+    gate_metrics=("roc_auc", "average_precision", "log_loss"),
+    plots=_CLASSIFICATION_PLOTS,
+    fairness={
+        "demographic_parity_difference": "demographic-parity difference",
+        "equalized_odds_difference": "equalized-odds difference",
+    },
+    group_stats={
+        "count": ("count", None),
+        "selection_rate": ("selection rate", None),
+        "tpr": ("TPR", True),
+        "fpr": ("FPR", False),
+    },
+    decay_metrics=tuple(_CLASSIFICATION_METRICS),
+    importance_scoring=None,
+    stratify=True,
+    uses_positive_class=True,
+    card_summary=_CLASSIFICATION_SUMMARY,
+    score_meaning="the positive class's probability",
+    compute_metrics=_classification_metrics,
+    compute_plots=_classification_plots,
+    compute_slices=_binary_slices,
+    compute_score=_probability_score,
+    compute_decay=_binary_decay,
+)
+
+
 TASKS: dict[str, Task] = {
-    "binary": Task(
-        name="binary",
-        estimator="classifier",
-        output="probability",
-        metrics=_CLASSIFICATION_METRICS,
-        primary_metric="roc_auc",
-        gate_metrics=("roc_auc", "average_precision", "log_loss"),
-        plots=_CLASSIFICATION_PLOTS,
-        fairness={
-            "demographic_parity_difference": "demographic-parity difference",
-            "equalized_odds_difference": "equalized-odds difference",
-        },
-        group_stats={
-            "count": ("count", None),
-            "selection_rate": ("selection rate", None),
-            "tpr": ("TPR", True),
-            "fpr": ("FPR", False),
-        },
-        decay_metrics=tuple(_CLASSIFICATION_METRICS),
-        importance_scoring=None,
-        stratify=True,
-        uses_positive_class=True,
-        card_summary=_CLASSIFICATION_SUMMARY,
-        score_meaning="the positive class's probability",
-        compute_metrics=_classification_metrics,
-        compute_plots=_classification_plots,
-        compute_slices=_binary_slices,
-        compute_score=_probability_score,
-        compute_decay=_binary_decay,
-    ),
-    "multiclass": Task(
+    "binary": _BINARY,
+    "multiclass": replace(
+        _BINARY,
         name="multiclass",
-        estimator="classifier",
-        output="probability",
-        metrics=_CLASSIFICATION_METRICS,
-        primary_metric="roc_auc",
-        gate_metrics=("roc_auc", "average_precision", "log_loss"),
-        plots=_CLASSIFICATION_PLOTS,
         fairness={},
         group_stats={},
         decay_metrics=(),
         importance_scoring="accuracy",
-        stratify=True,
         uses_positive_class=False,
-        card_summary=_CLASSIFICATION_SUMMARY,
         score_meaning="the largest class probability",
         compute_metrics=_multiclass_metrics,
-        compute_plots=_classification_plots,
         compute_slices=None,
-        compute_score=_probability_score,
         compute_decay=None,
     ),
     "regression": Task(

@@ -52,7 +52,7 @@ def test_retrain_appends_the_batch_runs_an_experiment_and_reports(
 
     # The batch is stored under a content name and tracked by DVC (its .dvc file, git-ignored,
     # in the cache), and the pipeline read it.
-    stored = list((ran_repo / "data/external/batches").glob("batch-*.parquet"))
+    stored = list((ran_repo / "data/external/batches/synthetic_credit").glob("batch-*.parquet"))
     assert [p.name for p in stored] == [f"batch-{md5_file(batch)[:8]}.parquet"]
     tracked = yaml.safe_load(stored[0].with_name(stored[0].name + ".dvc").read_text())
     assert tracked["outs"][0]["path"] == stored[0].name
@@ -62,8 +62,8 @@ def test_retrain_appends_the_batch_runs_an_experiment_and_reports(
     assert f"/{stored[0].name}" in (stored[0].parent / ".gitignore").read_text().splitlines()
     assert len(pd.read_parquet(ran_repo / "data/raw.parquet")) == 3000 + 600
     assert proc.stdout.strip() == (
-        f"stored {stored[0].name} (+600 rows); report against HEAD (no version in that stage "
-        f"yet): {ran_repo / 'reports/retrain.md'}"
+        f"stored {stored[0].name} (+600 rows) for data config synthetic_credit; report against "
+        f"HEAD (no version in that stage yet): {ran_repo / 'reports/retrain.md'}"
     )
 
     # One new experiment, whose results are the workspace's.
@@ -76,8 +76,12 @@ def test_retrain_appends_the_batch_runs_an_experiment_and_reports(
     report = (ran_repo / "reports/retrain.md").read_text()
     assert report.splitlines()[0] == "<!-- gitml-report -->"
     assert "**workspace** compared with **HEAD** · primary metric `roc_auc`" in report, report[:600]
+    # ... on different test rows (the batch joined the split): no verdict on that part
+    assert "## gitml report: ⚠️ Not comparable" in report
+    assert "- test rows differ: 600 vs 720 (md5 " in report
+    usual = report[report.index("## gitml report:") :]
     rows = {
-        m[1]: (m[2].strip(), m[3].strip()) for m in map(METRIC_ROW.match, report.splitlines()) if m
+        m[1]: (m[2].strip(), m[3].strip()) for m in map(METRIC_ROW.match, usual.splitlines()) if m
     }
     assert set(rows) == set(base_metrics) == set(head_metrics), rows
     for name, (base, new_value) in rows.items():
@@ -96,4 +100,5 @@ def test_retrain_refuses_a_batch_without_labels(ran_repo: Path, tmp_path: Path) 
     proc = gitml("retrain", "--data", str(batch), cwd=ran_repo)
     assert proc.returncode == 2
     assert "does not match the data contract" in proc.stderr and "Traceback" not in proc.stderr
+    assert "unlabelled.csv" in proc.stderr and "default" in proc.stderr
     assert not (ran_repo / "data/external/batches").exists()

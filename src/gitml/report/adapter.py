@@ -26,7 +26,7 @@ import logging
 import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pandas as pd
@@ -188,6 +188,17 @@ class Project:
                 f"{path} at {where} is not a readable Parquet file: {error}.",
                 "Re-run the evaluate stage (`dvc repro`) and commit the result.",
             ) from None
+
+    def test_row_count(self, sha: str | None, outputs: Outputs) -> int | None:
+        """Rows the metrics were measured on, from the score profile next to the data profile
+        (`rows`); None when it cannot be read (e.g. its DVC cache is not fetched)."""
+        path = str(PurePosixPath(outputs.profile).parent / "score_profile.json")
+        try:
+            text = self.read_files(sha, [path])[path]
+            rows = json.loads(text).get("rows") if text else None
+        except (GitmlError, ValueError, AttributeError):
+            return None
+        return rows if isinstance(rows, int) and not isinstance(rows, bool) else None
 
     def _dvc_fs(self, sha: str | None) -> Any:
         return self.dvc.fs(sha)

@@ -11,7 +11,8 @@ from gitml.errors import GitmlError
 from gitml.intervals import Settings
 from gitml.policy import Policy, load_policy
 from gitml.report.adapter import SHALLOW_HINT, Project
-from gitml.report.core import Comparison, Report, build_report, compare_experiments
+from gitml.report.comparable import EvalRows, evaluation_rows
+from gitml.report.core import Comparison, Report, Snapshot, build_report, compare_experiments
 from gitml.report.intervals import mark_comparison
 from gitml.report.render import (
     TEMPLATE_DIR,
@@ -110,6 +111,25 @@ def build(
         skip_outs=skip,
         notes=notes,
         statistics=settings(policy),
+        metrics_path=policy.outputs.metrics,
+        rows=_eval_rows(project, base_snap, head_snap, policy),
+    )
+
+
+def _eval_rows(
+    project: Project, base: Snapshot | None, head: Snapshot, policy: Policy
+) -> tuple[EvalRows | None, EvalRows | None] | None:
+    """Each side's evaluation rows; counted (score profile) only when they differ."""
+    if base is None or base.metrics is None:
+        return None
+    path = policy.outputs.metrics
+    sides = (evaluation_rows(base.lock, path), evaluation_rows(head.lock, path))
+    if sides[0] is None or sides[1] is None or sides[0].files == sides[1].files:
+        return sides
+    counts = [project.test_row_count(s.rev, policy.outputs) for s in (base, head)]
+    return (
+        EvalRows(sides[0].files, counts[0]),
+        EvalRows(sides[1].files, counts[1]),
     )
 
 

@@ -26,11 +26,19 @@ from gitml.report.changes import (
     diff_data,
     diff_params,
 )
+from gitml.report.comparable import (
+    COMPARABLE,
+    Comparability,
+    EvalRows,
+    comparability,
+    evaluation_rows,
+)
 from gitml.report.experiments import Comparison, ExpRow, compare_experiments
 from gitml.report.intervals import adjust_verdict, judge, threshold_of
 from gitml.report.metrics import (
     ADDED,
     INVALID,
+    NOT_COMPARABLE,
     REMOVED,
     UNJUDGED,
     ClassRow,
@@ -38,6 +46,7 @@ from gitml.report.metrics import (
     Verdict,
     diff_metrics,
     diff_per_class,
+    not_comparable,
     split_per_class,
     verdict,
 )
@@ -56,14 +65,17 @@ __all__ = [
     "ADDED",
     "INVALID",
     "LINE_PLOTS",
+    "NOT_COMPARABLE",
     "REMOVED",
     "SLICE_GAPS",
     "SLICE_GROUP_STATS",
     "UNJUDGED",
     "ClassRow",
+    "Comparability",
     "Comparison",
     "Confusion",
     "DataDiff",
+    "EvalRows",
     "ExpRow",
     "ImportanceRow",
     "LinePlot",
@@ -77,6 +89,7 @@ __all__ = [
     "Verdict",
     "build_plots",
     "build_report",
+    "comparability",
     "compare_experiments",
     "delta",
     "diff_data",
@@ -84,6 +97,7 @@ __all__ = [
     "diff_metrics",
     "diff_params",
     "diff_slices",
+    "evaluation_rows",
     "flatten",
     "fmt",
     "fmt_delta",
@@ -132,6 +146,7 @@ class Report:
     intervals: Any = None
     #: Per-class precision, recall, F1 and support (multiclass runs; empty otherwise).
     per_class: list[ClassRow] = field(default_factory=list)
+    comparability: Comparability = COMPARABLE
 
     @property
     def has_baseline(self) -> bool:
@@ -148,37 +163,56 @@ def build_report(
     skip_outs: Sequence[str] = (),
     notes: Sequence[str] = (),
     statistics: Settings | None = None,
+    metrics_path: str = "reports/metrics.json",
+    rows: tuple[EvalRows | None, EvalRows | None] | None = None,
 ) -> Report:
     """Diff `head` against `base` (None, or a base without metrics: no baseline yet).
 
-    With `statistics`, judged metrics get paired-bootstrap intervals from the snapshots'
-    per-row predictions (`gitml.report.intervals`); without, point values are compared.
+    When base and head measured different data (dataset, target, task or test rows, see
+    `gitml.report.comparable`), the verdict is `not_comparable`: no improved/regressed. Otherwise,
+    with `statistics`, judged metrics get paired-bootstrap intervals from the snapshots' per-row
+    predictions (`gitml.report.intervals`); without, point values are compared.
+
+    Args:
+        metrics_path: the metrics file, to find the evaluating stage (and its data) in dvc.lock.
+        rows: (base, head) evaluation rows when the caller read them (with row counts); else
+            they come from each side's dvc.lock.
     """
     base_metrics, base_classes = split_per_class(base.metrics if base is not None else None)
     head_metrics, head_classes = split_per_class(head.metrics or {})
-    rows = diff_metrics(base_metrics, head_metrics or {}, rules)
+    metric_rows = diff_metrics(base_metrics, head_metrics or {}, rules)
     has_baseline = base_metrics is not None
-    summary = None
-    if statistics is not None and base is not None and has_baseline:
-        rows, summary = judge(
-            rows,
-            base.predictions,
-            head.predictions,
-            rules,
-            statistics,
-            base_label=base.label,
-            head_label=head.label,
-            thresholds=(threshold_of(base.signature), threshold_of(head.signature)),
+    comparable = COMPARABLE
+    if base is not None and has_baseline:
+        base_rows, head_rows = rows or (
+            evaluation_rows(base.lock, metrics_path),
+            evaluation_rows(head.lock, metrics_path),
         )
-    judged = verdict(rows, has_baseline)
-    if summary is not None:
-        judged = adjust_verdict(judged, rows, summary)
-        notes = [*notes, summary.note]
+        comparable = comparability(base.params, head.params, base_rows, head_rows)
+    summary = None
+    if not comparable.comparable:
+        metric_rows, judged = not_comparable(metric_rows, comparable.reasons)
+    else:
+        if statistics is not None and base is not None and has_baseline:
+            metric_rows, summary = judge(
+                metric_rows,
+                base.predictions,
+                head.predictions,
+                rules,
+                statistics,
+                base_label=base.label,
+                head_label=head.label,
+                thresholds=(threshold_of(base.signature), threshold_of(head.signature)),
+            )
+        judged = verdict(metric_rows, has_baseline)
+        if summary is not None:
+            judged = adjust_verdict(judged, metric_rows, summary)
+            notes = [*notes, summary.note]
     lines, confusion = build_plots(base.plots if base else None, head.plots)
     return Report(
         base=base,
         head=head,
-        metrics=rows,
+        metrics=metric_rows,
         verdict=judged,
         params=diff_params(base.params if base else None, head.params),
         data=diff_data(
@@ -199,4 +233,5 @@ def build_report(
         notes=tuple(notes),
         intervals=summary,
         per_class=diff_per_class(base_classes if has_baseline else None, head_classes),
+        comparability=comparable,
     )

@@ -6,6 +6,7 @@ the four statuses below.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,7 @@ ADDED = "added"  # head only (a new metric, or no baseline at all)
 REMOVED = "removed"  # base only
 INVALID = "invalid"  # a side is not a finite number (NaN, Infinity, text)
 UNJUDGED = "unjudged"  # no rule in conf/gitml.yaml
+NOT_COMPARABLE = "not_comparable"  # base and head were measured on different data
 
 
 @dataclass(frozen=True)
@@ -147,7 +149,9 @@ def _numeric_like(value: Any) -> bool:
 class Verdict:
     """The overall judgement: `regressed` fails; everything else passes."""
 
-    status: str  # regressed | improved | within_tolerance | unchanged | no_baseline
+    status: (
+        str  # regressed | improved | within_tolerance | unchanged | no_baseline | not_comparable
+    )
     passed: bool
     reasons: tuple[str, ...]
 
@@ -198,3 +202,27 @@ def verdict(rows: Sequence[MetricRow], has_baseline: bool) -> Verdict:
     if Status.WITHIN_TOLERANCE in statuses:
         return Verdict("within_tolerance", True, (f"within tolerance: {', '.join(within)}",))
     return Verdict("unchanged", True, ("no metric moved beyond its minimum change",))
+
+
+#: Row statuses that are a judgement of base against head (withdrawn when not comparable).
+_JUDGED = frozenset({Status.IMPROVED, Status.REGRESSED, Status.WITHIN_TOLERANCE, Status.UNCHANGED})
+
+
+def not_comparable(
+    rows: Sequence[MetricRow], reasons: Sequence[str]
+) -> tuple[list[MetricRow], Verdict]:
+    """Rows and verdict when base and head measured different data: no improved/regressed.
+
+    Values and deltas stay (for information); judged statuses become `not_comparable`; floors are
+    absolute, so a broken one is still named, but nothing fails.
+    """
+    out = [
+        dataclasses.replace(row, status=NOT_COMPARABLE) if row.status in _JUDGED else row
+        for row in rows
+    ]
+    notes = list(reasons)
+    for row in rows:
+        if row.floor_ok is False and number(row.head) is not None:
+            bound = ">=" if row.higher_is_better else "<="
+            notes.append(f"{row.name} {fmt(row.head)} breaks its floor ({bound} {row.floor:g})")
+    return out, Verdict(NOT_COMPARABLE, True, tuple(notes))

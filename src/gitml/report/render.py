@@ -38,6 +38,7 @@ STATUS_ICONS = {
     "unjudged": "· no rule",
     "no significant change": "⚪ no significant change",
     "not comparable": "⚠️ not comparable",
+    "not_comparable": "⚠️ not comparable",
 }
 
 

@@ -1,0 +1,101 @@
+"""Whether two revisions' metrics can be compared at all: same dataset, target, task, test rows.
+
+Metrics measured on different data say nothing about which model is better, so the report gives
+no improved/regressed verdict then: its status is "not comparable", with the reasons. Pure: it
+reads the params and dvc.lock the adapter read at each revision.
+
+The test rows are the data files the evaluating stage (the one writing the metrics file) depends
+on, identified by their md5 in dvc.lock; their row count comes from the score profile when it
+could be read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+#: Dependency suffixes that count as evaluation data (not code, models or signatures).
+DATA_SUFFIXES = (".parquet", ".pq", ".csv", ".tsv", ".feather", ".arrow")
+
+
+@dataclass(frozen=True)
+class EvalRows:
+    """The rows a revision's metrics were measured on: data files (path -> md5) and a count."""
+
+    files: Mapping[str, str]
+    count: int | None = None
+
+    @property
+    def digest(self) -> str:
+        """A short digest of the files, for the report ("md5 1a2b3c4d")."""
+        return ", ".join(md5[:8] for _, md5 in sorted(self.files.items())) or "—"
+
+
+@dataclass(frozen=True)
+class Comparability:
+    """Whether base and head measure the same thing, and if not, why not."""
+
+    comparable: bool
+    reasons: tuple[str, ...] = ()
+
+
+COMPARABLE = Comparability(True)
+
+
+def evaluation_rows(
+    lock: Mapping[str, Any] | None, metrics_path: str, count: int | None = None
+) -> EvalRows | None:
+    """The data files the stage writing `metrics_path` depends on (None: unknown)."""
+    stages = lock.get("stages") if isinstance(lock, Mapping) else None
+    if not isinstance(stages, Mapping):
+        return None
+    for stage in stages.values():
+        if not isinstance(stage, Mapping):
+            continue
+        outs = [o.get("path") for o in stage.get("outs") or [] if isinstance(o, Mapping)]
+        if metrics_path not in outs:
+            continue
+        files = {
+            str(d["path"]): str(d.get("md5"))
+            for d in stage.get("deps") or []
+            if isinstance(d, Mapping)
+            and str(d.get("path", "")).endswith(DATA_SUFFIXES)
+            and d.get("md5")
+        }
+        return EvalRows(files, count) if files else None
+    return None
+
+
+def _data(params: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    data = params.get("data") if isinstance(params, Mapping) else None
+    return data if isinstance(data, Mapping) else {}
+
+
+def _count(rows: EvalRows) -> str:
+    return f"{rows.count:,}" if rows.count is not None else "?"
+
+
+def comparability(
+    base_params: Mapping[str, Any] | None,
+    head_params: Mapping[str, Any] | None,
+    base_rows: EvalRows | None,
+    head_rows: EvalRows | None,
+) -> Comparability:
+    """Compare the dataset (data config name), target, task and test rows of two revisions.
+
+    A side that does not declare a key (or whose test rows are unknown) is not held against the
+    other: only a difference both sides state makes them not comparable.
+    """
+    base, head = _data(base_params), _data(head_params)
+    reasons: list[str] = []
+    for key, what in (("name", "dataset"), ("target", "target"), ("task", "task")):
+        a, b = base.get(key), head.get(key)
+        if a is not None and b is not None and a != b:
+            reasons.append(f"{what} differs: {a} vs {b}")
+    if base_rows is not None and head_rows is not None and base_rows.files != head_rows.files:
+        reasons.append(
+            f"test rows differ: {_count(base_rows)} vs {_count(head_rows)} "
+            f"(md5 {base_rows.digest} vs {head_rows.digest})"
+        )
+    return Comparability(not reasons, tuple(reasons))
