@@ -212,7 +212,7 @@ def test_retrain_pushes_its_batch_to_s3(project: Project, tmp_path: Path) -> Non
     batch = tmp_path / "batch.parquet"
     project.gitml("data", "generate", "--rows", "300", "--seed", "5", "-o", str(batch), cwd=clone)
     project.gitml("retrain", "--data", str(batch), "-o", str(tmp_path / "retrain.md"), cwd=clone)
-    (stored,) = (clone / "data/external/batches").glob("batch-*.parquet")
+    (stored,) = (clone / "data/external/batches").glob("*/batch-*.parquet")  # per data source
     assert object_key(md5(stored)) in project.server.keys(project.bucket)
     assert "roc_auc" in (tmp_path / "retrain.md").read_text()
     project.assert_no_secret(clone, tmp_path / "retrain.md")

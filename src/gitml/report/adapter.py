@@ -178,7 +178,13 @@ class Project:
             file = self.root / path
             data = file.read_bytes() if file.is_file() else None
         else:
-            data = self.git.read_files([(sha, path)])[(sha, path)] or self.dvc.read_bytes(path, sha)
+            data = self.git.read_files([(sha, path)])[(sha, path)]
+            if data is None:
+                try:
+                    data = self.dvc.read_bytes(path, sha)
+                except GitmlError as error:  # declared, but its cache is not fetched here
+                    log.warning("%s; comparing point values for %s.", error.message, where)
+                    return None
         if data is None:
             return None
         try:
