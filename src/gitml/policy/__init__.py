@@ -41,6 +41,7 @@ __all__ = [
     "FAIRNESS_METRICS",
     "KNOWN_CHECKS",
     "POLICY_PATH",
+    "CompilePolicy",
     "GatePolicy",
     "Outputs",
     "Policy",
@@ -137,6 +138,14 @@ class RegistryPolicy:
 
 
 @dataclass(frozen=True, config=STRICT)
+class CompilePolicy:
+    """The compile stage: whether to compile to ONNX and the parity tolerance on probabilities."""
+
+    enabled: Flag = True
+    tolerance: Number = Field(default=1e-5, ge=0.0, le=0.5)
+
+
+@dataclass(frozen=True, config=STRICT)
 class Policy:
     """The whole of conf/gitml.yaml, validated."""
 
@@ -149,6 +158,7 @@ class Policy:
     trusted_types: Names = ()
     monitor: Annotated[MonitorPolicy, EmptyIfNone] = Field(default_factory=MonitorPolicy)
     serve: Annotated[ServePolicy, EmptyIfNone] = Field(default_factory=ServePolicy)
+    compile: Annotated[CompilePolicy, EmptyIfNone] = Field(default_factory=CompilePolicy)
 
     @model_validator(mode="before")
     @classmethod
