@@ -360,10 +360,13 @@ def _canonical(model: onnx.ModelProto) -> bytes:
     for i, node in enumerate(model.graph.node):
         node.doc_string = ""
         node.name = f"n{i}_{node.op_type}"
+    versions = {entry.domain: entry.version for entry in model.opset_import}
     if any(n.op_type == "TreeEnsemble" for n in model.graph.node):
-        for entry in model.opset_import:
-            if entry.domain == "ai.onnx.ml":
-                entry.version = TREE_ENSEMBLE_ML_OPSET
+        versions["ai.onnx.ml"] = TREE_ENSEMBLE_ML_OPSET
+    del model.opset_import[:]  # skl2onnx lists them in set order (varies between processes)
+    for domain in sorted(versions):
+        entry = model.opset_import.add()
+        entry.domain, entry.version = domain, versions[domain]
     return model.SerializeToString(deterministic=True)
 
 

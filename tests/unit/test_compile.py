@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -172,3 +175,21 @@ def test_compile_policy_is_validated() -> None:
         parse_policy({**base, "compile": {"tolerence": 0.001}})
     with pytest.raises(GitmlError, match=r"compile\.enabled"):
         parse_policy({**base, "compile": {"enabled": "yes"}})
+
+
+def test_compiled_bytes_do_not_depend_on_the_process(tmp_path: Path) -> None:
+    """skl2onnx iterates sets (opset imports): two processes with other hash seeds agree."""
+    params = composed("hist_gradient_boosting")
+    pipeline = fit(coerce(generate(1000, seed=6), params.data), params.data, params.model)
+    args = stage_inputs(tmp_path, pipeline, params)
+    argv = [part for key, value in args.items() for part in (f"--{key}", value)]
+    digests = set()
+    for seed in ("1", "2"):
+        out = tmp_path / seed
+        subprocess.run(
+            [sys.executable, "-m", "stages.compile", *argv, "--out", str(out / "c"),
+             "--record", str(out / "r.json")],
+            cwd=ROOT, check=True, capture_output=True, env={**os.environ, "PYTHONHASHSEED": seed},
+        )  # fmt: skip
+        digests.add((out / "c" / MODEL_FILE).read_bytes() + (out / "r.json").read_bytes())
+    assert len(digests) == 1
