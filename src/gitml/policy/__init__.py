@@ -44,6 +44,7 @@ __all__ = [
     "KNOWN_CHECKS",
     "POLICY_PATH",
     "TRUST_LEVELS",
+    "CompilePolicy",
     "GatePolicy",
     "Outputs",
     "Policy",
@@ -245,6 +246,14 @@ class SitePolicy:
 
 
 @dataclass(frozen=True, config=STRICT)
+class CompilePolicy:
+    """The compile stage: whether to compile to ONNX and the parity tolerance on probabilities."""
+
+    enabled: Flag = True
+    tolerance: Number = Field(default=1e-5, ge=0.0, le=0.5)
+
+
+@dataclass(frozen=True, config=STRICT)
 class Policy:
     """The whole of conf/gitml.yaml, validated."""
 
@@ -259,6 +268,7 @@ class Policy:
     monitor: Annotated[MonitorPolicy, EmptyIfNone] = Field(default_factory=MonitorPolicy)
     serve: Annotated[ServePolicy, EmptyIfNone] = Field(default_factory=ServePolicy)
     site: Annotated[SitePolicy, EmptyIfNone] = Field(default_factory=SitePolicy)
+    compile: Annotated[CompilePolicy, EmptyIfNone] = Field(default_factory=CompilePolicy)
 
     @model_validator(mode="before")
     @classmethod

@@ -1,0 +1,195 @@
+"""The compile stage: every model option converts to ONNX with scoring parity, deterministically."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from omegaconf import OmegaConf
+from sklearn.compose import ColumnTransformer
+from sklearn.neighbors import NearestCentroid
+from sklearn.pipeline import Pipeline
+
+from gitml import onnx as onnx_adapter
+from gitml.compile import MODEL_FILE, compile_pipeline
+from gitml.config import Params
+from gitml.data.synthetic import generate
+from gitml.errors import GitmlError
+from gitml.fileio import write_bytes, write_json, write_parquet
+from gitml.modeling import Signature, dumps_model, feature_specs, prepare_features
+from gitml.policy import CompilePolicy, parse_policy
+from gitml.schema import coerce
+from stages import compile as stage
+from stages.train import fit
+
+pytestmark = pytest.mark.unit
+ROOT = Path(__file__).resolve().parents[2]
+CONF = ROOT / "conf"
+MODELS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
+TOLERANCE = CompilePolicy().tolerance
+UNSEEN = "never-seen-category"
+
+
+def composed(option: str) -> Params:
+    with initialize_config_dir(config_dir=str(CONF), version_base=None):
+        cfg = compose("config", overrides=[f"model={option}"])
+    OmegaConf.resolve(cfg)
+    return Params.parse(OmegaConf.to_container(cfg))
+
+
+@pytest.fixture(scope="module", params=MODELS)
+def trained(request: pytest.FixtureRequest) -> tuple[Params, Pipeline, bytes]:
+    """Each model option trained on 2,000 synthetic rows, and its compiled bytes."""
+    params = composed(request.param)
+    pipeline = fit(coerce(generate(2000, seed=3), params.data), params.data, params.model)
+    return params, pipeline, onnx_adapter.convert(pipeline, feature_specs(params.data))
+
+
+def agree(pipeline: Pipeline, data: bytes, specs: list, rows: pd.DataFrame) -> None:
+    x = prepare_features(rows, specs)
+    labels, proba = onnx_adapter.Runtime.load(data, specs).predict(x)
+    assert (labels == pipeline.predict(x)).all()
+    assert np.abs(proba - pipeline.predict_proba(x)).max() <= TOLERANCE
+
+
+def test_every_model_option_compiles_with_parity_on_a_test_split(trained) -> None:
+    params, pipeline, _ = trained
+    specs = feature_specs(params.data)
+    test = coerce(generate(600, seed=4), params.data)
+    x = prepare_features(test, specs)
+    result = compile_pipeline(pipeline, specs, x, TOLERANCE)
+    assert result.record["compiled"], result.record["reason"]
+    assert result.model is not None and result.record["parity"]["labels_identical"]
+    assert result.record["parity"]["max_abs_diff_proba"] <= TOLERANCE
+    assert result.record["parity"]["rows"] == 600
+    assert set(result.record["versions"]) == {"onnx", "onnxruntime", "skl2onnx", "sklearn"}
+    assert x["income"].isna().any(), "the test split exercises missing values"
+
+
+def rows_strategy(params: Params) -> st.SearchStrategy[pd.DataFrame]:
+    """Valid rows of the data contract: nulls where nullable, categories incl. unseen ones."""
+    columns = {}
+    for col in params.data.features:
+        if col.is_numeric:
+            low = float(col.min) if col.min is not None else -1e6
+            high = float(col.max) if col.max is not None else 1e6
+            values: st.SearchStrategy = st.floats(low, high, allow_nan=False)
+            if col.dtype == "int64":
+                values = st.integers(int(low), int(min(high, 1e6))).map(float)
+        else:
+            values = st.sampled_from([*map(str, col.categories or ()), UNSEEN])
+        columns[col.name] = st.one_of(st.none(), values) if col.nullable else values
+    row = st.fixed_dictionaries(columns)
+    return st.lists(row, min_size=1, max_size=40).map(pd.DataFrame)
+
+
+def test_generated_rows_score_the_same_in_both_runtimes(trained) -> None:
+    params, pipeline, data = trained
+    specs = feature_specs(params.data)
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(rows_strategy(params))
+    def check(rows: pd.DataFrame) -> None:
+        agree(pipeline, data, specs, rows)
+
+    check()
+
+
+def test_native_categorical_splits_are_compiled(trained) -> None:
+    params, pipeline, data = trained
+    if params.model.preprocessing.categorical != "native":
+        pytest.skip("native categorical support only")
+    assert any(
+        bool(n["is_categorical"]) and not n["is_leaf"]
+        for it in pipeline.steps[-1][1]._predictors
+        for p in it
+        for n in p.nodes
+    ), "the default model splits on categories natively"
+    assert onnx_adapter.opsets(data)["ai.onnx.ml"] == onnx_adapter.TREE_ENSEMBLE_ML_OPSET
+
+
+def stage_inputs(tmp: Path, pipeline: Pipeline, params: Params) -> dict[str, str]:
+    specs = feature_specs(params.data)
+    write_bytes(tmp / "model.skops", dumps_model(pipeline))
+    sig = Signature(specs, params.data.target, "binary", [0, 1], 1, "", params.model.name, "")
+    write_json(tmp / "signature.json", sig.to_dict())
+    write_parquet(tmp / "test.parquet", coerce(generate(300, seed=5), params.data))
+    return {
+        "policy": str(CONF / "gitml.yaml"),
+        "model": str(tmp / "model.skops"),
+        "signature": str(tmp / "signature.json"),
+        "test": str(tmp / "test.parquet"),
+    }
+
+
+def test_stage_output_is_byte_identical_across_runs(tmp_path: Path) -> None:
+    params = composed("hist_gradient_boosting")
+    pipeline = fit(coerce(generate(1000, seed=6), params.data), params.data, params.model)
+    args = stage_inputs(tmp_path, pipeline, params)
+    outputs = []
+    for run in ("a", "b"):
+        stage.run(
+            **args, out=str(tmp_path / run / "compiled"), record=str(tmp_path / run / "r.json")
+        )
+        model = (tmp_path / run / "compiled" / MODEL_FILE).read_bytes()
+        outputs.append((model, (tmp_path / run / "r.json").read_bytes()))
+    assert outputs[0] == outputs[1]
+    assert json.loads(outputs[0][1])["compiled"] is True
+
+
+def test_an_unsupported_estimator_is_recorded_not_compiled(tmp_path: Path) -> None:
+    params = composed("logistic_regression")
+    base = fit(coerce(generate(500, seed=7), params.data), params.data, params.model)
+    pre: ColumnTransformer = base.steps[0][1]
+    x = prepare_features(coerce(generate(500, seed=7), params.data), feature_specs(params.data))
+    y = coerce(generate(500, seed=7), params.data)[params.data.target].to_numpy()
+    pipeline = Pipeline(
+        [("preprocess", pre), ("model", NearestCentroid().fit(pre.transform(x), y))]
+    )
+    args = stage_inputs(tmp_path, pipeline, params)
+    out = tmp_path / "compiled"
+    out.mkdir()
+    (out / MODEL_FILE).write_bytes(b"stale")  # a previous run's model must not survive
+    argv = [part for key, value in args.items() for part in (f"--{key}", value)]
+    stage.main([*argv, "--out", str(out), "--record", str(tmp_path / "r.json")])
+    record = json.loads((tmp_path / "r.json").read_text())
+    assert record["compiled"] is False
+    assert "NearestCentroid" in record["reason"] and record["estimator"].endswith("NearestCentroid")
+    assert list(out.iterdir()) == []
+
+
+def test_compile_policy_is_validated() -> None:
+    base = {"artifact": "classifier", "registry": {"stages": ["staging"]}}
+    assert parse_policy(base).compile == CompilePolicy(enabled=True, tolerance=1e-5)
+    assert parse_policy({**base, "compile": {"tolerance": 0.001}}).compile.tolerance == 0.001
+    with pytest.raises(GitmlError, match="compile"):
+        parse_policy({**base, "compile": {"tolerence": 0.001}})
+    with pytest.raises(GitmlError, match=r"compile\.enabled"):
+        parse_policy({**base, "compile": {"enabled": "yes"}})
+
+
+def test_compiled_bytes_do_not_depend_on_the_process(tmp_path: Path) -> None:
+    """skl2onnx iterates sets (opset imports): two processes with other hash seeds agree."""
+    params = composed("hist_gradient_boosting")
+    pipeline = fit(coerce(generate(1000, seed=6), params.data), params.data, params.model)
+    args = stage_inputs(tmp_path, pipeline, params)
+    argv = [part for key, value in args.items() for part in (f"--{key}", value)]
+    digests = set()
+    for seed in ("1", "2"):
+        out = tmp_path / seed
+        subprocess.run(
+            [sys.executable, "-m", "stages.compile", *argv, "--out", str(out / "c"),
+             "--record", str(out / "r.json")],
+            cwd=ROOT, check=True, capture_output=True, env={**os.environ, "PYTHONHASHSEED": seed},
+        )  # fmt: skip
+        digests.add((out / "c" / MODEL_FILE).read_bytes() + (out / "r.json").read_bytes())
+    assert len(digests) == 1
