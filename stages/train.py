@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits
 
 from gitml.config import DataConfig, ModelParams, Params, ThresholdParams, load_params
 from gitml.contract import InputContract
@@ -41,7 +42,11 @@ def fit(frame: pd.DataFrame, data: DataConfig, model: ModelParams) -> Pipeline:
         )
     pipeline = build_pipeline(data, model)
     try:
-        pipeline.fit(x, y)
+        # One OpenMP thread: HistGradientBoosting's floating-point sums depend on the number of
+        # threads, so the model's bytes (and dvc.lock) would change with the machine's cores or an
+        # inherited OMP_NUM_THREADS. Fitting is a few seconds either way on this data.
+        with threadpool_limits(limits=1, user_api="openmp"):
+            pipeline.fit(x, y)
     except (ValueError, TypeError) as exc:
         raise GitmlError(
             f"Training '{model.name}' failed: {str(exc).splitlines()[0]}",

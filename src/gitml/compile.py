@@ -2,8 +2,9 @@
 
 `compile_pipeline` converts the whole pipeline (preprocessing and estimator) through the
 `gitml.onnx` adapter, scores the same rows with both runtimes and keeps the ONNX bytes only when
-the labels are identical and every class probability is within the policy's tolerance. Any
-conversion gap becomes a "not compiled" record with the reason: it never raises.
+the labels are identical and every class probability is within the policy's tolerance (for a
+regressor: every prediction, relative to its size). Any conversion gap becomes a "not compiled"
+record with the reason: it never raises.
 """
 
 from __future__ import annotations
@@ -54,6 +55,42 @@ def parity(
     }
 
 
+def regression_parity(
+    values: np.ndarray, ref_values: np.ndarray, tolerance: float
+) -> dict[str, Any]:
+    """Compare a compiled regressor's predictions with scikit-learn's (pure).
+
+    The tolerance is relative to the size of the prediction (and absolute below 1): a target in
+    dollars and one in probabilities are held to the same number of significant digits.
+    """
+    ref = np.asarray(ref_values, dtype=np.float64)
+    diff = np.abs(np.asarray(values, dtype=np.float64) - ref)
+    scaled = diff / np.maximum(1.0, np.abs(ref))
+    return {
+        "rows": len(ref),
+        "max_abs_diff_prediction": float(diff.max()) if len(diff) else 0.0,
+        "max_rel_diff_prediction": float(scaled.max()) if len(scaled) else 0.0,
+        "tolerance": tolerance,
+        "within_tolerance": bool(not len(scaled) or scaled.max() <= tolerance),
+    }
+
+
+def _mismatch(check: dict[str, Any], tolerance: float) -> str | None:
+    """Why a parity check fails, or None when it passes."""
+    if "labels_identical" in check and not check["labels_identical"]:
+        return f"labels differ from scikit-learn on {1 - check['label_agreement']:.4%} of the rows"
+    if check["within_tolerance"]:
+        return None
+    if "max_rel_diff_prediction" in check:
+        return (
+            f"predictions differ by up to {check['max_rel_diff_prediction']:.3g} of their size "
+            f"(tolerance {tolerance:g})"
+        )
+    return (
+        f"probabilities differ by up to {check['max_abs_diff_proba']:.3g} (tolerance {tolerance:g})"
+    )
+
+
 def _estimator(pipeline: Any) -> str:
     est = pipeline.steps[-1][1] if isinstance(pipeline, Pipeline) else pipeline
     return f"{type(est).__module__}.{type(est).__qualname__}"
@@ -83,7 +120,8 @@ def compile_pipeline(
         pipeline: the fitted model (a scikit-learn Pipeline).
         features: the signature's feature list (name, kind, ...), in the model's order.
         frame: prepared feature rows (see `gitml.modeling.prepare_features`) to compare on.
-        tolerance: the largest absolute difference of a class probability that still passes.
+        tolerance: the largest absolute difference of a class probability that still passes
+            (regressors: of a prediction, relative to max(1, |prediction|)).
     """
     try:
         data = onnx_adapter.convert(pipeline, features)
@@ -94,25 +132,21 @@ def compile_pipeline(
         return not_compiled(
             pipeline, f"conversion failed: {type(exc).__name__}: {first}", tolerance
         )
-    check = parity(labels, proba, pipeline.predict(frame), pipeline.predict_proba(frame), tolerance)
+    if proba is None:  # a regressor: its predictions are compared
+        check = regression_parity(labels, pipeline.predict(frame), tolerance)
+    else:
+        check = parity(
+            labels, proba, pipeline.predict(frame), pipeline.predict_proba(frame), tolerance
+        )
     record: dict[str, Any] = {
         "compiled": False,
-        "reason": None,
+        "reason": _mismatch(check, tolerance),
         "estimator": _estimator(pipeline),
         "parity": check,
         "opset": onnx_adapter.opsets(data),
         "numeric_input": np.dtype(runtime.dtype).name,
         "versions": onnx_adapter.runtime_versions(),
     }
-    if not check["labels_identical"]:
-        record["reason"] = (
-            f"labels differ from scikit-learn on {1 - check['label_agreement']:.4%} of the rows"
-        )
-    elif not check["within_tolerance"]:
-        record["reason"] = (
-            f"probabilities differ by up to {check['max_abs_diff_proba']:.3g} "
-            f"(tolerance {tolerance:g})"
-        )
     if record["reason"] is not None:
         log.warning("not compiled: %s", record["reason"])
         return Compiled(None, record)

@@ -151,18 +151,25 @@ def connect(scheduler: str | None, n_workers: int | None = None) -> Iterator[Any
             yield client
         return
     workers = n_workers or os.cpu_count() or 1
-    with (
-        LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-        ) as cluster,
-        Client(cluster, set_as_default=False) as client,
-    ):
-        yield client
+    # The nanny writes its workers' settings (OMP_NUM_THREADS=1, ...) into this process's
+    # environment: put it back afterwards, so later subprocesses (dvc, stages) are not affected.
+    environ = dict(os.environ)
+    try:
+        with (
+            LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            ) as cluster,
+            Client(cluster, set_as_default=False) as client,
+        ):
+            yield client
+    finally:
+        os.environ.clear()
+        os.environ.update(environ)
 
 
 def run_partitions(

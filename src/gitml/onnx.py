@@ -3,7 +3,7 @@
 The only module that imports `onnx`, `skl2onnx` or `onnxruntime`. Two gaps of skl2onnx 1.20 are
 closed here by converters registered on import (nothing else in the process converts models):
 
-* `HistGradientBoostingClassifier`: skl2onnx's own converter fails on onnx >= 1.23 (it passes
+* `HistGradientBoostingClassifier` (and `...Regressor`, identity link): skl2onnx's own converter fails on onnx >= 1.23 (it passes
   Python bools in an INTS attribute: "Expected an int, got a boolean") and ignores native
   categorical splits (wrong scores). `_convert_hgb` emits one `ai.onnx.ml.TreeEnsemble`
   (opset 5) straight from the fitted predictors, in float64 like scikit-learn: numeric splits
@@ -38,13 +38,22 @@ from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType, String
 from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
 from skl2onnx.operator_converters.common import concatenate_variables
 from skl2onnx.operator_converters.imputer_op import convert_sklearn_imputer
-from skl2onnx.operator_converters.random_forest import convert_sklearn_random_forest_classifier
-from skl2onnx.shape_calculators.ensemble_shapes import calculate_tree_classifier_output_shapes
+from skl2onnx.operator_converters.random_forest import (
+    convert_sklearn_random_forest_classifier,
+    convert_sklearn_random_forest_regressor_converter,
+)
+from skl2onnx.shape_calculators.ensemble_shapes import (
+    calculate_tree_classifier_output_shapes,
+    calculate_tree_regressor_output_shapes,
+)
 from skl2onnx.shape_calculators.imputer import calculate_sklearn_imputer_output_shapes
 from sklearn.ensemble import (
     ExtraTreesClassifier,
+    ExtraTreesRegressor,
     HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
     RandomForestClassifier,
+    RandomForestRegressor,
 )
 from sklearn.ensemble._forest import BaseForest
 from sklearn.ensemble._gb import BaseGradientBoosting
@@ -82,8 +91,10 @@ def runtime_versions() -> dict[str, str]:
 # --------------------------------------------------------------------------- converters
 
 
-def _hgb_nodes(model: HistGradientBoostingClassifier) -> tuple[dict[str, Any], np.ndarray]:
-    """The TreeEnsemble attributes of a fitted HGB classifier, and the constant it adds."""
+def _hgb_nodes(
+    model: HistGradientBoostingClassifier | HistGradientBoostingRegressor,
+) -> tuple[dict[str, Any], np.ndarray]:
+    """The TreeEnsemble attributes of a fitted HGB model, and the constant it adds."""
     k_per_iter = model.n_trees_per_iteration_
     bias = np.asarray(model._baseline_prediction, dtype=np.float64).reshape(-1).copy()
     known, f_idx_map = model._bin_mapper.make_known_categories_bitsets()
@@ -237,6 +248,38 @@ def _convert_hgb(scope: Any, operator: Any, container: Any) -> None:
     container.add_node("Gather", [labels, index], [operator.outputs[0].full_name], axis=0)
 
 
+def _convert_hgb_regressor(scope: Any, operator: Any, container: Any) -> None:
+    """skl2onnx converter: HGB regressor -> TreeEnsemble + bias (identity link only), float64."""
+    model = operator.raw_operator
+    link = type(model._loss.link).__name__
+    if link != "IdentityLink":
+        raise NotImplementedError(
+            f"HistGradientBoostingRegressor with loss {model.loss!r} ({link})"
+        )
+    attrs, bias = _hgb_nodes(model)
+    if not attrs["tree_roots"]:
+        raise NotImplementedError("every tree of the model is a single leaf")
+    xd = scope.get_unique_variable_name("x64")
+    container.add_node("Cast", [operator.inputs[0].full_name], [xd], to=TensorProto.DOUBLE)
+    raw = scope.get_unique_variable_name("raw")
+    container.add_node(
+        "TreeEnsemble",
+        [xd],
+        [raw],
+        op_domain="ai.onnx.ml",
+        op_version=ML_OPSET,  # declared for skl2onnx, stamped 5 by `_canonical`
+        name=scope.get_unique_operator_name("TreeEnsemble"),
+        **attrs,
+    )
+    bias_name = scope.get_unique_variable_name("bias")
+    container.add_initializer(bias_name, TensorProto.DOUBLE, [1, len(bias)], bias.tolist())
+    score = scope.get_unique_variable_name("score")
+    container.add_node("Add", [raw, bias_name], [score])
+    out = operator.outputs[0]
+    to = TensorProto.DOUBLE if isinstance(out.type, DoubleTensorType) else TensorProto.FLOAT
+    container.add_node("Cast", [score], [out.full_name], to=to)
+
+
 def _convert_imputer(scope: Any, operator: Any, container: Any) -> None:
     """SimpleImputer: exact for float64 inputs, and `MISSING` stands for NaN on strings.
 
@@ -283,15 +326,18 @@ def _convert_forest(scope: Any, operator: Any, container: Any) -> None:
     skl2onnx 1.20 leaves `nodes_missing_value_tracks_true` at 0, so NaN always went right.
     """
     before = len(container.nodes)
-    convert_sklearn_random_forest_classifier(scope, operator, container)
     model = operator.raw_operator
+    if hasattr(model, "classes_"):
+        convert_sklearn_random_forest_classifier(scope, operator, container)
+    else:
+        convert_sklearn_random_forest_regressor_converter(scope, operator, container)
     tracks = [
         int(v)
         for est in model.estimators_
         for v in getattr(est.tree_, "missing_go_to_left", np.zeros(est.tree_.node_count))
     ]
     for node in container.nodes[before:]:
-        if node.op_type != "TreeEnsembleClassifier":
+        if node.op_type not in ("TreeEnsembleClassifier", "TreeEnsembleRegressor"):
             continue
         for attr in node.attribute:
             if attr.name == "nodes_missing_value_tracks_true":
@@ -330,6 +376,20 @@ update_registered_converter(
     _convert_forest,
     options=_FOREST_OPTIONS,
 )
+update_registered_converter(
+    HistGradientBoostingRegressor,
+    "SklearnHistGradientBoostingRegressor",
+    calculate_tree_regressor_output_shapes,
+    _convert_hgb_regressor,
+)
+for _forest in (RandomForestRegressor, ExtraTreesRegressor):
+    update_registered_converter(
+        _forest,
+        f"Sklearn{_forest.__name__}",
+        calculate_tree_regressor_output_shapes,
+        _convert_forest,
+        options={"decision_path": [True, False], "decision_leaf": [True, False]},
+    )
 update_registered_converter(
     SimpleImputer,
     "SklearnSimpleImputer",
@@ -382,7 +442,7 @@ def convert(pipeline: Pipeline, features: Sequence[dict[str, Any]]) -> bytes:
         pipeline,
         initial_types=inputs,
         target_opset={"": OPSET, "ai.onnx.ml": ML_OPSET},
-        options={id(est): {"zipmap": False}},
+        options={id(est): {"zipmap": False}} if hasattr(est, "classes_") else None,
         naming="gitml_",
     )
     data = _canonical(model)
@@ -423,9 +483,15 @@ class Runtime:
         dtype = np.float32 if numeric and numeric[0] == "tensor(float)" else np.float64
         return cls(session, list(features), dtype)
 
-    def predict(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """Labels and class probabilities (float64) of a frame of prepared features."""
-        labels, proba = self.session.run(None, feeds(frame, self.features, self.dtype))
+    def predict(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+        """Labels and class probabilities (float64) of a frame of prepared features.
+
+        A regressor has one output: its predictions (float64) and None for the probabilities.
+        """
+        outputs = self.session.run(None, feeds(frame, self.features, self.dtype))
+        if len(outputs) == 1:
+            return np.asarray(outputs[0], dtype=np.float64).reshape(-1), None
+        labels, proba = outputs
         return np.asarray(labels).reshape(-1), np.asarray(proba, dtype=np.float64)
 
 

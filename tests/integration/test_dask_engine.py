@@ -32,6 +32,7 @@ def cluster() -> Iterator[str]:
     """A LocalCluster of two single-threaded worker processes; its scheduler's address."""
     from distributed import LocalCluster
 
+    environ = dict(os.environ)  # the nanny sets OMP_NUM_THREADS=1 etc. in this process
     with LocalCluster(
         n_workers=2,
         processes=True,
@@ -41,6 +42,17 @@ def cluster() -> Iterator[str]:
         silence_logs=40,
     ) as local:
         yield local.scheduler_address
+    os.environ.clear()
+    os.environ.update(environ)
+
+
+def test_a_local_cluster_leaves_the_callers_environment_as_it_was() -> None:
+    from gitml.dask import connect
+
+    before = dict(os.environ)
+    with connect(None, 1) as client:
+        assert client.submit(os.getpid).result() != os.getpid()
+    assert dict(os.environ) == before
 
 
 @pytest.fixture(scope="module")

@@ -44,6 +44,12 @@ def test_regression_pipeline_serves_predictions_and_monitors_decay(
         cwd=repo,
     )
 
+    # The regressor is compiled to ONNX, with its predictions checked against scikit-learn's.
+    compiled = read(repo, "reports/compile.json")
+    assert isinstance(compiled, dict) and compiled["compiled"] is True, compiled
+    assert compiled["parity"]["rows"] == 89 and compiled["parity"]["within_tolerance"]
+    assert (repo / "models" / "compiled" / "model.onnx").stat().st_size == compiled["bytes"]
+
     # Metrics, slices, plots and the model card of a regression.
     metrics = read(repo, "reports/metrics.json")
     assert isinstance(metrics, dict) and list(metrics) == ["rmse", "mae", "r2", "mape"]

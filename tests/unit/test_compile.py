@@ -11,10 +11,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from hydra import compose, initialize_config_dir
+from hydra.utils import get_class
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
+from sklearn.base import is_regressor
 from sklearn.compose import ColumnTransformer
 from sklearn.neighbors import NearestCentroid
 from sklearn.pipeline import Pipeline
@@ -22,6 +25,7 @@ from sklearn.pipeline import Pipeline
 from gitml import onnx as onnx_adapter
 from gitml.compile import MODEL_FILE, compile_pipeline
 from gitml.config import Params
+from gitml.data.sources import load_source
 from gitml.data.synthetic import generate
 from gitml.errors import GitmlError
 from gitml.fileio import write_bytes, write_json, write_parquet
@@ -34,29 +38,63 @@ from stages.train import fit
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
 CONF = ROOT / "conf"
-MODELS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
-TOLERANCE = CompilePolicy().tolerance
 UNSEEN = "never-seen-category"
+TOLERANCE = CompilePolicy().tolerance
 
 
-def composed(option: str) -> Params:
+def _option(name: str) -> dict:
+    return yaml.safe_load((CONF / "model" / f"{name}.yaml").read_text())
+
+
+OPTIONS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
+REGRESSORS = [m for m in OPTIONS if is_regressor(get_class(_option(m)["_target_"])())]
+CLASSIFIERS = [m for m in OPTIONS if m not in REGRESSORS]
+NATIVE = [m for m in CLASSIFIERS if _option(m)["preprocessing"]["categorical"] == "native"]
+
+
+def composed(option: str, data: str = "synthetic_credit") -> Params:
     with initialize_config_dir(config_dir=str(CONF), version_base=None):
-        cfg = compose("config", overrides=[f"model={option}"])
+        cfg = compose("config", overrides=[f"model={option}", f"data={data}"])
     OmegaConf.resolve(cfg)
     return Params.parse(OmegaConf.to_container(cfg))
 
 
-@pytest.fixture(scope="module", params=MODELS)
+def test_the_options_cover_both_kinds_of_estimator() -> None:
+    assert "hist_gradient_boosting" in NATIVE
+    assert {"ridge", "hist_gradient_boosting_regressor"} <= set(REGRESSORS)
+
+
+@pytest.fixture(scope="module", params=CLASSIFIERS)
 def trained(request: pytest.FixtureRequest) -> tuple[Params, Pipeline, bytes]:
-    """Each model option trained on 2,000 synthetic rows, and its compiled bytes."""
+    """Each classifier option trained on 2,000 synthetic rows, and its compiled bytes."""
     params = composed(request.param)
     pipeline = fit(coerce(generate(2000, seed=3), params.data), params.data, params.model)
+    return params, pipeline, onnx_adapter.convert(pipeline, feature_specs(params.data))
+
+
+@pytest.fixture(scope="module")
+def diabetes() -> pd.DataFrame:
+    params = composed("ridge", "diabetes")
+    return coerce(load_source(params.data, params.seed), params.data)
+
+
+@pytest.fixture(scope="module", params=REGRESSORS)
+def regressor(
+    request: pytest.FixtureRequest, diabetes: pd.DataFrame
+) -> tuple[Params, Pipeline, bytes]:
+    """Each regressor option trained on 342 rows of scikit-learn's diabetes table."""
+    params = composed(request.param, "diabetes")
+    pipeline = fit(diabetes.iloc[:342], params.data, params.model)
     return params, pipeline, onnx_adapter.convert(pipeline, feature_specs(params.data))
 
 
 def agree(pipeline: Pipeline, data: bytes, specs: list, rows: pd.DataFrame) -> None:
     x = prepare_features(rows, specs)
     labels, proba = onnx_adapter.Runtime.load(data, specs).predict(x)
+    if proba is None:
+        expected = pipeline.predict(x)
+        assert (np.abs(labels - expected) <= TOLERANCE * np.maximum(1, np.abs(expected))).all()
+        return
     assert (labels == pipeline.predict(x)).all()
     assert np.abs(proba - pipeline.predict_proba(x)).max() <= TOLERANCE
 
@@ -73,6 +111,46 @@ def test_every_model_option_compiles_with_parity_on_a_test_split(trained) -> Non
     assert result.record["parity"]["rows"] == 600
     assert set(result.record["versions"]) == {"onnx", "onnxruntime", "skl2onnx", "sklearn"}
     assert x["income"].isna().any(), "the test split exercises missing values"
+
+
+def test_every_regressor_option_compiles_with_parity_on_held_out_rows(
+    regressor, diabetes: pd.DataFrame
+) -> None:
+    params, pipeline, data = regressor
+    specs = feature_specs(params.data)
+    x = prepare_features(diabetes.iloc[342:], specs)
+    result = compile_pipeline(pipeline, specs, x, TOLERANCE)
+    assert result.record["compiled"], result.record["reason"]
+    assert result.model == data
+    check = result.record["parity"]
+    assert check["rows"] == 100 and check["within_tolerance"]
+    assert check["max_rel_diff_prediction"] <= TOLERANCE
+    assert "labels_identical" not in check and "max_abs_diff_proba" not in check
+
+
+def test_generated_rows_score_the_same_with_a_compiled_regressor(regressor) -> None:
+    params, pipeline, data = regressor
+    specs = feature_specs(params.data)
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(rows_strategy(params))
+    def check(rows: pd.DataFrame) -> None:
+        agree(pipeline, data, specs, rows)
+
+    check()
+
+
+def test_a_regressor_outside_the_tolerance_is_recorded_not_compiled(
+    diabetes: pd.DataFrame,
+) -> None:
+    # The forest runs in float32 in ONNX: ~1e-7 of relative error, above a 1e-12 tolerance.
+    params = composed("random_forest_regressor", "diabetes")
+    pipeline = fit(diabetes.iloc[:342], params.data, params.model)
+    x = prepare_features(diabetes.iloc[342:], feature_specs(params.data))
+    result = compile_pipeline(pipeline, feature_specs(params.data), x, 1e-12)
+    assert result.model is None and not result.record["compiled"]
+    assert result.record["reason"].startswith("predictions differ by up to")
+    assert 1e-12 < result.record["parity"]["max_rel_diff_prediction"] <= TOLERANCE
 
 
 def rows_strategy(params: Params) -> st.SearchStrategy[pd.DataFrame]:
@@ -104,10 +182,9 @@ def test_generated_rows_score_the_same_in_both_runtimes(trained) -> None:
     check()
 
 
+@pytest.mark.parametrize("trained", NATIVE, indirect=True)
 def test_native_categorical_splits_are_compiled(trained) -> None:
-    params, pipeline, data = trained
-    if params.model.preprocessing.categorical != "native":
-        pytest.skip("native categorical support only")
+    _, pipeline, data = trained
     assert any(
         bool(n["is_categorical"]) and not n["is_leaf"]
         for it in pipeline.steps[-1][1]._predictors
