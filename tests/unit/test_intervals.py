@@ -128,8 +128,8 @@ def test_multiclass_and_regression_metrics_match_sklearn() -> None:
 def test_blocked_cumsum_is_exact() -> None:
     rng = np.random.default_rng(0)
     for n in (1, 15, 16, 17, 1000):
-        w = poisson_weights(rng, (3, n))
-        expected = np.concatenate([np.zeros((3, 1)), np.cumsum(w, axis=1)], axis=1)
+        w = poisson_weights(rng, (n, 3))  # one weight vector per column
+        expected = np.concatenate([np.zeros((1, 3)), np.cumsum(w, axis=0)], axis=0)
         for dtype in (np.float32, np.float64):
             assert np.array_equal(cumsum_exclusive(w, dtype), expected)
 

@@ -6,7 +6,7 @@ be drawn block by block). Base and head are scored under the *same* weights, so 
 the difference accounts for their correlation (a paired bootstrap). The interval is the
 percentile interval of the resampled differences (Efron & Tibshirani 1993, ch. 13).
 
-Resamples are processed in blocks of rows of the weight matrix, small enough that the peak memory
+Resamples are processed in blocks of columns of the (rows × resamples) weight matrix, small enough that the peak memory
 stays bounded (about 40 bytes per weight in a block, see `BLOCK_WEIGHTS`), and every built-in metric
 of a block is computed at once by `gitml.stats.weighted.PairedMetrics`.
 """
@@ -48,11 +48,15 @@ _POISSON = _poisson_table()
 def poisson_weights(rng: np.random.Generator, shape: tuple[int, int]) -> NDArray[np.uint8]:
     """Poisson(1) bootstrap weights, drawn by inverse CDF from 16 random bits each.
 
-    The quantisation moves no probability mass by more than 2**-16 (weights above 7, whose
-    total probability is 1e-5, are folded into 7): mean 1 and variance 1 to within 1e-4.
+    The bits are the generator's raw 64-bit output cut in four (uniform and independent, like
+    `rng.integers(0, 2**16)`, without its per-value overhead). The quantisation moves no
+    probability mass by more than 2**-16 (weights above 7, whose total probability is 1e-5, are
+    folded into 7): mean 1 and variance 1 to within 1e-4.
     """
-    bits = rng.integers(0, 1 << _TABLE_BITS, size=shape, dtype=np.uint16)
-    return _POISSON[bits]
+    size = shape[0] * shape[1]
+    raw = rng.bit_generator.random_raw(-(-size // 4))
+    bits = np.asarray(raw, dtype=np.uint64).view(np.uint16)[:size]
+    return _POISSON[bits].reshape(shape)
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,7 @@ class MetricChange:
     higher_is_better: bool | None
     n_resamples: int  # resamples where the metric was defined (e.g. both classes present)
     alpha: float
+    method: str = "bootstrap"  # or "normal" (gitml.stats.normal)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -206,17 +211,17 @@ def _resample(
     base: NDArray[np.float64],
     head: NDArray[np.float64],
 ) -> None:
-    """Fill the draws of every metric, `block` resamples at a time."""
+    """Fill the draws of every metric, `block` resamples at a time (one resample per column)."""
     y_canon = y[paired.order]
     base_canon, head_canon = base[paired.order], head[paired.order]
     for start in range(0, n_resamples, block):
         stop = min(n_resamples, start + block)
-        weights = poisson_weights(rng, (stop - start, paired.n))
-        for name, (b, d) in paired.evaluate(weights).items():
+        weights = poisson_weights(rng, (paired.n, stop - start))
+        for name, (b, d) in paired.evaluate_columns(weights).items():
             base_draws[name][start:stop] = b
             delta_draws[name][start:stop] = d
         for name, fn in custom:
-            for i, w in enumerate(weights.astype(np.float64), start=start):
+            for i, w in enumerate(weights.T.astype(np.float64), start=start):
                 b_val = float(fn(y_canon, base_canon, w))
                 base_draws[name][i] = b_val
                 delta_draws[name][i] = float(fn(y_canon, head_canon, w)) - b_val

@@ -1,16 +1,18 @@
 """DeLong's test for the difference of two correlated ROC AUCs on the same rows.
 
 DeLong, DeLong & Clarke-Pearson (1988) estimate the covariance of the two AUCs from the
-"structural components" (placement values) of each positive and each negative; Sun & Xu (2014)
-compute those from midranks in O(n log n): for positive i,
-V10_i = (rank of i among all rows − rank of i among positives) / n_neg, for negative j,
-V01_j = 1 − (rank of j among all rows − rank of j among negatives) / n_pos.
+"structural components" (placement values) of each positive and each negative: V10_i, the share
+of negatives scored below positive i, and V01_j, the share of positives scored above negative j,
+ties counting one half. Sun & Xu (2014) compute them from midranks in O(n log n); here the
+positives and the negatives are sorted separately and each group is located in the other's order
+by a binary search of sorted keys (the same numbers, `midranks` is kept for reference).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -49,17 +51,46 @@ class DeLongResult:
         return asdict(self)
 
 
-def _components(
-    scores: NDArray[np.float64], n_pos: int
-) -> tuple[float, NDArray[np.float64], NDArray[np.float64]]:
-    """AUC and the structural components (V10 of positives, V01 of negatives); positives first."""
-    n_neg = len(scores) - n_pos
-    all_ranks = midranks(scores)
-    pos_ranks = midranks(scores[:n_pos])
-    neg_ranks = midranks(scores[n_pos:])
-    v10 = (all_ranks[:n_pos] - pos_ranks) / n_neg
-    v01 = 1.0 - (all_ranks[n_pos:] - neg_ranks) / n_pos
-    return float(v10.mean()), v10, v01
+class SortedScores:
+    """One scorer's scores of the positives and of the negatives, each sorted once.
+
+    Args:
+        positive: which rows are positives.
+        scores: every row's score.
+    """
+
+    def __init__(self, positive: NDArray[np.bool_], scores: NDArray[np.float64]) -> None:
+        self.pos_rows, self.neg_rows = np.flatnonzero(positive), np.flatnonzero(~positive)
+        self.pos_order = np.argsort(scores[self.pos_rows])
+        self.neg_order = np.argsort(scores[self.neg_rows])
+        self.sp = scores[self.pos_rows][self.pos_order]  # positives' scores, ascending
+        self.sn = scores[self.neg_rows][self.neg_order]  # negatives' scores, ascending
+
+    def placements(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """DeLong's structural components in row order (positives, then negatives, each as in
+        `pos_rows` / `neg_rows`): V10, the share of negatives below each positive, and V01, the
+        share of positives above each negative, ties counting one half.
+
+        The searches look up sorted keys, which numpy's binary search does in near-linear time.
+        """
+        sp, sn = self.sp, self.sn
+        m, k = len(sp), len(sn)
+        v10, v01 = np.empty(m), np.empty(k)
+        v10[self.pos_order] = (
+            np.searchsorted(sn, sp, "left") + np.searchsorted(sn, sp, "right")
+        ) / (2 * max(k, 1))
+        upto = np.searchsorted(sp, sn, "right")
+        v01[self.neg_order] = (m - upto + 0.5 * (upto - np.searchsorted(sp, sn, "left"))) / max(
+            m, 1
+        )
+        return v10, v01
+
+    def scatter(self, at_pos: NDArray[Any], at_neg: NDArray[Any]) -> NDArray[np.float64]:
+        """Per-row values from values at the positives and negatives in row order."""
+        out = np.empty(len(self.pos_rows) + len(self.neg_rows))
+        out[self.pos_rows] = at_pos
+        out[self.neg_rows] = at_neg
+        return out
 
 
 def delong_test(
@@ -85,9 +116,9 @@ def delong_test(
     n_neg = len(y) - n_pos
     if n_pos == 0 or n_neg == 0:
         raise ValueError("DeLong's test needs both classes")
-    order = np.r_[np.flatnonzero(y), np.flatnonzero(~y)]
-    auc_a, v10_a, v01_a = _components(a[order], n_pos)
-    auc_b, v10_b, v01_b = _components(b[order], n_pos)
+    v10_a, v01_a = SortedScores(y, a).placements()
+    v10_b, v01_b = SortedScores(y, b).placements()
+    auc_a, auc_b = float(v10_a.mean()), float(v10_b.mean())
     # Var(AUC_b − AUC_a) = Var over positives of (V10_b − V10_a) / m + the same over negatives / n.
     d10, d01 = v10_b - v10_a, v01_b - v01_a
     s10 = float(np.var(d10, ddof=1)) if n_pos > 1 else 0.0

@@ -1,14 +1,17 @@
 """Vectorised weighted metrics of two scorers on the same rows, for many weight vectors at once.
 
 `PairedMetrics` is built once from the labels and both scorers' outputs; `evaluate(weights)` then
-computes every metric for a whole block of weight vectors (shape `(B, n)`, e.g. bootstrap counts)
+computes every metric for a whole block of weight vectors (shape `(B, n)`, e.g. bootstrap counts;
+`evaluate_columns` takes them as `(n, B)`, one vector per column, the layout the bootstrap draws)
 with a handful of array operations and no per-vector Python loop:
 
 - metrics that are ratios of weighted sums (accuracy, F1, log loss, Brier, RMSE, MAE, R², MAPE)
-  come from one matrix product `weights @ columns`, where `columns` holds per-row terms;
+  come from one matrix product `weights.T @ columns`, where `columns` holds per-row terms;
 - ROC AUC is the weighted Mann–Whitney statistic and average precision the weighted mean of
   precision at each positive: the rows are sorted once per scorer, so each weight vector needs only
-  cumulative sums and a gather at precomputed tie-aware positions.
+  cumulative sums and a gather at precomputed tie-aware positions. With one weight vector per
+  column, reordering rows for a scorer, the cumulative sums and the gathers all move whole
+  contiguous rows of B weights (4–5 times faster than one vector per row).
 
 Rows are held in a *canonical order* (negatives sorted by the base score, then positives sorted by
 the base score); `evaluate` expects its weights in that order (`PairedMetrics.order` maps it to the
@@ -28,6 +31,7 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy import sparse
 
 Task = Literal["binary", "multiclass", "regression"]
 
@@ -55,6 +59,10 @@ HIGHER_IS_BETTER: dict[str, bool] = {
 _EPS = float(np.finfo(np.float64).eps)
 
 Pair = tuple[NDArray[np.float64], NDArray[np.float64]]
+Float = type[np.float32] | type[np.float64]
+
+#: Above this many rows a float32 sum of Poisson counts could pass 2**24 and lose exactness.
+FLOAT32_MAX_ROWS = 1 << 23
 
 
 def _ratio(
@@ -68,90 +76,92 @@ def _ratio(
 
 @dataclass(frozen=True)
 class _Ranking:
-    """One scorer's sort of the rows, and the tie-aware positions its rank metrics gather at."""
+    """One scorer's ranking of the rows as a sparse 0/1 matrix that sums weights by score cell.
 
-    neg_perm: NDArray[np.intp] | None  # canonical negatives -> this scorer's ascending order
-    pos_perm: NDArray[np.intp] | None  # canonical positives -> this scorer's ascending order
-    below: NDArray[np.intp]  # per positive (sorted): negatives with a strictly lower score
-    below_or_tied: NDArray[np.intp] | None  # ... with a lower or equal score (None: no ties)
-    pos_run_start: NDArray[np.intp] | None  # first positive of each positive's tie run (None: none)
+    With v_0 < … < v_{R−1} the distinct scores of the positives, row r < R of `cells` sums the
+    positives scored v_r; the rows after it sum the negatives by where their score falls: strictly
+    between v_{r−1} and v_r, then equal to v_r (only when some negative ties a positive), …, and
+    above v_{R−1}. One sparse product per block of weights (every row touched once, whatever the
+    scorer's order) then leaves only cumulative sums over the R cells: nothing is sorted or
+    gathered per resample.
+    """
+
+    indptr: NDArray[np.int64]
+    indices: NDArray[np.int64]  # the rows in cell order
+    n_runs: int  # R: distinct scores among the positives
+    ties: bool  # whether a negative ties a positive's score
+
+    @property
+    def _sequential(self) -> NDArray[np.int64]:
+        return np.arange(len(self.indices), dtype=np.int64)
 
     @classmethod
-    def build(
-        cls, neg_scores: NDArray[np.float64], pos_scores: NDArray[np.float64], identity: bool
-    ) -> _Ranking:
-        if identity:
-            neg_perm = pos_perm = None
-            neg_sorted, pos_sorted = neg_scores, pos_scores
-        else:
-            neg_perm = np.argsort(neg_scores, kind="stable")
-            pos_perm = np.argsort(pos_scores, kind="stable")
-            neg_sorted, pos_sorted = neg_scores[neg_perm], pos_scores[pos_perm]
-        below = np.searchsorted(neg_sorted, pos_sorted, side="left")
-        upto = np.searchsorted(neg_sorted, pos_sorted, side="right")
-        run = np.searchsorted(pos_sorted, pos_sorted, side="left")
-        return cls(
-            neg_perm,
-            pos_perm,
-            below,
-            upto if np.any(upto != below) else None,
-            run if np.any(run != np.arange(len(run))) else None,
-        )
+    def build(cls, scores: NDArray[np.float64], positive: NDArray[np.bool_]) -> _Ranking:
+        values, run = np.unique(scores[positive], return_inverse=True)
+        n_runs = len(values)
+        neg_scores = scores[~positive]
+        below = np.searchsorted(values, neg_scores, side="left")  # positive scores < the negative
+        tied = values[np.minimum(below, n_runs - 1)] == neg_scores if n_runs else below < 0
+        ties = bool(tied.any())
+        cell = np.empty(len(scores), dtype=np.int64)
+        cell[positive] = run
+        cell[~positive] = n_runs + (2 * below + tied if ties else below)
+        n_cells = n_runs + (2 * n_runs + 1 if ties else n_runs + 1)
+        indices = np.argsort(cell, kind="stable")
+        indptr = np.zeros(n_cells + 1, dtype=np.int64)
+        np.cumsum(np.bincount(cell, minlength=n_cells), out=indptr[1:])
+        return cls(indptr, indices, n_runs, ties)
 
-    def auc_ap(
-        self, w_neg: NDArray[np.generic], w_pos: NDArray[np.generic], dtype: type[np.floating]
-    ) -> Pair:
-        """ROC AUC and average precision for each row of the (B, n_neg) and (B, n_pos) weights."""
-        if self.neg_perm is not None:
-            w_neg = np.take(w_neg, self.neg_perm, axis=1)
-        if self.pos_perm is not None:
-            w_pos = np.take(w_pos, self.pos_perm, axis=1)
-        cum_neg = cumsum_exclusive(w_neg, dtype)  # cum_neg[:, k]: weight of the k lowest negatives
-        cum_pos = cumsum_exclusive(w_pos, dtype)
-        total_neg = cum_neg[:, -1].astype(np.float64)
-        total_pos = cum_pos[:, -1].astype(np.float64)
-        w_pos = w_pos.astype(dtype, copy=False)
-        neg_below = np.take(cum_neg, self.below, axis=1)
+    def auc_ap(self, weights: NDArray[np.generic], dtype: Float) -> Pair:
+        """ROC AUC and average precision for each column of the (n, B) weights."""
+        # Rows in cell order first (a gather of whole rows of small integers, cache-friendly),
+        # so that the sparse product reads them sequentially.
+        w = np.take(weights, self.indices, axis=0).astype(dtype, copy=False)
+        shape = (len(self.indptr) - 1, w.shape[0])
+        csr = sparse.csr_matrix((np.ones(w.shape[0], dtype), self._sequential, self.indptr), shape)
+        sums = csr @ w
+        r = self.n_runs
+        pos_w = sums[:r]  # weight of the positives at each distinct positive score
+        cum_neg = cumsum_exclusive(sums[r:], dtype)
+        cum_pos = cumsum_exclusive(pos_w, dtype)
+        total_neg, total_pos = cum_neg[-1], cum_pos[-1]
+        if self.ties:  # cells: strictly below v_0, equal to v_0, strictly between v_0 and v_1, …
+            neg_below = cum_neg[1 : 2 * r : 2]
+            beaten = (neg_below + cum_neg[2 : 2 * r + 1 : 2]) * dtype(0.5)
+        else:
+            neg_below = beaten = cum_neg[1 : r + 1]
         # Mann–Whitney: each positive beats the negatives below it and ties with half the equal ones.
-        if self.below_or_tied is None:
-            beaten = neg_below
-        else:
-            beaten = (neg_below + np.take(cum_neg, self.below_or_tied, axis=1)) * dtype(0.5)
-        u = (w_pos * beaten).sum(axis=1, dtype=np.float64)
-        auc = _ratio(u, total_pos * total_neg, math.nan)
-        # Average precision: precision at each positive's score (everything scored >= it).
-        if self.pos_run_start is None:
-            pos_below = cum_pos[:, :-1]
-        else:
-            pos_below = np.take(cum_pos, self.pos_run_start, axis=1)
-        tp = total_pos.astype(dtype)[:, None] - pos_below
-        selected = tp + (total_neg.astype(dtype)[:, None] - neg_below)
+        u = np.einsum("rb,rb->b", pos_w, beaten, dtype=np.float64)
+        auc = _ratio(u, total_pos.astype(np.float64) * total_neg, math.nan)
+        # Average precision: precision at each positive score (everything scored >= it).
+        tp = total_pos[None, :] - cum_pos[:-1]
+        selected = tp + (total_neg[None, :] - neg_below)
         precision = np.divide(tp, selected, out=np.zeros_like(tp), where=selected > 0)
-        ap = _ratio((w_pos * precision).sum(axis=1, dtype=np.float64), total_pos, math.nan)
+        ap = _ratio(np.einsum("rb,rb->b", pos_w, precision, dtype=np.float64), total_pos, math.nan)
         return auc, ap
 
 
-_SCAN = 16  # width of the blocks a cumulative sum is computed in by one matrix product
+_SCAN = 16  # rows per run of a cumulative sum computed by one small matrix product
 
 
-def cumsum_exclusive(w: NDArray[np.generic], dtype: type[np.floating]) -> NDArray[np.floating]:
-    """Cumulative sums along rows, shifted: out[:, k] = w[:, :k].sum(axis=1), k = 0..n.
+def cumsum_exclusive(w: NDArray[np.generic], dtype: Float) -> NDArray[np.floating]:
+    """Cumulative sums down the columns, shifted: out[k] = w[:k].sum(axis=0), k = 0..n.
 
-    numpy's cumsum is a sequential loop (~7 ns per element); here each run of 16 elements is
-    summed by a product with a triangular matrix (BLAS) and the runs' offsets by a cumsum 16
-    times shorter: 3–4 times faster, and exact for integer weights whose sums stay below 2**24
-    (float32) or 2**53 (float64).
+    The weights are laid out one resample per *column* (shape (n, B)), so every step works on
+    contiguous rows of B values. numpy's `cumsum(axis=0)` walks each column separately (strided,
+    ~7 ns per element); here each run of 16 rows is summed by a product with a lower-triangular
+    16×16 matrix (BLAS, all runs at once) and the runs' offsets by a cumsum 16 times shorter:
+    3–4 times faster, and exact for integer weights whose sums stay below 2**24 (float32) or
+    2**53 (float64).
     """
-    b, n = w.shape
-    runs = n // _SCAN + 1  # at least one padding element, so that out[:, n] is the total
-    buf = np.zeros((b, runs * _SCAN), dtype=dtype)
-    buf[:, :n] = w
-    flat = buf.reshape(b * runs, _SCAN)
-    within = (flat @ np.triu(np.ones((_SCAN, _SCAN), dtype=dtype), k=1)).reshape(b, runs, _SCAN)
-    totals = within[:, :, -1] + flat.reshape(b, runs, _SCAN)[:, :, -1]
-    offsets = np.cumsum(totals, axis=1)
-    within[:, 1:, :] += offsets[:, :-1, None]
-    return within.reshape(b, runs * _SCAN)[:, : n + 1]
+    n, b = w.shape
+    runs = n // _SCAN + 1  # n + 1 outputs: the leading zero row shifts the sums by one
+    buf = np.zeros((runs * _SCAN, b), dtype=dtype)
+    buf[1 : n + 1] = w
+    within = np.matmul(np.tril(np.ones((_SCAN, _SCAN), dtype=dtype)), buf.reshape(runs, _SCAN, b))
+    offsets = np.cumsum(within[:, -1, :], axis=0)
+    within[1:] += offsets[:-1, None, :]
+    return within.reshape(runs * _SCAN, b)[: n + 1]
 
 
 class PairedMetrics:
@@ -220,18 +230,13 @@ class PairedMetrics:
         if not np.all(np.isin(labels, [0, 1])):
             raise ValueError(f"binary labels must be 0/1 or bool, got {labels[:5].tolist()}")
         pos = y.astype(bool)
-        neg_idx, pos_idx = np.flatnonzero(~pos), np.flatnonzero(pos)
-        neg_idx = neg_idx[np.argsort(base[neg_idx], kind="stable")]
-        pos_idx = pos_idx[np.argsort(base[pos_idx], kind="stable")]
-        self.order = np.concatenate([neg_idx, pos_idx])
-        self.n_neg = len(neg_idx)
-        if {"roc_auc", "average_precision"} & set(self.metrics):
-            self._rankings = (
-                _Ranking.build(base[neg_idx], base[pos_idx], identity=True),
-                _Ranking.build(head[neg_idx], head[pos_idx], identity=False),
-            )
+        self.order = np.concatenate([np.flatnonzero(~pos), np.flatnonzero(pos)])
+        self.n_neg = self.n - int(pos.sum())
         yy = pos[self.order].astype(np.float64)
         b, h = base[self.order], head[self.order]
+        if {"roc_auc", "average_precision"} & set(self.metrics):
+            positive = yy.astype(bool)
+            self._rankings = (_Ranking.build(b, positive), _Ranking.build(h, positive))
         if decisions is None:
             pb, ph = (b >= t).astype(np.float64), (h >= t).astype(np.float64)
         else:
@@ -312,20 +317,31 @@ class PairedMetrics:
         """Every metric for each row of `weights` (shape (B, n), canonical order).
 
         Integer weights up to about 2**24 in total are summed exactly in float32; pass float64
-        weights for full double precision.
+        weights for full double precision. `evaluate_columns` takes the weights transposed
+        (one weight vector per column), the layout the bootstrap draws them in.
 
         Returns:
             Per metric: (base values, head − base values), each of shape (B,).
         """
-        weights = np.atleast_2d(weights)
-        dtype: type[np.floating] = np.float64 if weights.dtype == np.float64 else np.float32
-        sums = (weights.astype(dtype, copy=False) @ self._columns.astype(dtype)).astype(np.float64)
+        return self.evaluate_columns(np.ascontiguousarray(np.atleast_2d(weights).T))
+
+    def evaluate_columns(self, weights: NDArray[np.generic]) -> dict[str, Pair]:
+        """Every metric for each column of `weights` (shape (n, B), canonical order).
+
+        Returns:
+            Per metric: (base values, head − base values), each of shape (B,).
+        """
+        if weights.ndim != 2 or weights.shape[0] != self.n:
+            raise ValueError(f"weights must have shape ({self.n}, B), got {weights.shape}")
+        exact32 = weights.dtype != np.float64 and self.n <= FLOAT32_MAX_ROWS
+        dtype: Float = np.float32 if exact32 else np.float64
+        w = weights.astype(dtype, copy=False)
+        sums = (w.T @ self._columns.astype(dtype)).astype(np.float64)
         if self.task == "binary":
             out = self._binary(sums)
             if self._rankings is not None:
-                w_neg, w_pos = weights[:, : self.n_neg], weights[:, self.n_neg :]
-                auc_b, ap_b = self._rankings[0].auc_ap(w_neg, w_pos, dtype)
-                auc_h, ap_h = self._rankings[1].auc_ap(w_neg, w_pos, dtype)
+                auc_b, ap_b = self._rankings[0].auc_ap(weights, dtype)
+                auc_h, ap_h = self._rankings[1].auc_ap(weights, dtype)
                 out["roc_auc"] = (auc_b, auc_h - auc_b)
                 out["average_precision"] = (ap_b, ap_h - ap_b)
         elif self.task == "multiclass":
