@@ -4,7 +4,10 @@ Shared by `gitml report` (statuses and the verdict) and the promotion gates (non
 fairness). From two revisions' per-row predictions (paired by `gitml.predictions.pair`):
 
 - every metric's head − base gets a percentile interval from one paired Poisson bootstrap
-  (`gitml.stats.paired_bootstrap`, Efron & Tibshirani 1993), seeded;
+  (`gitml.stats.paired_bootstrap`, Efron & Tibshirani 1993), seeded; from `normal_min_rows`
+  shared rows (and 1,000 rows of every class) its normal approximation from each row's influence
+  on the metric (`gitml.stats.paired_normal`, the delta method), which agrees with it there and
+  costs O(n log n) instead of resamples × n (docs/statistics.md);
 - accuracy and F1 use each revision's own decisions (its own threshold) under the same bootstrap
   weights (same seed, same rows: the weights are identical);
 - ROC AUC also gets DeLong's test (DeLong et al. 1988) as a cross-check;
@@ -25,12 +28,13 @@ from typing import TYPE_CHECKING, Any
 
 from gitml.predictions import Paired
 from gitml.stats import (
+    NORMAL_MIN_ROWS,
     Rate,
     classify_change,
     delong_test,
     newcombe_interval,
     non_inferior,
-    paired_bootstrap,
+    paired_intervals,
 )
 from gitml.stats.weighted import TASK_METRICS
 
@@ -44,15 +48,23 @@ NO_SIGNIFICANT_CHANGE = "no significant change"
 NOT_COMPARABLE = "not comparable"
 #: Metrics judged on each revision's thresholded decisions rather than on its scores.
 DECISION_METRICS = ("accuracy", "f1")
+#: `MetricInterval.method` of each `gitml.stats` method.
+METHOD_NAMES = {"bootstrap": "paired bootstrap", "normal": "normal approximation (delta method)"}
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Bootstrap settings (policy `statistics:`)."""
+    """Bootstrap settings (policy `statistics:`).
+
+    `method`: "auto" (the bootstrap, or its normal approximation from `normal_min_rows` shared
+    rows), "bootstrap" or "normal".
+    """
 
     resamples: int = 1000
     confidence: float = 0.95
     seed: int = 0
+    method: str = "auto"
+    normal_min_rows: int = NORMAL_MIN_ROWS
 
     @property
     def alpha(self) -> float:
@@ -105,6 +117,8 @@ def metric_intervals(
         "n_resamples": settings.resamples,
         "seed": settings.seed,
         "alpha": settings.alpha,
+        "method": settings.method,
+        "min_rows": settings.normal_min_rows,
     }
     if paired.task == "binary":
         decided = [n for n in wanted if n in DECISION_METRICS]
@@ -113,7 +127,7 @@ def metric_intervals(
             assert paired.base_pred is not None and paired.head_pred is not None
             # Each revision's own decisions (its own threshold): one bootstrap, one set of weights.
             decisions = (paired.base_pred, paired.head_pred)
-        changes = paired_bootstrap(
+        changes = paired_intervals(
             paired.y,
             paired.base_score,
             paired.head_score,
@@ -123,7 +137,7 @@ def metric_intervals(
             **kw,
         )
     else:
-        changes = paired_bootstrap(
+        changes = paired_intervals(
             paired.y, paired.base_score, paired.head_score, wanted, task="multiclass", **kw
         )
     out: dict[str, MetricInterval] = {}
@@ -152,6 +166,7 @@ def metric_intervals(
             rows=paired.rows,
             resamples=change.n_resamples,
             confidence=settings.confidence,
+            method=METHOD_NAMES.get(change.method, change.method),
             delong=delong,
         )
     return out

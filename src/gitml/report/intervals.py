@@ -3,8 +3,9 @@
 Pure: takes the per-row predictions the adapter read at each revision (None where the file does
 not exist, e.g. an old commit) and returns plain data. The status of a judged metric becomes
 
-- "improved" / "regressed": the 95% paired-bootstrap interval of head − base excludes zero AND the
-  change reaches the policy minimum (`gitml.intervals`);
+- "improved" / "regressed": the 95% paired-bootstrap interval of head − base (on large test sets
+  its normal approximation) excludes zero AND the change reaches the policy minimum
+  (`gitml.intervals`);
 - "no significant change": anything else;
 - "not comparable": both revisions have predictions but not on the same test rows;
 
@@ -23,6 +24,7 @@ import pandas as pd
 
 from gitml.compare import MetricRule
 from gitml.intervals import (
+    METHOD_NAMES,
     NO_SIGNIFICANT_CHANGE,
     NOT_COMPARABLE,
     MetricInterval,
@@ -43,15 +45,16 @@ POINT = "point"
 class IntervalSummary:
     """How the report judged its metrics, with what, and the decision thresholds."""
 
-    mode: str  # bootstrap | point | not comparable
+    mode: str  # bootstrap (any interval method) | point | not comparable
     note: str
     rows: int | None = None
-    resamples: int | None = None
+    resamples: int | None = None  # 0: the normal approximation, no resamples
     confidence: float | None = None
     seed: int | None = None
     base_threshold: float | None = None
     head_threshold: float | None = None
     metrics: Mapping[str, MetricInterval] = field(default_factory=dict)
+    method: str | None = None  # MetricInterval.method of the judged metrics
 
     @property
     def threshold_changed(self) -> bool:
@@ -106,16 +109,24 @@ def judge(
             row = dataclasses.replace(row, status=interval.status, interval=interval)
         out.append(row)
     pct = f"{settings.confidence:.0%}"
+    normal = any(i.method == METHOD_NAMES["normal"] for i in found.values())
+    if normal:
+        how = (
+            f"normal approximation of the paired bootstrap (delta method), used from "
+            f"{settings.normal_min_rows:,} rows"
+        )
+    else:
+        how = f"{settings.resamples:,} resamples, seed {settings.seed}"
     note = (
         f"statuses from {pct} paired-bootstrap intervals on the {paired.rows:,} shared test rows "
-        f"({settings.resamples:,} resamples, seed {settings.seed}); ROC AUC cross-checked with "
-        "DeLong's test"
+        f"({how}); ROC AUC cross-checked with DeLong's test"
     )
     return out, IntervalSummary(
         BOOTSTRAP,
         note,
         rows=paired.rows,
-        resamples=settings.resamples,
+        resamples=0 if normal else settings.resamples,
+        method=METHOD_NAMES["normal" if normal else "bootstrap"] if found else None,
         confidence=settings.confidence,
         seed=settings.seed,
         base_threshold=thresholds[0],
@@ -202,7 +213,8 @@ def mark_comparison(
     pct = f"{settings.confidence:.0%}"
     note = (
         f"≈ best: the {pct} paired-bootstrap interval of the difference to the best on "
-        f"`{metric}` includes 0 ({settings.resamples:,} resamples on shared test rows); "
+        f"`{metric}` includes 0 ({settings.resamples:,} resamples on shared test rows; its normal "
+        f"approximation from {settings.normal_min_rows:,} rows); "
         f"{len(rows) - judged} experiment(s) without shared per-row predictions are not judged"
     )
     return dataclasses.replace(comparison, rows=marked, statistics_note=note)

@@ -136,7 +136,7 @@ class _Ranking:
         # Average precision: precision at each positive score (everything scored >= it).
         tp = total_pos[None, :] - cum_pos[:-1]
         selected = tp + (total_neg[None, :] - neg_below)
-        precision = np.divide(tp, selected, out=np.zeros_like(tp), where=selected > 0)
+        precision = tp / np.where(selected > 0, selected, 1)  # 0 where nothing is selected
         ap = _ratio(np.einsum("rb,rb->b", pos_w, precision, dtype=np.float64), total_pos, math.nan)
         return auc, ap
 
