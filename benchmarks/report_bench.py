@@ -31,8 +31,12 @@ def timed(args: list[str], cwd: Path) -> float:
     return time.perf_counter() - start
 
 
-def interval_bench(rows: int) -> None:
-    """The report's judgement on `rows` paired test rows: with 1,000 resamples vs point values."""
+def interval_bench(rows: int, method: str = "auto") -> None:
+    """The report's judgement on `rows` paired test rows: with 1,000 resamples vs point values.
+
+    `method` is `gitml.intervals.Settings.method`: "auto" (the report's default: the bootstrap
+    below 200,000 rows, its normal approximation from there), "bootstrap" or "normal".
+    """
     import resource
 
     import numpy as np
@@ -62,11 +66,14 @@ def interval_bench(rows: int) -> None:
     build_report(base, head, policy.metrics, **kw)
     plain = time.perf_counter() - start
     start = time.perf_counter()
-    build_report(base, head, policy.metrics, statistics=Settings(resamples=1000), **kw)
+    settings = Settings(resamples=1000, method=method)
+    report = build_report(base, head, policy.metrics, statistics=settings, **kw)
     with_ci = time.perf_counter() - start
+    used = sorted({m.interval.method for m in report.metrics if m.interval is not None})
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{rows:,} paired rows, 1,000 resamples: {with_ci:.2f} s with intervals vs "
-          f"{plain:.3f} s without (+{with_ci - plain:.2f} s); peak RSS {peak:.0f} MB")  # fmt: skip
+    print(f"{rows:,} paired rows, 1,000 resamples, {method}: {with_ci:.2f} s with intervals vs "
+          f"{plain:.3f} s without (+{with_ci - plain:.2f} s); peak RSS {peak:.0f} MB; "
+          f"intervals: {', '.join(used)}")  # fmt: skip
 
 
 def main() -> None:
@@ -74,9 +81,15 @@ def main() -> None:
     parser.add_argument("--exps", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--intervals", type=int, default=0, help="only the interval benchmark")
+    parser.add_argument(
+        "--method",
+        default="auto",
+        choices=["auto", "bootstrap", "normal"],
+        help="interval method for --intervals (auto: bootstrap below 200,000 rows, else normal)",
+    )
     args = parser.parse_args()
     if args.intervals:
-        interval_bench(args.intervals)
+        interval_bench(args.intervals, args.method)
         return
     with tempfile.TemporaryDirectory() as tmp:
         repo = make_review_repo(Path(tmp) / "repo")
