@@ -8,14 +8,16 @@ with a handful of array operations and no per-vector Python loop:
 - metrics that are ratios of weighted sums (accuracy, F1, log loss, Brier, RMSE, MAE, R², MAPE)
   come from one matrix product `weights.T @ columns`, where `columns` holds per-row terms;
 - ROC AUC is the weighted Mann–Whitney statistic and average precision the weighted mean of
-  precision at each positive: the rows are sorted once per scorer, so each weight vector needs only
-  cumulative sums and a gather at precomputed tie-aware positions. With one weight vector per
-  column, reordering rows for a scorer, the cumulative sums and the gathers all move whole
-  contiguous rows of B weights (4–5 times faster than one vector per row).
+  precision at each positive. Both depend on the weights only through the weight of the positives
+  at each distinct positive score and of the negatives between or tied with consecutive ones: one
+  sparse 0/1 product per scorer (built once from its sort) gives those cell sums, and one
+  cumulative sum over the cells does the rest. With one weight vector per column every step moves
+  whole contiguous rows of B weights.
 
-Rows are held in a *canonical order* (negatives sorted by the base score, then positives sorted by
-the base score); `evaluate` expects its weights in that order (`PairedMetrics.order` maps it to the
-caller's rows). For i.i.d. bootstrap weights the order in which they are drawn does not matter.
+Rows are held in a *canonical order* (the base scorer's cell order: its sparse product reads the
+weights sequentially, with no gather); `evaluate` expects its weights in that order
+(`PairedMetrics.order` maps it to the caller's rows). For i.i.d. bootstrap weights the order in
+which they are drawn does not matter.
 
 Each metric is returned as (base values, head − base values): the difference is computed from
 per-row differences where it can be, so it keeps its precision when base and head are close.
