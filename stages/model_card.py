@@ -9,6 +9,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from gitml import contributions as contrib
 from gitml.config import load_params
 from gitml.fileio import write_text
 from gitml.stagekit import stage_main
@@ -38,6 +39,66 @@ def _read(path: str) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
+def _signed(value: float) -> str:
+    return f"{value:+.4f}"
+
+
+def _explained_what(output: str, label: Any, target: str, several: bool) -> str:
+    """What the contributions add up to, in words."""
+    if several:
+        if output == "probability":
+            return "each class's probability (one table per class)"
+        return "each class's raw score (log-odds scale, one table per class)"
+    if label is None:
+        return f"the predicted `{target}`"
+    if output == "probability":
+        return f"the probability of class `{label}`"
+    return f"the log-odds of class `{label}`"
+
+
+def drivers(summary: dict[str, Any], target: str) -> dict[str, Any]:
+    """The "What drives the predictions" section's facts from reports/contributions.json."""
+    sample = summary.get("sample") or {}
+    if not summary.get("explained"):
+        return {"explained": False, "reason": summary.get("reason", "unknown"), "sample": sample}
+    outputs = summary["outputs"]
+    several = len(outputs) > 1
+    tables = []
+    for out in outputs:
+        rows = []
+        for f in out["features"]:
+            trend = f.get("trend")
+            verdict = contrib.direction(trend)
+            rows.append(
+                {
+                    "feature": f["feature"],
+                    "mean_abs": f"{f['mean_abs']:.4f}",
+                    "share": f"{100 * f['share']:.1f}%",
+                    "mean": _signed(f["mean"]),
+                    "higher": "–" if trend is None else f"{verdict} (r {trend:+.2f})",
+                }
+            )
+        tables.append(
+            {
+                "label": out["class"],
+                "mean_base": _signed(out["mean_base"]),
+                "mean_output": _signed(out["mean_output"]),
+                "rows": rows,
+            }
+        )
+    label = None if several else outputs[0]["class"]
+    return {
+        "explained": True,
+        "several": several,
+        "method": "exact TreeExplainer"
+        if summary["method"] == "tree"
+        else "Permutation explainer against training-profile background rows",
+        "what": _explained_what(summary["output"], label, target, several),
+        "sample": sample,
+        "tables": tables,
+    }
+
+
 def run(
     params: str,
     template: str,
@@ -45,6 +106,7 @@ def run(
     metrics: str,
     slices: str,
     importance: str,
+    contributions: str,
     validation: str,
     out: str,
 ) -> None:
@@ -76,6 +138,7 @@ def run(
         "metrics": {k: v for k, v in raw_metrics.items() if not isinstance(v, dict)},
         "slices": _read(slices),
         "importance": _read(importance),
+        "drivers": drivers(_read(contributions), sig["target"]),
     }
     write_text(Path(out), render(Path(template), context))
     log.info("model card -> %s", out)
@@ -93,6 +156,7 @@ def main(argv: list[str] | None = None) -> None:
             ("metrics", "metrics JSON"),
             ("slices", "slices JSON"),
             ("importance", "importance JSON"),
+            ("contributions", "contributions summary JSON (reports/contributions.json)"),
             ("validation", "validation JSON"),
             ("out", "model card Markdown"),
         ],

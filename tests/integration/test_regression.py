@@ -28,6 +28,10 @@ def read(repo: Path, rel: str) -> object:
     return json.loads((repo / rel).read_text(encoding="utf-8"))
 
 
+def feature_names(repo: Path) -> list[str]:
+    return load_signature(repo / "models/signature.json").feature_names
+
+
 def test_regression_pipeline_serves_predictions_and_monitors_decay(
     pipeline_repo: Path, tmp_path: Path
 ) -> None:
@@ -82,6 +86,15 @@ def test_regression_pipeline_serves_predictions_and_monitors_decay(
     card = (repo / "reports/model_card.md").read_text(encoding="utf-8")
     assert "regression of `progression` (the model predicts a number; no probabilities)" in card
     assert "| rmse | " in card and "MAE gap **" in card and "| group | count | MAE | RMSE |" in card
+    # What drives the predictions: contributions to the predicted value, all 89 test rows
+    drivers = read(repo, "reports/contributions.json")
+    assert isinstance(drivers, dict) and drivers["explained"] and drivers["output"] == "prediction"
+    assert drivers["sample"] == {"rows": 89, "of": 89, "seed": 42}
+    (summary,) = drivers["outputs"]
+    assert summary["class"] is None and len(summary["features"]) == len(feature_names(repo))
+    assert "of each input feature to the predicted `progression`, over 89 of the 89" in card
+    top = summary["features"][0]
+    assert f"| {top['feature']} | {top['mean_abs']:.4f} | {100 * top['share']:.1f}% |" in card
     signature = load_signature(repo / "models/signature.json")
     assert signature.task == "regression" and signature.classes == []
     assert signature.positive_class is None
