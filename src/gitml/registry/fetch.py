@@ -83,7 +83,7 @@ def get(
     if compiled is not None and locked_dir is not None:
         onnx_target = target.parent / _beside(compiled, snap.path)
     with ExitStack() as stack:
-        tmp = stack.enter_context(_temp_beside(target))
+        tmp = stack.enter_context(_temp_in(target.parent, target.name))
         md5 = reg.dvc.fetch_bytes_to(snap.path, found.commit, tmp)
         if md5 != snap.md5:
             raise GitmlError(
@@ -94,8 +94,8 @@ def get(
         onnx_md5 = None
         if onnx_target is not None:
             assert compiled is not None and locked_dir is not None
-            onnx_target.parent.mkdir(parents=True, exist_ok=True)
-            onnx_tmp = stack.enter_context(_temp_beside(onnx_target))
+            # beside the artifact: no folder is made before both files are verified
+            onnx_tmp = stack.enter_context(_temp_in(target.parent, onnx_target.name))
             onnx_md5 = reg.dvc.fetch_bytes_to(compiled, found.commit, onnx_tmp)
             folder = str(PurePosixPath(compiled).parent)
             if dir_md5({PurePosixPath(compiled).name: onnx_md5}) != locked_dir:
@@ -105,6 +105,7 @@ def get(
                     f"for {folder}. Nothing was written.",
                     _CORRUPT,
                 )
+            onnx_target.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(onnx_tmp, onnx_target)
         shutil.move(tmp, target)
     return Fetched(target, name, found.version, found.commit, md5, onnx_target, onnx_md5)
@@ -138,9 +139,9 @@ def _beside(compiled: str, artifact: str) -> PurePosixPath:
 
 
 @contextmanager
-def _temp_beside(target: Path) -> Iterator[Path]:
-    """A temporary file next to `target` (same file system), removed unless moved away."""
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+def _temp_in(folder: Path, name: str) -> Iterator[Path]:
+    """A temporary file for `name` in `folder` (same file system), removed unless moved away."""
+    fd, name = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
     os.close(fd)
     tmp = Path(name)
     try:
