@@ -240,18 +240,6 @@ def test_runtime_onnx_without_a_compiled_model_is_one_paragraph_exit_2(
     err = proc.stderr.strip()
     assert "Traceback" not in err and "\n\n" not in err, err
     assert "--runtime onnx" in err and "models/compiled/model.onnx" in err, err
-    # auto falls back to skops with the same files
-    out = gitml(
-        "predict",
-        "--model",
-        "models/model.skops",
-        "--no-progress",
-        "data/test.parquet",
-        "-o",
-        str(tmp_path / "p.parquet"),
-        cwd=repo,
-    )
-    assert "(runtime skops)" in out.stderr
 
 
 def test_get_writes_the_compiled_model_checked_against_dvc_lock(
