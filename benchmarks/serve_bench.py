@@ -1,5 +1,8 @@
 """Serving benchmark: `gitml serve` against `mlflow models serve` on the same model, same machine.
 
+gitml runs twice in the same run: `--runtime skops` and `--runtime onnx` (the compile stage's
+model, verified against the project's dvc.lock); `onnx_vs_skops` in the JSON has their ratios.
+
 To run (from the project root, after `make install`):
     python3 -m venv benchmarks/.venv-mlflow
     benchmarks/.venv-mlflow/bin/pip install mlflow scikit-learn==<ours> skops==<ours> pandas
@@ -253,6 +256,9 @@ def main() -> None:
     ap.add_argument("--batch-rows", type=int, default=1_000_000)
     ap.add_argument("--clients", default="1,8,32")
     ap.add_argument("--skip-mlflow", action="store_true")
+    ap.add_argument(
+        "--runtimes", default="skops,onnx", help="gitml arms: --runtime values, comma-separated."
+    )
     ap.add_argument("--skip-load", action="store_true", help="Only the batch benchmark.")
     ap.add_argument("--skip-batch", action="store_true", help="Only the server benchmark.")
     ap.add_argument(
@@ -282,34 +288,50 @@ def main() -> None:
     if args.skip_load:
         clients = []
         args.skip_mlflow = True
-    # gitml
-    port = free_port()
-    gitml = subprocess.Popen(
-        [
-            GITML,
-            "serve",
-            "--model",
-            str(model),
-            "--root",
-            str(ROOT),
-            "--port",
-            str(port),
-            "--log",
-            str(WORK / "predictions.jsonl"),
-        ],
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_ready(f"http://127.0.0.1:{port}/health", gitml)
-        url = f"http://127.0.0.1:{port}/invocations"
-        results["gitml"] = run_load(url, bodies, clients, args.seconds, script)
-        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
-        sums = dict(re.findall(r"^gitml_batch_rows_(sum|count)\{[^}]*\} (\S+)$", metrics, re.M))
-        if sums:
-            versions["gitml_mean_batch_rows"] = f"{float(sums['sum']) / float(sums['count']):.1f}"
-    finally:
-        gitml.send_signal(signal.SIGTERM)
-        gitml.wait(60)
+    # gitml, once per runtime (the skops model; the compile stage's ONNX model, which must be
+    # verified against ROOT's dvc.lock: `--runtime onnx` refuses to start otherwise)
+    for runtime in args.runtimes.split(","):
+        key = f"gitml-{runtime}"
+        port = free_port()
+        gitml = subprocess.Popen(
+            [
+                GITML,
+                "serve",
+                "--model",
+                str(model),
+                "--root",
+                str(ROOT),
+                "--runtime",
+                runtime,
+                "--port",
+                str(port),
+                "--log",
+                str(WORK / f"predictions-{runtime}.jsonl"),
+            ],
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_ready(f"http://127.0.0.1:{port}/health", gitml)
+            served = httpx.get(f"http://127.0.0.1:{port}/metadata").json()["runtime"]
+            assert served == runtime, f"asked for {runtime}, serving {served}"
+            url = f"http://127.0.0.1:{port}/invocations"
+            results[key] = run_load(url, bodies, clients, args.seconds, script)
+            metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+            sums = dict(re.findall(r"^gitml_batch_rows_(sum|count)\{[^}]*\} (\S+)$", metrics, re.M))
+            if sums:
+                mean = float(sums["sum"]) / float(sums["count"])
+                versions[f"{key}_mean_batch_rows"] = f"{mean:.1f}"
+        finally:
+            gitml.send_signal(signal.SIGTERM)
+            gitml.wait(60)
+    ratios = {}
+    if "gitml-onnx" in results and "gitml-skops" in results:
+        for onnx, skops in zip(results["gitml-onnx"], results["gitml-skops"], strict=True):
+            ratios[str(onnx["clients"])] = {
+                "rps_onnx_over_skops": onnx["rps"] / skops["rps"],
+                "p50_skops_over_onnx": skops["p50"] / onnx["p50"],
+                "p99_skops_over_onnx": skops["p99"] / onnx["p99"],
+            }
 
     # mlflow
     if not args.skip_mlflow and (MLFLOW_VENV / "bin" / "mlflow").exists():
@@ -398,19 +420,10 @@ def main() -> None:
             ).stdout
         )
         out = WORK / "batch-out.parquet"
-        wall, rss = timed(
-            [
-                GITML,
-                "predict",
-                "--model",
-                str(model),
-                "--root",
-                str(ROOT),
-                str(data),
-                "-o",
-                str(out),
-                "--no-progress",
-            ]
+        predict = [GITML, "predict", "--model", str(model), "--root", str(ROOT), str(data)]
+        wall, rss = timed([*predict, "-o", str(out), "--no-progress", "--runtime", "skops"])
+        onnx_wall, onnx_rss = timed(
+            [*predict, "-o", str(out), "--no-progress", "--runtime", "onnx"]
         )
         scoring_s = float(
             subprocess.run(
@@ -429,6 +442,8 @@ def main() -> None:
             "baseline_rss_mb": base_rss,
             "gitml_predict_s": wall,
             "gitml_rss_mb": rss,
+            "gitml_predict_onnx_s": onnx_wall,
+            "gitml_onnx_rss_mb": onnx_rss,
             "chunk_rows": policy.serve.chunk_rows,
         }
 
@@ -437,6 +452,7 @@ def main() -> None:
         f"{platform.python_version()}, {platform.platform()}",
         "load_average": os.getloadavg(),
         "results": results,
+        "onnx_vs_skops": ratios,
         "in_process_ms": inproc,
         "batch": batch,
         "versions": versions,

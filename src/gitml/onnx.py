@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Any
@@ -463,6 +463,29 @@ def feeds(frame: pd.DataFrame, features: Sequence[dict[str, Any]], dtype: Any) -
     return out
 
 
+def column_feeds(
+    columns: Mapping[str, np.ndarray], features: Sequence[dict[str, Any]], dtype: Any
+) -> dict[str, np.ndarray]:
+    """The ONNX inputs for validated columns (`gitml.scoring.validate`), without a DataFrame.
+
+    Numeric columns are float64 arrays (NaN = missing), cast to the model's input type;
+    categorical ones object arrays of str, or NaN for a missing value (`MISSING` here)."""
+    out: dict[str, np.ndarray] = {}
+    for f in features:
+        col = columns[f["name"]]
+        if f["kind"] == "numeric":
+            out[f["name"]] = np.asarray(col, dtype=dtype).reshape(-1, 1)
+        else:
+            text = np.empty(len(col), dtype=object)
+            text[:] = [v if type(v) is str else (MISSING if _absent(v) else str(v)) for v in col]
+            out[f["name"]] = text.reshape(-1, 1)
+    return out
+
+
+def _absent(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
 @dataclass
 class Runtime:
     """An onnxruntime session of a compiled model (single-threaded unless told otherwise)."""
@@ -483,16 +506,29 @@ class Runtime:
         dtype = np.float32 if numeric and numeric[0] == "tensor(float)" else np.float64
         return cls(session, list(features), dtype)
 
+    def run(self, inputs: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        """Labels and class probabilities (float64) of ready ONNX inputs (see `column_feeds`).
+
+        A regressor has one output: its predictions (float64) and None for the probabilities.
+        """
+        outputs = self.session.run(None, dict(inputs))
+        if len(outputs) == 1:
+            return np.asarray(outputs[0], dtype=np.float64).reshape(-1), None
+        labels, proba = outputs
+        return np.asarray(labels).reshape(-1), np.asarray(proba, dtype=np.float64)
+
+    def predict_columns(
+        self, columns: Mapping[str, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Labels and probabilities of validated columns (the serving fast path: no DataFrame)."""
+        return self.run(column_feeds(columns, self.features, self.dtype))
+
     def predict(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
         """Labels and class probabilities (float64) of a frame of prepared features.
 
         A regressor has one output: its predictions (float64) and None for the probabilities.
         """
-        outputs = self.session.run(None, feeds(frame, self.features, self.dtype))
-        if len(outputs) == 1:
-            return np.asarray(outputs[0], dtype=np.float64).reshape(-1), None
-        labels, proba = outputs
-        return np.asarray(labels).reshape(-1), np.asarray(proba, dtype=np.float64)
+        return self.run(feeds(frame, self.features, self.dtype))
 
 
 def opsets(data: bytes) -> dict[str, int]:

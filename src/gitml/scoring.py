@@ -719,19 +719,34 @@ def score(model: Any, signature: Signature, columns: Columns) -> Scores:
     """Score validated columns with one call into the model."""
     frame = model_frame(columns, signature.features)
     if hasattr(model, "predict_proba"):
-        proba = np.asarray(model.predict_proba(frame), dtype="float64")
-        classes = [_py(c) for c in getattr(model, "classes_", signature.classes)]
-        cut, positive = signature.threshold, signature.positive_class
-        if cut is not None and len(classes) == 2 and positive in classes:
-            # The train stage's decision threshold on P(positive class) (signature.json).
-            pos = classes.index(positive)
-            labels = np.asarray([classes[1 - pos], positive], dtype=object)
-            preds = labels[(proba[:, pos] >= cut).astype(np.intp)]
-            return Scores(preds, proba, classes)
-        # Same rule as scikit-learn classifiers' predict: the class of the largest probability.
-        preds = np.asarray(classes, dtype=object)[np.argmax(proba, axis=1)]
+        return classified(model.predict_proba(frame), model_classes(model, signature), signature)
+    return regressed(model.predict(frame))
+
+
+def model_classes(model: Any, signature: Signature) -> list[Any]:
+    """A classifier's classes in its probability columns' order (JSON-safe values)."""
+    return [_py(c) for c in getattr(model, "classes_", signature.classes)]
+
+
+def classified(probabilities: Any, classes: list[Any], signature: Signature) -> Scores:
+    """A classifier's scores from its class probabilities: the signature's decision threshold
+    on P(positive class) for a binary model that has one, else the most probable class."""
+    proba = np.asarray(probabilities, dtype="float64")
+    cut, positive = signature.threshold, signature.positive_class
+    if cut is not None and len(classes) == 2 and positive in classes:
+        # The train stage's decision threshold on P(positive class) (signature.json).
+        pos = classes.index(positive)
+        labels = np.asarray([classes[1 - pos], positive], dtype=object)
+        preds = labels[(proba[:, pos] >= cut).astype(np.intp)]
         return Scores(preds, proba, classes)
-    return Scores(np.asarray(model.predict(frame), dtype=object), None, [])
+    # Same rule as scikit-learn classifiers' predict: the class of the largest probability.
+    preds = np.asarray(classes, dtype=object)[np.argmax(proba, axis=1)]
+    return Scores(preds, proba, classes)
+
+
+def regressed(values: Any) -> Scores:
+    """A regressor's scores: its predictions, no probabilities, no classes."""
+    return Scores(np.asarray(values, dtype=object), None, [])
 
 
 def predictions_array(scores: Scores) -> np.ndarray:

@@ -83,6 +83,9 @@ class Outputs:
     signature: Text = "models/signature.json"
     plots_dir: Text = "reports/plots"
     predictions: Text = "data/test_predictions.parquet"
+    #: The compile stage's ONNX model (inside its DVC-tracked folder) and its parity record.
+    compiled: Text = "models/compiled/model.onnx"
+    compile_record: Text = "reports/compile.json"
 
 
 @dataclass(frozen=True, config=STRICT)

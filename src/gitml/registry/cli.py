@@ -450,3 +450,8 @@ def get(
     typer.echo(
         f"wrote {fetched.artifact}@{fetched.version} to {fetched.path} (md5 {fetched.md5} ok)"
     )
+    if fetched.compiled is not None:
+        typer.echo(
+            f"wrote its compiled model to {fetched.compiled} (md5 {fetched.compiled_md5}, "
+            "matches dvc.lock)"
+        )

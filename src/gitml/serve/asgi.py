@@ -1,7 +1,7 @@
 """The ASGI layer in front of FastAPI: request ids, identity headers, the scoring fast path.
 
 `ScoringFrontend` is a pure ASGI middleware. It gives every response X-Model-Name,
-X-Model-Version, X-Model-Digest and X-Request-ID. The two scoring routes (POST /invocations and
+X-Model-Version, X-Model-Digest, X-Model-Runtime (skops or onnx) and X-Request-ID. The two scoring routes (POST /invocations and
 POST /v2/models/{name}/infer) it answers itself, before FastAPI's routing: it reads the body
 (refusing one over `serve.max_payload_bytes`), hands a `Call` to `ScoringHandlers` and writes the
 JSON reply. Per request that saves FastAPI's dependency solving, request/response objects and
@@ -93,6 +93,7 @@ class ScoringFrontend:
                 (b"x-model-name", bundle.name.encode("latin-1", "replace")),
                 (b"x-model-version", bundle.version.encode("latin-1", "replace")),
                 (b"x-model-digest", bundle.digest.encode("latin-1")),
+                (b"x-model-runtime", bundle.runtime.encode("latin-1")),
             ]
             self._identity = (bundle, headers)
         return headers

@@ -194,7 +194,7 @@ def predict_file(
                     ) from None
                 frame = output_frame(
                     bundle,
-                    scoring.score(bundle.model, signature, cols),
+                    bundle.score(cols),
                     _carried(chunk, cols, carry, bundle),
                 )
                 if explainer is not None:
@@ -278,7 +278,7 @@ def stream(
             cols = scoring.validate(
                 {k: [v] for k, v in record.items()}, bundle.signature, unknown_categories
             )
-            scores = scoring.score(bundle.model, bundle.signature, cols)
+            scores = bundle.score(cols)
             out["prediction"] = scoring.predictions_list(scores)[0]
             if scores.probabilities is not None:
                 out["probabilities"] = dict(

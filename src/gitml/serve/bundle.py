@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gitml import scoring
 from gitml.errors import GitmlError
 from gitml.fileio import md5_bytes
 from gitml.modeling import Signature, load_signature, loads_model
@@ -35,6 +36,16 @@ class ModelBundle:
     #: The skops bytes the model was loaded from (what `gitml predict --engine dask` ships to
     #: its workers, which load and digest-check it themselves).
     data: bytes = field(default=b"", repr=False, compare=False)
+    #: What scores: "skops" (`model`) or "onnx" (`compiled`, a `gitml.serve.compiled.
+    #: CompiledModel`; `model` stays loaded for explanations). See `gitml.serve.compiled`.
+    runtime: str = "skops"
+    compiled: Any = field(default=None, repr=False, compare=False)
+
+    def score(self, columns: scoring.Columns) -> scoring.Scores:
+        """Score validated columns with the bundle's runtime."""
+        if self.compiled is not None:
+            return self.compiled.score(self.signature, columns)
+        return scoring.score(self.model, self.signature, columns)
 
     def metadata(self) -> dict[str, Any]:
         """What GET /metadata returns."""
@@ -45,6 +56,8 @@ class ModelBundle:
             "commit": self.commit,
             "digest": self.digest,
             "source": self.source,
+            "runtime": self.runtime,
+            "compiled": None if self.compiled is None else self.compiled.describe(),
             "signature": self.signature.to_dict(),
         }
 
@@ -65,6 +78,16 @@ def from_bytes(
     _check_signature(model, signature, source or name)
     return ModelBundle(
         model, signature, name, version, md5_bytes(data), stage, commit, source, data
+    )
+
+
+def with_runtime(bundle: ModelBundle, runtime: str, root: Path, outputs: Any) -> ModelBundle:
+    """A `--model PATH` bundle set to score with `runtime`, the compiled model looked up in the
+    project at `root` (see `gitml.serve.compiled.in_workspace`)."""
+    from gitml.serve import compiled
+
+    return compiled.attach(
+        bundle, runtime, lambda: compiled.in_workspace(Path(root), outputs, bundle.digest)
     )
 
 
@@ -124,12 +147,15 @@ def from_registry(
     stage: str | None = None,
     version: str | None = None,
     artifact: str | None = None,
+    runtime: str = "skops",
+    outputs: Any = None,
 ) -> ModelBundle:
     """Resolve a stage or version through the registry and load the model at its commit.
 
     The registry fetches the model through DVC and checks its md5 against dvc.lock at that
     commit; the signature (tracked in git) is read at the same commit and checked against its
-    md5 in dvc.lock too.
+    md5 in dvc.lock too. With `runtime` auto or onnx, the version's compiled model comes along
+    (verified the same way) and `outputs` (the policy's) says where it and its record are.
     """
     import tempfile
 
@@ -141,9 +167,16 @@ def from_registry(
     ref = version or stage
     if not ref:
         raise GitmlError("No model chosen.", "Pass --stage S, --version vX.Y.Z or --model PATH.")
+    from gitml.serve import compiled
+
+    compiled.check_runtime(runtime)
+    with_compiled = runtime != compiled.SKOPS and outputs is not None
     with tempfile.TemporaryDirectory(prefix="gitml-serve-") as tmp:
-        fetched = get(root, ref, Path(tmp) / "model.skops", artifact=artifact)
+        fetched = get(
+            root, ref, Path(tmp) / "model.skops", artifact=artifact, with_compiled=with_compiled
+        )
         data = fetched.path.read_bytes()
+        onnx_data = fetched.compiled.read_bytes() if fetched.compiled is not None else None
     git = Git(Path(root))
     raw_sig = git.read_file(fetched.commit, signature_path)
     where = f"{fetched.artifact}@{fetched.version} (commit {fetched.commit[:12]})"
@@ -152,14 +185,15 @@ def from_registry(
             f"There is no {signature_path} at {where}.",
             "The train stage writes it next to the model; check dvc.yaml there.",
         )
-    locked = Dvc(Path(root), git).snapshot(fetched.artifact, fetched.commit).out_md5(signature_path)
+    snapshot = Dvc(Path(root), git).snapshot(fetched.artifact, fetched.commit)
+    locked = snapshot.out_md5(signature_path)
     if locked is not None and _md5(raw_sig) != locked:
         raise GitmlError(
             f"{signature_path} at {where} has md5 {_md5(raw_sig)}, but dvc.lock records {locked}.",
             "The commit is inconsistent; re-run the pipeline and register a new version.",
         )
     signature = signature_from_bytes(raw_sig, where)
-    return from_bytes(
+    bundle = from_bytes(
         data,
         signature,
         trusted,
@@ -169,3 +203,22 @@ def from_registry(
         commit=fetched.commit,
         source=where,
     )
+
+    def find() -> compiled.Candidate:
+        if not with_compiled:
+            return compiled.Candidate(None, None, where, "no compiled paths were given")
+        if onnx_data is None:
+            return compiled.Candidate(None, None, where, f"{where} has no compiled model")
+        raw = git.read_file(fetched.commit, outputs.compile_record)
+        reason = compiled.bind(
+            snapshot.lock,
+            outputs,
+            fetched.md5,
+            _md5(onnx_data),
+            _md5(raw) if raw is not None else None,
+        )
+        return compiled.Candidate(
+            onnx_data, compiled.read_record(raw), f"{outputs.compiled} at {where}", reason
+        )
+
+    return compiled.attach(bundle, runtime, find)

@@ -11,6 +11,7 @@ from typing import Any
 import typer
 
 from gitml.errors import GitmlError, user_errors
+from gitml.serve.compiled import RUNTIME_HELP
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +19,7 @@ STAGE_HELP = "Serve the version this registry stage points to (e.g. production).
 VERSION_HELP = "Serve this registered version (vX.Y.Z)."
 MODEL_HELP = "Serve a local skops file (its signature.json next to it); version 'local'."
 ENV_SPEC = "GITML_SERVE_SPEC"
+RUNTIME_OPTION = typer.Option("auto", "--runtime", help=RUNTIME_HELP)
 
 
 def _policy(root: Path) -> Any:
@@ -26,9 +28,19 @@ def _policy(root: Path) -> Any:
     return load_policy(root)
 
 
-def load_bundle(root: Path, stage: str | None, version: str | None, model: Path | None) -> Any:
-    """Load the model chosen by exactly one of --stage, --version, --model."""
+def load_bundle(
+    root: Path,
+    stage: str | None,
+    version: str | None,
+    model: Path | None,
+    runtime: str = "skops",
+) -> Any:
+    """Load the model chosen by exactly one of --stage, --version, --model, set to score with
+    `runtime` (skops, onnx or auto: see gitml.serve.compiled)."""
     from gitml.serve import bundle as b
+    from gitml.serve.compiled import check_runtime
+
+    check_runtime(runtime)
 
     chosen = [x for x in (stage, version, model) if x]
     if len(chosen) != 1:
@@ -38,7 +50,8 @@ def load_bundle(root: Path, stage: str | None, version: str | None, model: Path 
         )
     policy = _policy(root)
     if model is not None:
-        return b.from_file(model, policy.trusted_types, policy.artifact)
+        loaded = b.from_file(model, policy.trusted_types, policy.artifact)
+        return b.with_runtime(loaded, runtime, root, policy.outputs)
     return b.from_registry(
         root,
         policy.trusted_types,
@@ -46,6 +59,8 @@ def load_bundle(root: Path, stage: str | None, version: str | None, model: Path 
         stage=stage,
         version=version,
         artifact=policy.artifact,
+        runtime=runtime,
+        outputs=policy.outputs,
     )
 
 
@@ -58,7 +73,7 @@ def _spec_app() -> Any:
     spec = json.loads(os.environ[ENV_SPEC])
     root = Path(spec["root"])
     model = Path(spec["model"]) if spec["model"] else None
-    bundle = load_bundle(root, spec["stage"], spec["version"], model)
+    bundle = load_bundle(root, spec["stage"], spec["version"], model, spec["runtime"])
     settings = _policy(root).serve
     from gitml.serve.shutdown import protocol_class
 
@@ -95,6 +110,7 @@ def register(app: typer.Typer) -> None:
             "--log",
             help="Prediction log path (default: serve.log.path in conf/; '' disables it).",
         ),
+        runtime: str = RUNTIME_OPTION,
         root: Path = typer.Option(Path("."), "--root", help="Project root (conf/, the repo)."),
     ) -> None:
         """Serve a model over HTTP: MLflow scoring protocol, Open Inference Protocol v2, metrics.
@@ -115,7 +131,7 @@ def register(app: typer.Typer) -> None:
                 raise GitmlError("--follow-stage needs --stage.", "Add --stage production.")
             if follow_stage and workers > 1:
                 raise GitmlError("--follow-stage works with one worker.", "Drop --workers.")
-            bundle = load_bundle(root, stage, version, model)
+            bundle = load_bundle(root, stage, version, model, runtime)
             policy = _policy(root)
             settings = policy.serve
             from gitml.serve.predlog import pii_hasher
@@ -125,7 +141,8 @@ def register(app: typer.Typer) -> None:
             if path and not Path(path).is_absolute():
                 path = str(root / path)
         typer.echo(
-            f"serving {bundle.name} {bundle.version} ({bundle.digest}) on http://{host}:{port}",
+            f"serving {bundle.name} {bundle.version} ({bundle.digest}, runtime {bundle.runtime}) "
+            f"on http://{host}:{port}",
             err=True,
         )
         if workers > 1:
@@ -136,6 +153,7 @@ def register(app: typer.Typer) -> None:
                     "version": version,
                     "model": str(model.resolve()) if model else None,
                     "log": path,
+                    "runtime": runtime,
                 }
             )
             uvicorn.run(
@@ -165,6 +183,8 @@ def register(app: typer.Typer) -> None:
                     policy.outputs.signature,
                     stage=stage,
                     artifact=policy.artifact,
+                    runtime=runtime,
+                    outputs=policy.outputs,
                 )
                 bundle_ref["commit"] = new.commit
                 return new
@@ -234,6 +254,7 @@ def register(app: typer.Typer) -> None:
             help="Add contrib_<feature> columns (contributions to the log-odds) and contrib_base; "
             "needs pip install 'gitml[explain]'.",
         ),
+        runtime: str = RUNTIME_OPTION,
         root: Path = typer.Option(Path("."), "--root", help="Project root (conf/, the repo)."),
     ) -> None:
         """Score a CSV/Parquet file in chunks, or a JSON Lines stream with --stream.
@@ -252,7 +273,14 @@ def register(app: typer.Typer) -> None:
                 raise GitmlError(f"Unknown engine '{engine}'.", "Use --engine local or dask.")
             if scheduler is not None and engine != "dask":
                 raise GitmlError("--scheduler goes with --engine dask.", "Add --engine dask.")
-            bundle = load_bundle(root, stage, version, model)
+            if engine == "dask" and runtime == "onnx":
+                raise GitmlError(
+                    "--engine dask scores with the skops model only.",
+                    "Drop --runtime onnx (or use the local engine).",
+                )
+            bundle = load_bundle(
+                root, stage, version, model, "skops" if engine == "dask" else runtime
+            )
             settings = _policy(root).serve
             explainer = batch.make_explainer(bundle, root, _policy(root)) if explain else None
             if explainer is not None and stream:
@@ -320,7 +348,11 @@ def register(app: typer.Typer) -> None:
                 carry,
                 explainer,
             )
-        typer.echo(f"scored {rows} rows with {bundle.name} {bundle.version} -> {output}", err=True)
+        typer.echo(
+            f"scored {rows} rows with {bundle.name} {bundle.version} (runtime {bundle.runtime}) "
+            f"-> {output}",
+            err=True,
+        )
 
     @app.command("replay")
     def replay(
@@ -345,18 +377,20 @@ def register(app: typer.Typer) -> None:
             models = {}
             for path in model:
                 loaded = b.from_file(path, policy.trusted_types, policy.artifact)
-                models[loaded.digest] = loaded
+                models[loaded.digest] = b.with_runtime(loaded, "auto", root, policy.outputs)
             for path in logs:
                 if not path.is_file():
                     raise GitmlError(f"The log '{path}' does not exist.", "Check the path.")
 
-            def registry(version: str) -> Any:
+            def registry(version: str, runtime: str) -> Any:
                 return b.from_registry(
                     root,
                     policy.trusted_types,
                     policy.outputs.signature,
                     version=version,
                     artifact=policy.artifact,
+                    runtime=runtime if runtime in ("skops", "onnx") else "skops",
+                    outputs=policy.outputs,
                 )
 
             report = run_replay(logs, local_loader(models, registry), atol=atol)

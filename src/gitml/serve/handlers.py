@@ -29,6 +29,9 @@ from gitml.serve.state import ServerState
 from gitml.serve.worker import Outcome, Work, log_record
 
 JSON_TYPES = ("application/json", "")
+#: Explanations always use the skops model (also when the compiled ONNX model scores): the
+#: responses say so (`explained_with`).
+EXPLAINED_WITH = "skops"
 CSV_TYPES = ("text/csv",)
 
 
@@ -146,6 +149,7 @@ class ScoringHandlers:
             content["contributions"] = found.rows()
             content["base_values"] = found.base
             content["explained_output"] = found.output
+            content["explained_with"] = EXPLAINED_WITH
         return 200, dumps(content)
 
     async def v2_infer(self, call: Call, name: str) -> Reply:
@@ -224,7 +228,11 @@ class ScoringHandlers:
                     "name": "contributions",
                     "shape": list(found.values.shape),
                     "datatype": "FP64",
-                    "parameters": {"features": found.features, "output": found.output},
+                    "parameters": {
+                        "features": found.features,
+                        "output": found.output,
+                        "explained_with": EXPLAINED_WITH,
+                    },
                     "data": found.values.ravel(),
                 }
             )
@@ -236,12 +244,14 @@ class ScoringHandlers:
                     "data": found.base,
                 }
             )
-        content = {
+        content: dict[str, Any] = {
             "model_name": outcome.bundle.name,
             "model_version": outcome.bundle.version,
             "id": req_id or call.request_id,
             "outputs": out,
         }
+        if explainer is not None:
+            content["parameters"] = {"explained_with": EXPLAINED_WITH}
         return 200, dumps(content)
 
     def _parse(self, body: bytes) -> Any:

@@ -146,7 +146,8 @@ INVOCATIONS: dict[str, Any] = {
         '`"params":\n{"probabilities": true}`) adds `probabilities` (one list per row, in '
         '`classes` order). `?explain=true` (or `"params": {"explain": true}`) adds\n'
         "`contributions` (one object per row: each feature's contribution to the raw output),\n"
-        "`base_values` and `explained_output` (log-odds for classifiers); needs the optional\n"
+        "`base_values`, `explained_output` (log-odds for classifiers) and `explained_with`\n"
+        "(`skops`: explanations use the skops model on every runtime); needs the optional\n"
         "shap extra (`pip install 'gitml[explain]'`), else 422.",
         "operationId": "invocations_invocations_post",
         "parameters": [

@@ -1,15 +1,16 @@
 """Replay a prediction log: recompute every logged prediction with the model named on its line.
 
-Lines are grouped by (model version, digest). A registry version is loaded through the registry
-at its commit and must have the digest the line records; a `--model` (version "local") line is
-matched to one of the given model files by the md5 of its bytes. Predictions must be equal and
+Lines are grouped by (model version, digest, runtime). A registry version is loaded through the
+registry at its commit and must have the digest the line records; a `--model` (version "local")
+line is matched to one of the given model files by the md5 of its bytes. A line scored by the
+compiled model (`model_runtime: onnx`) is replayed with it, others with the skops model. Predictions must be equal and
 probabilities equal to within `atol`; anything else is a mismatch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import numpy as np
 from gitml import scoring
 from gitml.scoring import InputError
 from gitml.serve.bundle import LOCAL_VERSION, ModelBundle
+from gitml.serve.compiled import SKOPS
 from gitml.serve.predlog import read_lines
 
 CHUNK_LINES = 2000
@@ -56,7 +58,7 @@ class ReplayReport:
         }
 
 
-Loader = Callable[[str, str], ModelBundle]
+Loader = Callable[[str, str, str], ModelBundle]
 
 
 def compare(logged: dict[str, Any], scores: scoring.Scores, atol: float) -> str | None:
@@ -101,7 +103,7 @@ def _replay_group(
         kept.append((where, rec, scoring.n_rows(cols)))
     if not parts:
         return
-    scores = scoring.score(bundle.model, bundle.signature, scoring.concat_columns(parts))
+    scores = bundle.score(scoring.concat_columns(parts))
     start = 0
     for where, rec, rows in kept:
         reason = compare(rec.get("outputs") or {}, scores.slice(start, start + rows), atol)
@@ -113,12 +115,12 @@ def _replay_group(
 
 
 def replay(logs: Iterable[Path], load: Loader, atol: float = 1e-12) -> ReplayReport:
-    """Replay every scored line of `logs`; `load(version, digest)` returns the model to use."""
+    """Replay every scored line of `logs`; `load(version, digest, runtime)` returns the model."""
     report = ReplayReport()
-    bundles: dict[tuple[str, str], ModelBundle | Exception] = {}
-    pending: dict[tuple[str, str], list[tuple[str, dict[str, Any]]]] = {}
+    bundles: dict[tuple[str, str, str], ModelBundle | Exception] = {}
+    pending: dict[tuple[str, str, str], list[tuple[str, dict[str, Any]]]] = {}
 
-    def flush(key: tuple[str, str]) -> None:
+    def flush(key: tuple[str, str, str]) -> None:
         items = pending.pop(key, [])
         if not items:
             return
@@ -140,7 +142,11 @@ def replay(logs: Iterable[Path], load: Loader, atol: float = 1e-12) -> ReplayRep
                     report.skipped += 1
                     continue
                 report.replayed += 1
-                key = (str(rec.get("model_version")), str(rec.get("model_digest")))
+                key = (
+                    str(rec.get("model_version")),
+                    str(rec.get("model_digest")),
+                    str(rec.get("model_runtime") or SKOPS),  # older lines: skops
+                )
                 if key not in bundles:
                     try:
                         bundles[key] = load(*key)
@@ -157,22 +163,35 @@ def replay(logs: Iterable[Path], load: Loader, atol: float = 1e-12) -> ReplayRep
 
 
 def local_loader(
-    models: dict[str, ModelBundle], registry: Callable[[str], ModelBundle] | None
+    models: dict[str, ModelBundle], registry: Callable[[str, str], ModelBundle] | None
 ) -> Loader:
-    """A loader: "local" lines by digest among `models`; others through `registry(version)`."""
+    """A loader: "local" lines by digest among `models` (loaded with their compiled model when
+    there is one); others through `registry(version, runtime)`."""
 
-    def load(version: str, digest: str) -> ModelBundle:
+    def load(version: str, digest: str, runtime: str = SKOPS) -> ModelBundle:
         if version == LOCAL_VERSION:
             if digest not in models:
                 raise LookupError(f"no --model file has digest {digest}")
-            return models[digest]
+            return as_runtime(models[digest], runtime)
         if registry is None:
             raise LookupError(f"version {version} needs the registry")
-        bundle = registry(version)
+        bundle = registry(version, runtime)
         if bundle.digest != digest:
             raise LookupError(
                 f"the registry's {version} has digest {bundle.digest}, the log says {digest}"
             )
-        return bundle
+        return as_runtime(bundle, runtime)
 
     return load
+
+
+def as_runtime(bundle: ModelBundle, runtime: str) -> ModelBundle:
+    """`bundle` scoring with the runtime a log line names (LookupError when it cannot)."""
+    if runtime == bundle.runtime:
+        return bundle
+    if runtime == SKOPS:
+        return replace(bundle, runtime=SKOPS, compiled=None)
+    raise LookupError(
+        f"the line was scored with the {runtime} runtime, which {bundle.name} {bundle.version} "
+        "does not have here"
+    )

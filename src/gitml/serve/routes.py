@@ -71,10 +71,11 @@ def add_routes(app: FastAPI, state: ServerState) -> None:
             "model": state.bundle.name,
             "version": state.bundle.version,
             "digest": state.bundle.digest,
+            "runtime": state.bundle.runtime,
         }
         return _json(body, 200 if state.ready else 503)
 
-    @app.get("/metadata", summary="Artifact, version, stage, commit, digest and signature")
+    @app.get("/metadata", summary="Artifact, version, stage, commit, digest, runtime and signature")
     async def metadata() -> Response:
         return _json(state.bundle.metadata())
 
@@ -119,7 +120,7 @@ def add_routes(app: FastAPI, state: ServerState) -> None:
             {
                 "name": bundle.name,
                 "versions": [bundle.version],
-                "platform": "sklearn-skops",
+                "platform": "onnxruntime" if bundle.runtime == "onnx" else "sklearn-skops",
                 "inputs": _v2_signature_tensors(bundle),
                 "outputs": outputs,
             }

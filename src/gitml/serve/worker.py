@@ -79,6 +79,7 @@ def log_record(
         "model_version": bundle.version,
         "model_digest": bundle.digest,
         "model_stage": bundle.stage,
+        "model_runtime": bundle.runtime,
         "endpoint": endpoint,
         "status": status,
         "latency_ms": round(latency_ms, 3),
@@ -132,7 +133,7 @@ def make_processor(state: ServerState) -> Callable[[Sequence[Job]], list[Any]]:
         works: list[Work] = [job.payload for job in jobs]
         try:
             merged = scoring.concat_columns([work.columns for work in works])
-            scores = scoring.score(bundle.model, bundle.signature, merged)
+            scores = bundle.score(merged)
         except Exception:
             if len(jobs) == 1:
                 raise
