@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gitml.config import Params, load_params
+from gitml.config import Params, files_under, inline_schema, load_params
 from gitml.errors import GitmlError
 
 pytestmark = pytest.mark.unit
@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def raw() -> dict:
-    return yaml.safe_load((ROOT / "params.yaml").read_text())
+    return inline_schema(yaml.safe_load((ROOT / "params.yaml").read_text()), files_under(ROOT))
 
 
 def test_committed_params_parse(raw: dict) -> None:
