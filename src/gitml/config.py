@@ -454,4 +454,5 @@ def files_under(root: str | Path) -> FileReader:
 def load_params(path: str | Path = "params.yaml") -> Params:
     """Load and validate params.yaml, its columns read from `data.schema` next to it."""
     raw = read_yaml(path, "params file") or {}
-    return Params.parse(with_schema(raw, files_under(Path(path).parent)))
+    root = Path(path).resolve().parent
+    return Params.parse(with_schema(raw, files_under(root), f"the project at {root}"))
