@@ -18,21 +18,20 @@ import time
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
 def main() -> None:
-    from gitml.config import Params
+    from gitml.config import load_params
     from gitml.data.synthetic import generate
     from gitml.explain import Explainer
     from gitml.modeling import feature_specs, prepare_features
     from gitml.schema import coerce
     from stages.train import fit
 
-    params = Params.parse(yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8")))
+    params = load_params(ROOT / "params.yaml")
     specs = feature_specs(params.data)
     train = coerce(generate(20_000, seed=3), params.data)
     model = fit(train, params.data, params.model)

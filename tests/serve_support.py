@@ -17,9 +17,8 @@ from typing import Any
 import httpx
 import numpy as np
 import pandas as pd
-import yaml
 
-from gitml.config import Params
+from gitml.config import Params, load_params
 from gitml.data.synthetic import generate
 from gitml.fileio import write_bytes, write_json
 from gitml.modeling import Signature, dumps_model, feature_specs, prepare_features
@@ -53,7 +52,7 @@ def build_model(
     per column) is missing, in the training rows and in the fresh rows alike."""
     from stages.train import fit
 
-    params = Params.parse(yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8")))
+    params = load_params(ROOT / "params.yaml")
     raw = dict(params.raw)
     if "max_iter" in raw["model"]:  # shrink the composed config: a faster fit, same pipeline
         raw["model"] = {**raw["model"], "max_iter": 30}

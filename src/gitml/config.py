@@ -3,13 +3,20 @@
 Every stage reads its section through `load_params`. Each section is a frozen pydantic dataclass
 (`gitml.conftypes`): unknown or missing keys and bad values fail with the key's full path and a
 did-you-mean suggestion, before any output is written.
+
+The per-column declarations of a data config live in their own file, `data.schema` (e.g.
+conf/schema/synthetic_credit.yaml, a `columns:` mapping), not in params.yaml: dvc.yaml makes that
+file a dependency of the stages that read columns, so a changed declaration re-runs them while
+`dvc exp show` shows one column for the schema instead of one per declaration. `with_schema`
+reads it into `data.columns` (from the workspace in `load_params`, or at a commit through any
+reader). Inline `data.columns` (no `schema`) is still accepted, e.g. in older commits.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
-from pathlib import Path
+from collections.abc import Callable, Mapping
+from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -66,12 +73,14 @@ class ColumnSpec:
 
 @dataclass(frozen=True, config=STRICT)
 class DataConfig:
-    """A data source and its declared schema (conf/data/<name>.yaml)."""
+    """A data source (conf/data/<name>.yaml) and its declared columns (its `schema` file)."""
 
     source: SourceName
     target: Text
     columns: tuple[ColumnSpec, ...]
     name: Text = "data"
+    #: The file the columns were read from (relative to the project root); None when inline.
+    schema: Text | None = None
     path: Text | None = None
     read_options: Annotated[dict[str, Any], EmptyIfNone] = Field(default_factory=dict)
     n_rows: Int | None = Field(default=None, ge=1)
@@ -109,12 +118,12 @@ class DataConfig:
         if not isinstance(raw, Mapping):
             raise Invalid(
                 "must map each column name to its declaration.",
-                "Write e.g. columns: {age: {dtype: int64, role: feature}} (see conf/data/csv.yaml).",
+                "Write e.g. columns: {age: {dtype: int64, role: feature}} (see conf/schema/csv.yaml).",
             )
         if not raw:
             raise Invalid(
                 "must declare at least one column.",
-                "Declare every column of the table under data.columns (see conf/data/csv.yaml).",
+                "Declare every column of the table under columns: (see conf/schema/csv.yaml).",
             )
         out = []
         for name, decl in raw.items():
@@ -334,6 +343,13 @@ class Params:
         """Validate the whole of params.yaml, then the data section's consistency."""
         if not isinstance(raw, Mapping):
             raise GitmlError("params.yaml is not a mapping.", "Recompose it with `dvc exp run`.")
+        path = schema_path(raw)
+        if path is not None and "columns" not in raw["data"]:
+            raise GitmlError(
+                f"The params name the schema file '{path}' (data.schema), but it was not read.",
+                "Load params with gitml.config.load_params, or pass them through "
+                "gitml.config.with_schema first.",
+            )
         params = validate(cls, raw, PARAMS)
         params.data._check_consistency()
         object.__setattr__(params, "raw", dict(raw))  # frozen: set once, here
@@ -355,6 +371,88 @@ def read_yaml(path: str | Path, what: str = "file") -> Any:
         ) from exc
 
 
+#: Reads a project file by its root-relative POSIX path; None when there is no such file.
+FileReader = Callable[[str], str | None]
+
+
+def schema_path(raw: Any) -> str | None:
+    """The `data.schema` path of a params mapping, None when it has none (columns inline)."""
+    data = raw.get("data") if isinstance(raw, Mapping) else None
+    path = data.get("schema") if isinstance(data, Mapping) else None
+    return path if isinstance(path, str) and path else None
+
+
+def with_schema(raw: Any, read: FileReader, where: str = "the workspace") -> Any:
+    """`raw` params with `data.columns` read from the file `data.schema` names.
+
+    Params without `data.schema` come back as they are (columns inline, or missing: then
+    `Params.parse` names the missing key).
+
+    Raises:
+        GitmlError: the schema path is absolute or leaves the project, the file is missing or
+            not YAML, it has no `columns:` mapping, or the params also set `data.columns`.
+    """
+    path = schema_path(raw)
+    if path is None:
+        return raw
+    data = raw["data"]
+    pure = PurePosixPath(path)
+    if pure.is_absolute() or ".." in pure.parts:
+        raise GitmlError(
+            f"data.schema is '{path}', which is not a path inside the project.",
+            "Give the schema file's path relative to the project root, e.g. "
+            "conf/schema/<name>.yaml.",
+        )
+    if "columns" in data:
+        raise GitmlError(
+            f"The data config sets both data.schema ('{path}') and data.columns.",
+            "Declare the columns in one place: in the schema file (and remove data.columns), "
+            "or inline (and remove data.schema).",
+        )
+    text = read(path)
+    if text is None:
+        raise GitmlError(
+            f"data.schema names '{path}', which does not exist in {where}.",
+            "Create it (a `columns:` mapping, see conf/schema/csv.yaml), or fix data.schema in "
+            "the data config under conf/data/.",
+        )
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise GitmlError(
+            f"The schema file '{path}' is not valid YAML{at}.", "Fix the syntax and run again."
+        ) from exc
+    if not isinstance(doc, Mapping) or set(doc) != {"columns"}:
+        raise GitmlError(
+            f"The schema file '{path}' must hold exactly one key, `columns:`.",
+            "Map each column name to its declaration under `columns:` (see conf/schema/csv.yaml).",
+        )
+    return {**raw, "data": {**data, "columns": doc["columns"]}}
+
+
+def inline_schema(raw: Any, read: FileReader, where: str = "the workspace") -> Any:
+    """Self-contained params: `with_schema`, then `data.schema` dropped (columns inline)."""
+    out = with_schema(raw, read, where)
+    if out is raw:
+        return raw
+    return {**out, "data": {k: v for k, v in out["data"].items() if k != "schema"}}
+
+
+def files_under(root: str | Path) -> FileReader:
+    """A `FileReader` of the files under `root` (the project root)."""
+    base = Path(root)
+
+    def read(path: str) -> str | None:
+        file = base / path
+        return file.read_text(encoding="utf-8") if file.is_file() else None
+
+    return read
+
+
 def load_params(path: str | Path = "params.yaml") -> Params:
-    """Load and validate params.yaml."""
-    return Params.parse(read_yaml(path, "params file") or {})
+    """Load and validate params.yaml, its columns read from `data.schema` next to it."""
+    raw = read_yaml(path, "params file") or {}
+    root = Path(path).resolve().parent
+    return Params.parse(with_schema(raw, files_under(root), f"the project at {root}"))

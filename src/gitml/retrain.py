@@ -41,7 +41,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gitml.config import DataConfig, Params, load_params, read_yaml
+from gitml.config import (
+    DataConfig,
+    Params,
+    files_under,
+    load_params,
+    read_yaml,
+    schema_path,
+    with_schema,
+)
 from gitml.data.batches import check_batch, read_batch, source_folder
 from gitml.dvc import Dvc
 from gitml.errors import GitmlError
@@ -137,7 +145,15 @@ def data_config(root: Path, name: str) -> DataConfig:
             "`dvc exp apply` deletes untracked ones.",
             f"Commit it (`git add {rel} && git commit`), then run gitml retrain again.",
         )
-    return DataConfig.parse(read_yaml(root / rel, "data config"))
+    raw = {"data": read_yaml(root / rel, "data config")}
+    schema = schema_path(raw)
+    if schema is not None and not Git(root).ok("ls-files", "--error-unmatch", schema):
+        raise GitmlError(
+            f"{schema} (the column schema {rel} names) is not committed: `dvc exp run` records "
+            "only files git tracks.",
+            f"Commit it (`git add {schema} && git commit`), then run gitml retrain again.",
+        )
+    return DataConfig.parse(with_schema(raw, files_under(root))["data"])
 
 
 def store_batch(root: Path, data: Path, config: DataConfig) -> tuple[Path, Any]:

@@ -1,7 +1,8 @@
 """The data contract: a pandera schema built from the data config, lazy validation, coercion.
 
 Used by the `validate` stage, by `split` (coercion), and later by serving, batch scoring and
-monitoring, so one declaration in conf/data/ governs every place data enters.
+monitoring, so one declaration (conf/schema/<name>.yaml, named by conf/data/<name>.yaml) governs
+every place data enters.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from sklearn.datasets import load_wine
 
-from gitml.config import DataConfig
+from gitml.config import DataConfig, files_under, with_schema
 from tests.pipeline_repo import BIN, dvc, env, run
 
 pytestmark = pytest.mark.integration
@@ -54,19 +54,25 @@ def test_data_init_then_exp_run(pipeline_repo: Path) -> None:
     text = config_path.read_text(encoding="utf-8")
     assert text.startswith("# wine_messy: inferred by") and "dvc exp run -S data=wine_messy" in text
     raw = yaml.safe_load(text)
-    config = DataConfig.parse(raw)
+    assert raw["schema"] == "conf/schema/wine_messy.yaml" and "columns" not in raw
+    schema = (repo / raw["schema"]).read_text(encoding="utf-8")
+    config = DataConfig.parse(with_schema({"data": raw}, files_under(repo))["data"])
     assert config.task == "multiclass" and config.path == "data/external/wine messy.csv"
     assert config.column("email").pii and config.column("email").role != "feature"
     assert config.column("customer_id").role == "id"
     assert config.column("colour").categories == ("Red", "red", "white", "white ")
     assert (
-        "# candidate sensitive attribute (sex)" in text and config.column("sex").role == "feature"
+        "# candidate sensitive attribute (sex)" in schema and config.column("sex").role == "feature"
     )
     assert {"?", "? ", "NA"} <= set(raw["read_options"]["na_values"])
     for name in ("alcohol", "magnesium", "ash", "hue"):
         assert config.column(name).nullable, name
     staged = run(["git", "diff", "--cached", "--name-only"], repo).stdout.split("\n")
-    assert {"conf/data/wine_messy.yaml", "data/external/wine messy.csv.dvc"} <= set(staged)
+    assert {
+        "conf/data/wine_messy.yaml",
+        "conf/schema/wine_messy.yaml",
+        "data/external/wine messy.csv.dvc",
+    } <= set(staged)
     assert "wine messy.csv" in (repo / "data/external/.gitignore").read_text()
 
     again = gitml("data", "init", str(data), "--target", "cultivar", cwd=repo)
@@ -109,3 +115,4 @@ def test_outside_a_dvc_repo_nothing_is_left_behind(tmp_path: Path) -> None:
     proc = gitml("data", "init", "t.csv", "--target", "y", "--root", str(tmp_path), cwd=tmp_path)
     assert proc.returncode == 1 and "dvc add" in proc.stderr, proc.stderr
     assert not (tmp_path / "conf/data/t.yaml").exists()
+    assert not (tmp_path / "conf/schema/t.yaml").exists()

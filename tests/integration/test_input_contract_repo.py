@@ -29,7 +29,8 @@ pytestmark = pytest.mark.integration
 
 
 def _messy_repo(repo: Path) -> pd.DataFrame:
-    """Write conf/data/messy.yaml and its CSV (every 14th income and home_ownership is '?')."""
+    """Write conf/data/messy.yaml, its schema and its CSV (every 14th income and home_ownership
+    is '?')."""
     conf = (repo / "conf/data/synthetic_credit.yaml").read_text(encoding="utf-8")
     conf = (
         conf.replace("name: synthetic_credit", "name: messy")
@@ -37,12 +38,15 @@ def _messy_repo(repo: Path) -> pd.DataFrame:
         .replace("path: null", "path: data/external/messy.csv")
         .replace("read_options: {}", 'read_options: {na_values: ["?"]}')
         .replace("n_rows: 20000", "n_rows: null")
-        .replace(
-            "home_ownership: {dtype: category, role: feature, nullable: false",
-            "home_ownership: {dtype: category, role: feature, nullable: true",
-        )
+        .replace("schema: conf/schema/synthetic_credit.yaml", "schema: conf/schema/messy.yaml")
     )
     (repo / "conf/data/messy.yaml").write_text(conf, encoding="utf-8")
+    schema = (repo / "conf/schema/synthetic_credit.yaml").read_text(encoding="utf-8")
+    schema = schema.replace(
+        "home_ownership: {dtype: category, role: feature, nullable: false",
+        "home_ownership: {dtype: category, role: feature, nullable: true",
+    )
+    (repo / "conf/schema/messy.yaml").write_text(schema, encoding="utf-8")
     frame = generate(2500, seed=5).astype(object)
     frame.loc[frame.index[::14], "income"] = "?"
     frame.loc[frame.index[3::14], "home_ownership"] = "?"

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import yaml
 
+from gitml.config import files_under, inline_schema
 from gitml.explain import raw_output
 from gitml.modeling import prepare_features
 from gitml.serve.predlog import read_lines
@@ -29,7 +30,9 @@ def _project(built: BuiltModel, dest: Path, pii: str) -> BuiltModel:
     """The built model in a root whose params.yaml declares an e-mail (id, PII) and a
     sensitive, non-PII gender column, and whose policy logs PII as `pii`."""
     dest.mkdir(parents=True, exist_ok=True)
-    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    params = inline_schema(
+        yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8")), files_under(ROOT)
+    )
     columns = params["data"]["columns"]
     columns["email"] = {"dtype": "string", "role": "id", "nullable": False, "pii": True}
     columns["gender"] = {**columns["gender"], "pii": False}

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from gitml.compare import MetricRule
+from gitml.config import files_under, inline_schema
 from gitml.data.synthetic import generate
 from gitml.errors import GitmlError
 from gitml.report.comparable import comparability, evaluation_rows
@@ -21,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def params(tmp_path: Path) -> Path:
-    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw = inline_schema(yaml.safe_load((ROOT / "params.yaml").read_text()), files_under(ROOT))
     raw["data"]["n_rows"] = 40
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(raw))

@@ -24,7 +24,7 @@ from sklearn.pipeline import Pipeline
 
 from gitml import onnx as onnx_adapter
 from gitml.compile import MODEL_FILE, compile_pipeline
-from gitml.config import Params
+from gitml.config import Params, files_under, with_schema
 from gitml.data.sources import load_source
 from gitml.data.synthetic import generate
 from gitml.errors import GitmlError
@@ -56,7 +56,7 @@ def composed(option: str, data: str = "synthetic_credit") -> Params:
     with initialize_config_dir(config_dir=str(CONF), version_base=None):
         cfg = compose("config", overrides=[f"model={option}", f"data={data}"])
     OmegaConf.resolve(cfg)
-    return Params.parse(OmegaConf.to_container(cfg))
+    return Params.parse(with_schema(OmegaConf.to_container(cfg), files_under(ROOT)))
 
 
 def test_the_options_cover_both_kinds_of_estimator() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gitml.config import Params, load_params
+from gitml.config import Params, files_under, inline_schema, load_params, with_schema
 from gitml.errors import GitmlError
 
 pytestmark = pytest.mark.unit
@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def raw() -> dict:
-    return yaml.safe_load((ROOT / "params.yaml").read_text())
+    return inline_schema(yaml.safe_load((ROOT / "params.yaml").read_text()), files_under(ROOT))
 
 
 def test_committed_params_parse(raw: dict) -> None:
@@ -144,3 +144,66 @@ def test_model_without_target_is_refused(raw: dict) -> None:
     del bad["model"]["_target_"]
     with pytest.raises(GitmlError, match="'model' has no '_target_'"):
         Params.parse(bad)
+
+
+def _project(tmp_path: Path, schema: str | None) -> Path:
+    """params.yaml naming conf/schema/synthetic_credit.yaml, with that file holding `schema`."""
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text(), encoding="utf-8")
+    if schema is not None:
+        (tmp_path / "conf/schema").mkdir(parents=True)
+        (tmp_path / "conf/schema/synthetic_credit.yaml").write_text(schema, encoding="utf-8")
+    return tmp_path / "params.yaml"
+
+
+def test_columns_come_from_the_schema_file_next_to_params(tmp_path: Path) -> None:
+    text = (ROOT / "conf/schema/synthetic_credit.yaml").read_text()
+    params = load_params(_project(tmp_path, text.replace("max: 100}", "max: 99}")))
+    assert params.data.schema == "conf/schema/synthetic_credit.yaml"
+    assert params.data.column("age").max == 99
+    assert [c.name for c in params.data.columns] == list(yaml.safe_load(text)["columns"])
+
+
+@pytest.mark.parametrize(
+    ("schema", "expected"),
+    [
+        (None, "data.schema names 'conf/schema/synthetic_credit.yaml', which does not exist"),
+        ("columns: [age\n", "'conf/schema/synthetic_credit.yaml' is not valid YAML at line 2"),
+        ("age: {dtype: int64, role: feature}\n", "must hold exactly one key, `columns:`"),
+    ],
+)
+def test_a_missing_or_broken_schema_file_is_one_error(
+    tmp_path: Path, schema: str | None, expected: str
+) -> None:
+    with pytest.raises(GitmlError, match=expected):
+        load_params(_project(tmp_path, schema))
+
+
+def test_a_bad_declaration_in_the_schema_file_names_its_key(tmp_path: Path) -> None:
+    text = (ROOT / "conf/schema/synthetic_credit.yaml").read_text()
+    path = _project(tmp_path, text.replace("age: {dtype: int64", "age: {dtype: integer"))
+    with pytest.raises(GitmlError) as info:
+        load_params(path)
+    assert "data.columns.age.dtype" in info.value.render()
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"schema": "/etc/schema.yaml"}, "not a path inside the project"),
+        ({"schema": "../other/schema.yaml"}, "not a path inside the project"),
+        ({"columns": {"age": {"dtype": "int64", "role": "feature"}}}, "sets both data.schema"),
+    ],
+)
+def test_schema_paths_stay_in_the_project_and_columns_live_in_one_place(
+    tmp_path: Path, change: dict, expected: str
+) -> None:
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["data"].update(change)
+    with pytest.raises(GitmlError, match=expected):
+        Params.parse(with_schema(raw, files_under(ROOT)))
+
+
+def test_unread_schema_is_refused_by_parse() -> None:
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    with pytest.raises(GitmlError, match=r"name the schema file .*, but it was not read"):
+        Params.parse(raw)

@@ -13,7 +13,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from typer.main import get_command
 
-from gitml.config import Params
+from gitml.config import Params, files_under, with_schema
 from gitml.data.sources import load_source
 from gitml.data.synthetic import generate
 from gitml.errors import GitmlError
@@ -33,6 +33,11 @@ def composed(overrides: list[str] | None = None) -> dict:
     return OmegaConf.to_container(cfg)  # type: ignore[return-value]
 
 
+def resolved(overrides: list[str] | None = None) -> dict:
+    """`composed`, with the columns read from the data config's schema file (as the stages do)."""
+    return with_schema(composed(overrides), files_under(ROOT))  # type: ignore[no-any-return]
+
+
 def options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
 
@@ -44,7 +49,7 @@ def test_params_yaml_is_the_composition_of_conf() -> None:
 @pytest.mark.parametrize("group", ["data", "model", "split"])
 def test_every_group_option_composes_and_validates(group: str) -> None:
     for option in options(group):
-        params = Params.parse(composed([f"{group}={option}"]))
+        params = Params.parse(resolved([f"{group}={option}"]))
         assert getattr(params, group).name == option, "file name == option name == name key"
 
 
@@ -54,7 +59,7 @@ TASK_DATA = {"binary": "synthetic_credit", "regression": "diabetes"}
 
 def model_tasks(option: str) -> list[str]:
     """The tasks a model option supports, from its estimator's type (gitml.modeling)."""
-    params = Params.parse(composed([f"model={option}"]))
+    params = Params.parse(resolved([f"model={option}"]))
     return supported_tasks(build_estimator(params.model))
 
 
@@ -69,7 +74,7 @@ def test_every_model_option_trains_on_tiny_data_of_its_task(option: str) -> None
     supported = model_tasks(option)
     assert supported, f"conf/model/{option}.yaml builds neither a classifier nor a regressor"
     task = next(t for t in supported if t in TASK_DATA)
-    params = Params.parse(composed([f"model={option}", f"data={TASK_DATA[task]}"]))
+    params = Params.parse(resolved([f"model={option}", f"data={TASK_DATA[task]}"]))
     assert params.data.task == task
     model = fit(tiny_frame(params), params.data, params.model)
     if task == "binary":
@@ -85,12 +90,12 @@ def test_every_model_option_trains_on_tiny_data_of_its_task(option: str) -> None
 def test_model_options_cover_every_task_with_data() -> None:
     covered = {t for option in options("model") for t in model_tasks(option)}
     assert set(TASK_DATA) <= covered
-    data_tasks = {Params.parse(composed([f"data={o}"])).data.task for o in options("data")}
+    data_tasks = {Params.parse(resolved([f"data={o}"])).data.task for o in options("data")}
     assert set(TASK_DATA) <= data_tasks
 
 
 def test_a_model_of_the_wrong_task_is_refused_before_training() -> None:
-    params = Params.parse(composed(["model=ridge"]))  # the default data is binary
+    params = Params.parse(resolved(["model=ridge"]))  # the default data is binary
     with pytest.raises(GitmlError, match="needs a classifier"):
         fit(coerce(generate(50, seed=1), params.data), params.data, params.model)
 
@@ -99,7 +104,7 @@ def test_a_model_of_the_wrong_task_is_refused_before_training() -> None:
 def test_every_experiment_composes_and_trains(option: str) -> None:
     text = (CONF / "experiment" / f"{option}.yaml").read_text()
     assert text.startswith("# @package _global_") and "To run:" in text
-    params = Params.parse(composed([f"+experiment={option}"]))
+    params = Params.parse(resolved([f"+experiment={option}"]))
     frame = coerce(generate(400, seed=1), params.data)
     assert list(fit(frame, params.data, params.model).classes_) == [0, 1]
 

@@ -87,10 +87,10 @@ def test_importance_equals_sklearn_permutation_importance(option: str) -> None:
     from gitml.modeling import feature_specs, prepare_features
     from gitml.schema import coerce
     from stages.train import fit
-    from tests.unit.test_contracts import composed
+    from tests.unit.test_contracts import resolved
 
     params = Params.parse(
-        composed(
+        resolved(
             [f"model={option}", "model.n_estimators=20"]
             if option == "random_forest"
             else [f"model={option}"]

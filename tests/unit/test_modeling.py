@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-from gitml.config import Params
+from gitml.config import Params, load_params
 from gitml.data.synthetic import generate
 from gitml.errors import GitmlError
 from gitml.modeling import (
@@ -30,7 +30,7 @@ TRUSTED = yaml.safe_load((ROOT / "conf/gitml.yaml").read_text())["trusted_types"
 
 @pytest.fixture(scope="module")
 def params() -> Params:
-    return Params.parse(yaml.safe_load((ROOT / "params.yaml").read_text()))
+    return load_params(ROOT / "params.yaml")
 
 
 @pytest.fixture(scope="module")

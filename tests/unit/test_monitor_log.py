@@ -9,9 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
-from gitml.config import Params
+from gitml.config import load_params
 from gitml.errors import GitmlError
 from gitml.monitor.core import Inputs, Monitor
 from gitml.monitor.io import BatchSource
@@ -134,7 +133,7 @@ def test_label_join_errors(frame: pd.DataFrame, message: str) -> None:
 
 
 def test_undeclared_columns_in_the_monitor_result() -> None:
-    params = Params.parse(yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8")))
+    params = load_params(ROOT / "params.yaml")
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"age": rng.integers(20, 60, 200), "promo": "x", "score": 0.5})
     profile = build_profile(frame, ["age"], [])

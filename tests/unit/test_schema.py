@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
-from gitml.config import DataConfig
+from gitml.config import DataConfig, load_params
 from gitml.data.synthetic import generate
 from gitml.schema import coerce, validate_frame
 
@@ -18,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def data() -> DataConfig:
-    return DataConfig.parse(yaml.safe_load((ROOT / "params.yaml").read_text())["data"])
+    return load_params(ROOT / "params.yaml").data
 
 
 @pytest.fixture

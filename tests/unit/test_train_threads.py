@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gitml.config import Params
+from gitml.config import Params, files_under, inline_schema
 from gitml.data.synthetic import generate
 from gitml.fileio import write_parquet
 from gitml.schema import coerce
@@ -49,7 +49,7 @@ def trained_md5(tmp: Path, threads: str) -> str:
 def test_default_model_bytes_are_the_same_with_one_two_or_four_threads(tmp_path: Path) -> None:
     # A Dask LocalCluster (and many CI runners) leave OMP_NUM_THREADS=1 in the environment:
     # dvc.lock must not change because of that.
-    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw = inline_schema(yaml.safe_load((ROOT / "params.yaml").read_text()), files_under(ROOT))
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
     params = Params.parse(raw)
     write_parquet(tmp_path / "train.parquet", coerce(generate(4000, seed=11), params.data))

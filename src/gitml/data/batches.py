@@ -63,7 +63,7 @@ def check_batch(path: Path, frame: pd.DataFrame, data: DataConfig) -> None:
             f"The batch '{path}' does not match the data contract '{data.name}': its columns "
             f"{' and '.join(parts)}.",
             "A batch needs exactly the training table's columns, including the target "
-            f"'{data.target}' (see conf/data/{data.name}.yaml).",
+            f"'{data.target}' (see {data.schema or f'conf/data/{data.name}.yaml'}).",
         )
     result = validate_frame(frame, data)
     if not result.passed:
@@ -72,7 +72,8 @@ def check_batch(path: Path, frame: pd.DataFrame, data: DataConfig) -> None:
         )
         raise GitmlError(
             f"The batch '{path}' does not match the data contract '{data.name}': {problems}.",
-            f"Fix the batch, or the declaration in conf/data/{data.name}.yaml if the batch is right.",
+            f"Fix the batch, or the declaration in {data.schema or f'conf/data/{data.name}.yaml'} "
+            "if the batch is right.",
         )
 
 

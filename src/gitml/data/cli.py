@@ -1,4 +1,5 @@
-"""`gitml data init`: infer conf/data/<name>.yaml from a data file, then track both with DVC/git."""
+"""`gitml data init`: infer conf/data/<name>.yaml and its column schema conf/schema/<name>.yaml
+from a data file, then track them with DVC/git."""
 
 from __future__ import annotations
 
@@ -69,14 +70,38 @@ def check(text: str, task: str) -> None:
         log.warning("the pipeline does not accept this config yet: %s", error.render())
 
 
-def _track(root: Path, data_path: Path, config_path: Path) -> None:
-    """`dvc add` the data file, then `git add` its .dvc file, its .gitignore and the config."""
+def schema_rel(name: str) -> str:
+    """Where the column schema of data config `name` goes (its `schema:` key)."""
+    return f"conf/schema/{name}.yaml"
+
+
+def split_schema(text: str, name: str) -> tuple[str, str]:
+    """The inferred YAML as the data config (naming its schema file) and that schema file.
+
+    The columns go to their own file, as in the shipped configs: a file dependency of the
+    stages in dvc.yaml rather than one `dvc exp show` column per declaration.
+    """
+    lines = text.splitlines(keepends=True)
+    at = lines.index("columns:\n")
+    config = "".join(lines[:at]) + (
+        "# The column declarations (review them there): a file dependency of the stages.\n"
+        f"schema: {schema_rel(name)}\n"
+    )
+    schema = (
+        f"# Columns of the data config conf/data/{name}.yaml (its data.schema), inferred with "
+        "it. Review every one: see docs/data.md.\n" + "".join(lines[at:])
+    )
+    return config, schema
+
+
+def _track(root: Path, data_path: Path, *configs: Path) -> None:
+    """`dvc add` the data file, then `git add` its .dvc file, its .gitignore and the configs."""
     how = (
         "Run gitml data init from the root of a git + DVC repository (`git init`, `dvc init`), "
         "with the data file under data/external/."
     )
     Dvc(root).add(str(data_path.relative_to(root)), how_to_fix=how)
-    paths = [data_path.with_name(data_path.name + ".dvc"), config_path]
+    paths = [data_path.with_name(data_path.name + ".dvc"), *configs]
     ignore = data_path.with_name(".gitignore")
     paths += [ignore] if ignore.exists() else []
     Git(root).run("add", "--", *(str(p.relative_to(root)) for p in paths))
@@ -100,26 +125,33 @@ def _locate(root: Path, path: Path) -> tuple[Path, str]:
 def init(
     root: Path, path: Path, target: str, name: str | None, task: str, force: bool
 ) -> tuple[Inference, Path]:
-    """Infer, write conf/data/<name>.yaml and track the file and the config; nothing on failure."""
+    """Infer, write conf/data/<name>.yaml and its schema, and track the file and both configs;
+    nothing on failure."""
     root = root.resolve()
     data_path, rel = _locate(root, path)
     name = config_name(name or data_path.stem)
     config_path = root / "conf" / "data" / f"{name}.yaml"
-    if config_path.exists() and not force:
-        raise GitmlError(
-            f"{config_path.relative_to(root)} exists already.",
-            "Pass --force to overwrite it, or --name to write another config.",
-        )
+    schema_path = root / schema_rel(name)
+    for existing in (config_path, schema_path):
+        if existing.exists() and not force:
+            raise GitmlError(
+                f"{existing.relative_to(root)} exists already.",
+                "Pass --force to overwrite it, or --name to write another config.",
+            )
     inference, text = build(data_path, rel, target, name, task)
-    previous = config_path.read_bytes() if config_path.exists() else None
-    write_text(config_path, text)
+    previous = {p: p.read_bytes() if p.exists() else None for p in (config_path, schema_path)}
+    for target_path, content in zip(
+        (config_path, schema_path), split_schema(text, name), strict=True
+    ):
+        write_text(target_path, content)
     try:
-        _track(root, data_path, config_path)
+        _track(root, data_path, config_path, schema_path)
     except GitmlError:
-        if previous is None:
-            config_path.unlink()
-        else:
-            config_path.write_bytes(previous)
+        for written, before in previous.items():
+            if before is None:
+                written.unlink(missing_ok=True)
+            else:
+                written.write_bytes(before)
         raise
     return inference, config_path
 
@@ -147,6 +179,7 @@ def init_command(
     if markers:
         typer.echo(f"missing-value markers: {', '.join(repr(m) for m in markers)}")
     typer.echo(
-        f"wrote {config_path} ({inference.task}, target {inference.target}); review it, commit, "
-        f"then run:\n  dvc exp run -S data={inference.name}"
+        f"wrote {config_path} and {schema_rel(inference.name)} ({inference.task}, target "
+        f"{inference.target}); review them, commit, then run:\n"
+        f"  dvc exp run -S data={inference.name}"
     )

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from gitml.config import DataConfig, Params
+from gitml.config import DataConfig, FileReader, Params, files_under, with_schema
 from gitml.errors import GitmlError
 from gitml.monitor.io import read_json_file
 
@@ -38,9 +38,12 @@ class Reference:
     positive_class: Any = 1
 
 
-def _params(raw: Any, source: str) -> tuple[DataConfig | None, float, Any]:
+def _params(
+    raw: Any, source: str, read: FileReader, where: str
+) -> tuple[DataConfig | None, float, Any]:
+    """The data contract and threshold of `raw` params; `read` reads its schema file in `where`."""
     try:
-        params = Params.parse(raw)
+        params = Params.parse(with_schema(raw, read, where))
     except GitmlError as exc:
         log.warning(
             "monitor: %s does not validate (%s); the data contract is not checked.",
@@ -69,7 +72,9 @@ def from_files(
         if not params.is_file():
             raise GitmlError(f"The params file '{params}' does not exist.", "Check the path.")
         raw = yaml.safe_load(params.read_text(encoding="utf-8"))
-        ref.data, ref.threshold, ref.positive_class = _params(raw, str(params))
+        ref.data, ref.threshold, ref.positive_class = _params(
+            raw, str(params), files_under(params.parent), f"'{params.parent}'"
+        )
     if metrics is not None:
         ref.metrics = read_json_file(metrics, "metrics file")
     if importance is not None:
@@ -140,8 +145,16 @@ def from_registry(root: Path, stage: str | None, version: str | None) -> Referen
         ref.importance = _loads(raw_importance, outputs.importance)
     raw_params = _read_at(dvc, "params.yaml", commit)
     if raw_params is not None:
+
+        def read(path: str) -> str | None:  # the schema file (data.schema) at the same commit
+            data = _read_at(dvc, path, commit)
+            return None if data is None else data.decode("utf-8")
+
         ref.data, ref.threshold, ref.positive_class = _params(
-            yaml.safe_load(raw_params), f"params.yaml at {commit[:12]}"
+            yaml.safe_load(raw_params),
+            f"params.yaml at {commit[:12]}",
+            read,
+            f"commit {commit[:12]}",
         )
     return ref
 

@@ -31,6 +31,7 @@ from typing import Any
 
 import pandas as pd
 
+from gitml.config import schema_path, with_schema
 from gitml.dvc import Dvc, load_yaml
 from gitml.errors import GitmlError
 from gitml.git import Git
@@ -141,6 +142,7 @@ class Project:
             raise
         except Exception as error:  # DVC raises many types: corrupt files, missing params
             raise _dvc_error(error, where) from None
+        params = self._with_schema(sha, params, where)
         plot_paths = {
             name: f"{outputs.plots_dir.rstrip('/')}/{name}.json"
             for name in (*LINE_PLOTS, "confusion")
@@ -171,6 +173,24 @@ class Project:
             predictions=self.read_predictions(sha, outputs.predictions, where),
             signature=_parse(texts[outputs.signature], outputs.signature, where, json.loads),
         )
+
+    def _with_schema(self, sha: str | None, params: dict[str, Any], where: str) -> dict[str, Any]:
+        """`params` with `data.columns` from the schema file (`data.schema`) at the same revision.
+
+        The declarations are a file dependency, not DVC params, so `params_show` lacks them; put
+        back, the Params section diffs a changed declaration as `data.columns.<col>.<key>`. When
+        the file cannot be read the params stay as they are (the Data section still lists the
+        schema file as a changed dependency).
+        """
+        path = schema_path(params)
+        if path is None:
+            return params
+        text = self.read_files(sha, [path])[path]
+        try:
+            return dict(with_schema(params, lambda _: text, where))
+        except GitmlError as error:
+            log.warning("%s; its column declarations are left out of the params.", error.message)
+            return params
 
     def read_predictions(self, sha: str | None, path: str, where: str) -> Any:
         """The per-row predictions Parquet at `sha` as a DataFrame; None where it does not exist."""

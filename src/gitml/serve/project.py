@@ -1,7 +1,8 @@
 """What a server reads from its project besides the model: declared columns, PII key, background.
 
-- params.yaml's `data.columns` (when the root has one): the non-feature columns a request may
-  carry (`gitml.scoring.ContextSpec`): logged as context, or, flagged PII, dropped or hashed.
+- the declared columns (`data.columns`, from the schema file params.yaml names; when the root has
+  a params.yaml): the non-feature columns a request may carry (`gitml.scoring.ContextSpec`):
+  logged as context, or, flagged PII, dropped or hashed.
 - `serve.log.pii: hash`: the HMAC key from the environment (refuses to start without one).
 - data/profile.json (when present): background rows for explaining a non-tree model.
 """
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 
 
 def declared_context(root: Path) -> ContextSpec:
-    """The context spec from `root`/params.yaml's data.columns; empty without a params file."""
+    """The context spec from the columns `root`/params.yaml declares; empty without a params file."""
     path = root / "params.yaml"
     if not path.is_file():
         return ContextSpec()
