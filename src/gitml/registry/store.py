@@ -11,11 +11,12 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from gitml.compare import Evidence
+from gitml.config import schema_path, with_schema
 from gitml.dvc import Dvc, Snapshot, params_hash
 from gitml.errors import GitmlError
 from gitml.git import Git, PushRejected
@@ -161,13 +162,27 @@ class Registry:
             )
 
     def snapshot(self, artifact: str, commit: str) -> Snapshot:
+        """The commit's lineage; its params with the column schema inlined (`data.schema`)."""
         outputs = self.policy.outputs
-        return self.dvc.snapshot(
+        snap = self.dvc.snapshot(
             artifact,
             commit,
             reports=(outputs.metrics, outputs.slices, outputs.validation),
             params=self.policy.registry.params,
         )
+        path = schema_path(snap.params)
+        if path is None:
+            return snap
+
+        def read(rel: str) -> str | None:
+            data = self.git.read_files([(commit, rel)])[(commit, rel)]
+            return None if data is None else data.decode("utf-8", "replace")
+
+        try:  # the params hash then covers every column declaration, as it did inline
+            return replace(snap, params=with_schema(snap.params, read, f"commit {commit[:12]}"))
+        except GitmlError as exc:
+            log.warning("params of %s: %s", commit[:12], exc)
+            return snap
 
     def evidence(self, snap: Snapshot) -> Evidence:
         out = self.policy.outputs
