@@ -56,6 +56,8 @@ def registered(ran_template: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     commit_all(repo, "dvc remote")
     dvc("push", cwd=repo)
     gitml("model", "register", "--version", "v1.0.0", cwd=repo)
+    for stage in ("staging", "production"):
+        gitml("model", "promote", "v1.0.0", "--to", stage, "--reason", "onnx test", cwd=repo)
     return repo
 
 
@@ -79,14 +81,15 @@ def serve(repo: Path, log: Path, *args: str) -> Server:
 def servers(
     registered: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, Server]]:
-    """v1.0.0 served twice from the registry: --runtime skops and --runtime auto (onnx)."""
+    """v1.0.0 served twice from the registry: `--version v1.0.0 --runtime skops`, and
+    `--stage production` with the default runtime (auto: the compiled model, verified)."""
     tmp = tmp_path_factory.mktemp("onnx-servers")
     started: dict[str, Server] = {}
     try:
-        for runtime in ("skops", "auto"):
-            started[runtime] = serve(
-                registered, tmp / f"{runtime}.jsonl", "--version", "v1.0.0", "--runtime", runtime
-            )
+        started["skops"] = serve(
+            registered, tmp / "skops.jsonl", "--version", "v1.0.0", "--runtime", "skops"
+        )
+        started["auto"] = serve(registered, tmp / "auto.jsonl", "--stage", "production")
         yield started
     finally:
         for server in started.values():
@@ -150,7 +153,7 @@ def test_metadata_headers_and_log_name_the_runtime(
         server = servers[runtime]
         reply = httpx.get(f"{server.url}/metadata", timeout=30)
         meta = reply.json()
-        assert meta["runtime"] == expected
+        assert meta["runtime"] == expected and meta["version"] == "v1.0.0"
         assert reply.headers["x-model-runtime"] == expected
         assert (meta["compiled"] or {}).get("md5") == (md5 if expected == "onnx" else None)
         platform = httpx.get(f"{server.url}/v2/models/classifier", timeout=30).json()["platform"]
