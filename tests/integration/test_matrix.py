@@ -2,10 +2,11 @@
 
 Per dataset, as a user runs it: `gitml data init` on the file (no hand-written column
 declaration), `dvc exp run -S data=<name>` (a small model), `gitml model register` and promote
-to staging and production (local tags only), `gitml serve` on 127.0.0.1 with one-row requests
-holding nulls, `gitml predict` on a file and as a stream with `--id-column`,
-`gitml monitor --log <the server's log> --labels <late labels>` and `gitml retrain` on the
-labelled rows. The rows of the last three steps are held out of the declared file.
+to staging and production (local tags only: the repo has no remote), `gitml serve --stage
+production` on 127.0.0.1 with one-row requests holding nulls, `gitml predict` on a file and as a
+stream with `--id-column`, `gitml monitor --log <the server's log> --labels <late labels>` and
+`gitml retrain` on the labelled rows. Those rows are held out of the declared file. The gitml
+commands but serve and retrain run in-process (`gitml_inproc`: the real CLI, no start-up).
 
 Datasets: (a) a penguins-like multiclass table (wine, with missing numbers and a categorical
 with nulls), (b) diabetes (regression), (c) a messy binary CSV built from breast_cancer (`?`
@@ -177,6 +178,8 @@ def test_matrix(case: Case, pipeline_repo: Path, tmp_path: Path) -> None:
     assert sig.task == case.task and case.id_column not in sig.feature_names
     assert not set(case.pii) & set(sig.feature_names)
     metrics = json.loads((repo / "reports/metrics.json").read_text())
+    compiled = json.loads((repo / "reports/compile.json").read_text())
+    assert compiled["compiled"] and compiled["parity"]["within_tolerance"], compiled
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", f"train on {case.name}"], repo)
 
@@ -210,7 +213,7 @@ def test_matrix(case: Case, pipeline_repo: Path, tmp_path: Path) -> None:
     # (every third row, another one); never a 5xx.
     log = tmp_path / "predictions.jsonl"
     built = BuiltModel(repo, repo / "models/model.skops", None, sig, rows[features])
-    server = start_server(built, log)
+    server = start_server(built, log, source=("--stage", "production"))
     served: dict[str, tuple[Any, Any]] = {}  # request id -> (label, served output)
     refused = 0
     try:
@@ -239,6 +242,8 @@ def test_matrix(case: Case, pipeline_repo: Path, tmp_path: Path) -> None:
     assert len(served) == HELD - refused and refused == HELD // 3
     logged = log.read_text(encoding="utf-8")
     assert len(logged.splitlines()) == HELD
+    first = json.loads(logged.splitlines()[0])
+    assert (first["model_version"], first["model_stage"]) == ("v1.0.0", "production")
     for name in case.pii:
         assert name not in logged and "@example.org" not in logged
 
