@@ -122,8 +122,16 @@ class Server:
             raise
 
 
-def start_server(built: BuiltModel, log: Path, *extra: str, deadline: float = 90) -> Server:
-    """`gitml serve --model` on a free port; returns once /health says ready."""
+def start_server(
+    built: BuiltModel,
+    log: Path,
+    *extra: str,
+    deadline: float = 90,
+    source: tuple[str, ...] | None = None,
+) -> Server:
+    """`gitml serve --model` on a free port; returns once /health says ready.
+
+    `source` replaces `--model <built.model_path>`, e.g. ("--stage", "production")."""
     port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     stderr = open(log.with_suffix(".stderr"), "wb")  # noqa: SIM115 - lives as long as the server
@@ -131,8 +139,7 @@ def start_server(built: BuiltModel, log: Path, *extra: str, deadline: float = 90
         [
             GITML,
             "serve",
-            "--model",
-            str(built.model_path),
+            *(source or ("--model", str(built.model_path))),
             "--root",
             str(built.root),
             "--port",

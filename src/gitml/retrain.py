@@ -5,7 +5,10 @@
 1. The version it retrains is the one in `--stage` (production), else HEAD. Its commit's
    `params.yaml` names the data config (`data.name`) it was trained on; the experiment runs with
    that config (`dvc exp run -S data=<name>`), whatever `conf/config.yaml` makes the default. The
-   config file itself is the one committed now (`conf/data/<name>.yaml`, current code).
+   config file itself is the one committed now (`conf/data/<name>.yaml`, current code). The
+   version's model and split groups are kept the same way (`-S model=<model.name>`, a regressor
+   stays a regressor), with the values it was trained with where they differ from the group's
+   config now (`-S model.max_iter=...`): the same recipe, on more data.
 2. The batch is read and checked exactly as ingest reads it (`gitml.data.batches`: the data
    config's read options and input contract, then its schema), stored under
    `data/external/batches/<data name>/<stem>-<md5 prefix>.<ext>` and tracked with `dvc add`.
@@ -105,6 +108,64 @@ class Base:
     version: str | None  # None: HEAD, nothing in the stage yet
     commit: str
     data: str
+    #: `-S` overrides besides data=: the version's model and split groups and values.
+    overrides: tuple[str, ...] = ()
+
+
+#: Config groups (conf/<group>/<name>.yaml, named by `<group>.name` in params.yaml) a retrain keeps.
+RECIPE_GROUPS = ("model", "split")
+
+
+def _leaves(section: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Dotted key -> value for every non-mapping value under `section`."""
+    out: dict[str, Any] = {}
+    for key, value in section.items():
+        if key == "defaults":
+            continue
+        if isinstance(value, Mapping):
+            out.update(_leaves(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _hydra_value(value: Any) -> str | None:
+    """`value` in Hydra's override grammar; None for values not carried (lists...)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    return None
+
+
+def recipe_overrides(params: Mapping[str, Any], conf: Path) -> tuple[str, ...]:
+    """The `-S` overrides that keep a version's model and split: groups, then changed values.
+
+    A group is kept when conf/<group>/<name>.yaml still exists; a value when its key is still in
+    that file and differs from it (interpolations such as `${seed}` are left to Hydra).
+    """
+    out: list[str] = []
+    for group in RECIPE_GROUPS:
+        section = params.get(group)
+        name = section.get("name") if isinstance(section, Mapping) else None
+        path = conf / group / f"{name}.yaml"
+        if not isinstance(section, Mapping) or not isinstance(name, str) or not path.is_file():
+            continue
+        out.append(f"{group}={name}")
+        current = read_yaml(path, f"{group} config")
+        now = _leaves(current) if isinstance(current, Mapping) else {}
+        for key, value in _leaves(section).items():
+            was = now.get(key)
+            if key == "name" or key not in now or (isinstance(was, str) and "${" in was):
+                continue
+            text = _hydra_value(value)
+            if text is not None and (was != value or type(was) is not type(value)):
+                out.append(f"{group}.{key}={text}")
+    return tuple(out)
 
 
 def find_base(root: Path, stage: str) -> Base:
@@ -127,7 +188,8 @@ def find_base(root: Path, stage: str) -> Base:
             f"params.yaml at {where} names no data config (data.name).",
             "Retrain a version trained by this pipeline (its params.yaml is composed from conf/).",
         )
-    return Base(holder.version if holder else None, commit, name)
+    overrides = recipe_overrides(params, root / "conf") if isinstance(params, Mapping) else ()
+    return Base(holder.version if holder else None, commit, name, overrides)
 
 
 def data_config(root: Path, name: str) -> DataConfig:
@@ -243,7 +305,8 @@ def retrain(
         if remote is not None:
             dvc.push(f"{target.relative_to(root)}.dvc", how_to_fix=_NOT_KEPT)
             log.info("pushed %s to the DVC remote '%s'", target.name, remote)
-        dvc.exp_run(set_params=(f"data={base.data}",), how_to_fix=_NOT_KEPT)
+        log.info("retraining with -S data=%s %s", base.data, " ".join(base.overrides))
+        dvc.exp_run(set_params=(f"data={base.data}", *base.overrides), how_to_fix=_NOT_KEPT)
     policy = load_policy(root)
     same = score_same_rows(root, base, policy, batch, config)
     rows = len(batch)
@@ -295,17 +358,23 @@ def _champion_model(root: Path, base: Base, policy: Policy, into: Path) -> Path:
 def score_model(
     model_path: Path, signature: Any, frame: Any, params: Params, policy: Policy
 ) -> dict[str, float]:
-    """A model's metrics on `frame`, computed as the evaluate stage computes them."""
+    """A model's metrics on `frame`, computed as the evaluate stage computes them (per task)."""
     import numpy as np
 
     from gitml.evaluation import classification_metrics
     from gitml.modeling import load_model, prepare_features
+    from gitml.tasks import get as get_task
 
     model = load_model(model_path, list(policy.trusted_types))
-    if not hasattr(model, "predict_proba"):
-        raise GitmlError("the model has no predict_proba (not a classifier)", "")
     x = prepare_features(frame, signature.features)
     y = frame[params.data.target].to_numpy()
+    task = get_task(params.data.task)
+    if task.output == "prediction":
+        values = np.asarray(model.predict(x), dtype="float64")
+        found = task.compute_metrics(y.astype("float64"), values, [], 0.5)
+        return {k: float(v) for k, v in found.items() if isinstance(v, int | float)}
+    if not hasattr(model, "predict_proba"):
+        raise GitmlError("the model has no predict_proba (not a classifier)", "")
     classes = [c.item() if hasattr(c, "item") else c for c in model.classes_]
     order = list(range(len(classes)))
     if len(classes) == 2 and params.data.positive_class in classes:

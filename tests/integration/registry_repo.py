@@ -119,11 +119,13 @@ def gitml(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return run(*GITML, *args, cwd=cwd, check=False)
 
 
-def gitml_inproc(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def gitml_inproc(
+    *args: str, cwd: Path, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the same CLI in this process (typer's runner, `--root cwd`): no interpreter start-up.
 
     An exception other than SystemExit escaping the command is reported as exit code 99 with its
-    traceback on stderr, so callers' "no traceback" checks still bite.
+    traceback on stderr, so callers' "no traceback" checks still bite. `input` is its stdin.
     """
     import traceback
 
@@ -131,7 +133,7 @@ def gitml_inproc(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
     from gitml.cli import app
 
-    result = CliRunner().invoke(app, [*args, "--root", str(cwd)])
+    result = CliRunner().invoke(app, [*args, "--root", str(cwd)], input=input)
     stderr = result.stderr
     code = result.exit_code
     if result.exception is not None and not isinstance(result.exception, SystemExit):

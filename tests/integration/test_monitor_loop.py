@@ -121,11 +121,14 @@ def test_monitor_reads_the_served_rotated_log_and_joins_late_labels(ran_repo: Pa
     y = np.array([label == sig.positive_class for _, _, label, _ in labelled], dtype=int)
     p = np.array([score for *_, score in labelled])
     assert 0 < y.sum() < len(y), "the joined rows need both classes"
+    # decisions at the threshold the train stage chose, as the recorded metrics were computed
+    assert sig.threshold is not None and sig.threshold != 0.5
+    decided = (p >= sig.threshold).astype(int)
     expected = {
         "roc_auc": roc_auc_score(y, p),
         "average_precision": average_precision_score(y, p),
-        "accuracy": accuracy_score(y, (p >= 0.5).astype(int)),
-        "f1": f1_score(y, (p >= 0.5).astype(int)),
+        "accuracy": accuracy_score(y, decided),
+        "f1": f1_score(y, decided),
         "log_loss": log_loss(y, np.column_stack([1 - p, p]), labels=[0, 1]),
         "brier": brier_score_loss(y, p),
     }

@@ -196,6 +196,17 @@ def test_multiclass_decay_is_not_judged_with_a_note() -> None:
         task="multiclass",
     )
     assert not out["decayed"] and "multiclass" in out["note"]
+    # the serving log of a multiclass model holds no score: the note is still about the task
+    logged = decay(
+        [],
+        [],
+        score_name="score",
+        positive_class=None,
+        threshold=0.5,
+        recorded_metrics={"accuracy": 0.9, "per_class": {}},
+        tolerances={},
+    )
+    assert not logged["decayed"] and "multiclass" in logged["note"], logged
 
 
 def test_regression_data_refuses_a_positive_class() -> None:

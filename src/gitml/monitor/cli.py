@@ -174,7 +174,11 @@ def run(
             metrics = default if default.is_file() else None
         if importance is None:
             importance = _workspace_importance(root, profile, conf.outputs)
-        reference = refs.from_files(profile, score_profile, params, metrics, importance)
+        signature = root / conf.outputs.signature if labels else None
+        signature = signature if signature is not None and signature.is_file() else None
+        reference = refs.from_files(
+            profile, score_profile, params, metrics, importance, signature=signature
+        )
     else:
         reference = refs.from_registry(root, stage, version)
     join = None

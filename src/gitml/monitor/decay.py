@@ -31,22 +31,22 @@ def decay(
     from the predicted value for regression. `task` None: read from the recorded metrics' names
     (binary when they name none).
     """
+    row = (
+        tasks.get(task)
+        if task is not None
+        else (tasks.task_of_metrics(recorded_metrics) or tasks.TASKS["binary"])
+    )
+    if row.compute_decay is None:  # before the scores: a multiclass log holds none to miss
+        return {
+            "decayed": False,
+            "metrics": {},
+            "note": f"decay is not judged for {row.name} tasks (one score per row cannot hold it)",
+        }
     if not label_chunks:
         return {
             "decayed": False,
             "note": f"no '{score_name}' scores to judge labels by",
             "metrics": {},
-        }
-    row = (
-        tasks.get(task)
-        if task is not None
-        else (tasks.task_of_metrics(flat_metrics(recorded_metrics)) or tasks.TASKS["binary"])
-    )
-    if row.compute_decay is None:
-        return {
-            "decayed": False,
-            "metrics": {},
-            "note": f"decay is not judged for {row.name} tasks (one score per row cannot hold it)",
         }
     labels = np.concatenate(label_chunks)
     scores = np.concatenate(score_chunks)

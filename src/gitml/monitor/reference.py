@@ -2,7 +2,8 @@
 
 For `--stage`/`--version` the registry resolves the version's commit and the files the pipeline
 wrote at that commit are read through DVC (the DVC adapter `gitml.dvc`, `dvc.api.open`): the
-training profile, the score profile, the recorded metrics and the params (for the data contract).
+training profile, the score profile, the recorded metrics, the params (for the data contract) and
+the signature (for the decision threshold the train stage chose).
 Monitoring never needs the training set itself.
 """
 
@@ -51,8 +52,14 @@ def _params(
             exc.message,
         )
         return None, 0.5, 1
-    # The fixed threshold only; a chosen one lives in models/signature.json (not read here yet).
+    # The fixed threshold; a threshold the train stage chose (models/signature.json) replaces it.
     return params.data, params.threshold.value, params.data.positive_class
+
+
+def chosen_threshold(raw: Any) -> float | None:
+    """The decision threshold the train stage chose, from a signature's JSON (None: none)."""
+    value = raw.get("threshold") if isinstance(raw, dict) else None
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def from_files(
@@ -61,8 +68,12 @@ def from_files(
     params: Path | None = None,
     metrics: Path | None = None,
     importance: Path | None = None,
+    signature: Path | None = None,
 ) -> Reference:
-    """A reference from local files (the profile is required, the rest optional)."""
+    """A reference from local files (the profile is required, the rest optional).
+
+    The decision threshold is the one the signature records, else params' fixed one: decay
+    judges accuracy and F1 at the threshold the recorded metrics were computed at."""
     ref = Reference(label=str(profile), profile=read_json_file(profile, "reference profile"))
     if score_profile is None and (profile.parent / "score_profile.json").is_file():
         score_profile = profile.parent / "score_profile.json"
@@ -79,6 +90,9 @@ def from_files(
         ref.metrics = read_json_file(metrics, "metrics file")
     if importance is not None:
         ref.importance = read_json_file(importance, "importance file")
+    if signature is not None:
+        chosen = chosen_threshold(read_json_file(signature, "signature"))
+        ref.threshold = ref.threshold if chosen is None else chosen
     return ref
 
 
@@ -156,6 +170,10 @@ def from_registry(root: Path, stage: str | None, version: str | None) -> Referen
             read,
             f"commit {commit[:12]}",
         )
+    raw_signature = _read_at(dvc, outputs.signature, commit)
+    if raw_signature is not None:
+        chosen = chosen_threshold(_loads(raw_signature, outputs.signature))
+        ref.threshold = ref.threshold if chosen is None else chosen
     return ref
 
 
