@@ -30,7 +30,7 @@ import yaml
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
 from sklearn.metrics import roc_auc_score
 
-from gitml.config import DataConfig
+from gitml.config import DataConfig, files_under, with_schema
 from gitml.modeling import load_signature
 from tests.integration.registry_repo import gitml_inproc as cli
 from tests.integration.test_regression import gitml
@@ -162,7 +162,9 @@ def test_matrix(case: Case, pipeline_repo: Path, tmp_path: Path) -> None:
     init = cli("data", "init", str(repo / rel), "--target", case.target, cwd=repo)
     assert init.returncode == 0, init.stdout + init.stderr
     assert f"dvc exp run -S data={case.name}" in init.stdout
-    config = DataConfig.parse(yaml.safe_load((repo / f"conf/data/{case.name}.yaml").read_text()))
+    raw = yaml.safe_load((repo / f"conf/data/{case.name}.yaml").read_text())
+    assert raw["schema"] == f"conf/schema/{case.name}.yaml" and "columns" not in raw
+    config = DataConfig.parse(with_schema({"data": raw}, files_under(repo))["data"])
     assert config.task == case.task and config.target == case.target and config.path == rel
     assert config.column(case.id_column).role == "id"
     for name in case.pii:
