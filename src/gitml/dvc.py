@@ -33,6 +33,7 @@ from typing import Any
 
 from gitml.errors import GitmlError
 from gitml.git import Git
+from gitml.lockfile import find_md5, json_or_none
 
 log = logging.getLogger(__name__)
 _local = threading.local()  # a ruamel YAML instance is not thread-safe: one per thread
@@ -87,7 +88,7 @@ class Snapshot:
     files: Mapping[str, Any]  # parsed JSON reports by path (None when missing)
 
     def out_md5(self, path: str) -> str | None:
-        return _find_md5(self.lock, path)[0]
+        return find_md5(self.lock, path)[0]
 
 
 def _yaml(data: bytes | None) -> Any:
@@ -98,68 +99,6 @@ def _yaml(data: bytes | None) -> Any:
         return load_yaml(data)
     except ValueError:
         return None
-
-
-def _json(data: bytes | None) -> Any:
-    if data is None:
-        return None
-    try:
-        return json.loads(data)
-    except ValueError:
-        return None
-
-
-def _find_md5(lock: Mapping[str, Any] | None, path: str) -> tuple[str | None, int | None]:
-    """The md5 and size dvc.lock records for `path` (an out, else a dep)."""
-    if not isinstance(lock, Mapping):
-        return None, None
-    stages = lock.get("stages")
-    if not isinstance(stages, Mapping):
-        return None, None
-    found: tuple[str | None, int | None] = (None, None)
-    for stage in stages.values():
-        if not isinstance(stage, Mapping):
-            continue
-        for section in ("outs", "deps"):
-            for entry in stage.get(section) or []:
-                if isinstance(entry, Mapping) and entry.get("path") == path and entry.get("md5"):
-                    if section == "outs":
-                        return str(entry["md5"]), entry.get("size")
-                    found = (str(entry["md5"]), entry.get("size"))
-    return found
-
-
-def out_md5(lock: Mapping[str, Any] | None, path: str) -> str | None:
-    """The md5 dvc.lock records for `path` (an out, else a dep); None when it has none."""
-    return _find_md5(lock, path)[0]
-
-
-def writer_deps(lock: Mapping[str, Any] | None, out: str) -> dict[str, str] | None:
-    """The md5 of each dependency of the dvc.lock stage that writes `out` (None: no such stage)."""
-    stages = lock.get("stages") if isinstance(lock, Mapping) else None
-    if not isinstance(stages, Mapping):
-        return None
-    for stage in stages.values():
-        if not isinstance(stage, Mapping):
-            continue
-        outs = [e for e in stage.get("outs") or [] if isinstance(e, Mapping)]
-        if any(e.get("path") == out for e in outs):
-            return {
-                str(e["path"]): str(e["md5"])
-                for e in stage.get("deps") or []
-                if isinstance(e, Mapping) and e.get("path") and e.get("md5")
-            }
-    return None
-
-
-def dir_md5(files: Mapping[str, str]) -> str:
-    """The md5 DVC records for a directory output holding `files` (relative path -> md5).
-
-    DVC hashes a directory as the md5 of its JSON manifest (entries sorted by path, keys
-    sorted) with `.dir` appended: what dvc.lock says of an output folder like models/compiled."""
-    manifest = [{"md5": files[name], "relpath": name} for name in sorted(files)]
-    text = json.dumps(manifest, sort_keys=True).encode("utf-8")
-    return hashlib.md5(text).hexdigest() + ".dir"
 
 
 def params_hash(params: Any) -> str | None:
@@ -311,7 +250,7 @@ class Dvc:
             artifact=artifact,
             lock=lock if isinstance(lock, Mapping) else {},
             params=_yaml(files[(commit, params)]) if params else None,
-            files={p: _json(files[(commit, p)]) for p in reports},
+            files={p: json_or_none(files[(commit, p)]) for p in reports},
         )
 
     def artifact_at(self, name: str, commit: str) -> ArtifactAtCommit:
@@ -339,7 +278,7 @@ class Dvc:
         if not isinstance(entry, Mapping) or not entry.get("path"):
             return ArtifactAtCommit(name, commit, False, None, None, None, None)
         path = str(entry["path"])
-        md5, size = _find_md5(lock, path)
+        md5, size = find_md5(lock, path)
         if md5 is None:  # tracked with `dvc add` instead of a stage
             dotdvc = _yaml(self.git.read_file(commit, f"{path}.dvc"))
             outs = dotdvc.get("outs") if isinstance(dotdvc, Mapping) else None

@@ -196,15 +196,14 @@ def _hgb_nodes(
     return attrs, bias
 
 
-def _convert_hgb(scope: Any, operator: Any, container: Any) -> None:
-    """skl2onnx converter: HGB classifier -> TreeEnsemble + bias + link + ArgMax (float64)."""
+def _hgb_score(scope: Any, operator: Any, container: Any) -> tuple[str, int]:
+    """The HGB model's raw score (trees + baseline, float64) as a graph variable; its width."""
     model = operator.raw_operator
     attrs, bias = _hgb_nodes(model)
-    x = operator.inputs[0].full_name
-    xd = scope.get_unique_variable_name("x64")
-    container.add_node("Cast", [x], [xd], to=TensorProto.DOUBLE)
     if not attrs["tree_roots"]:
         raise NotImplementedError("every tree of the model is a single leaf")
+    xd = scope.get_unique_variable_name("x64")
+    container.add_node("Cast", [operator.inputs[0].full_name], [xd], to=TensorProto.DOUBLE)
     raw = scope.get_unique_variable_name("raw")
     container.add_node(
         "TreeEnsemble",
@@ -219,8 +218,21 @@ def _convert_hgb(scope: Any, operator: Any, container: Any) -> None:
     container.add_initializer(bias_name, TensorProto.DOUBLE, [1, len(bias)], bias.tolist())
     score = scope.get_unique_variable_name("score")
     container.add_node("Add", [raw, bias_name], [score])
+    return score, len(bias)
+
+
+def _cast_to_output(container: Any, value: str, output: Any) -> None:
+    """Cast a float64 variable to the declared type of `output` (float or double)."""
+    to = TensorProto.DOUBLE if isinstance(output.type, DoubleTensorType) else TensorProto.FLOAT
+    container.add_node("Cast", [value], [output.full_name], to=to)
+
+
+def _convert_hgb(scope: Any, operator: Any, container: Any) -> None:
+    """skl2onnx converter: HGB classifier -> TreeEnsemble + bias + link + ArgMax (float64)."""
+    model = operator.raw_operator
+    score, width = _hgb_score(scope, operator, container)
     proba = scope.get_unique_variable_name("proba64")
-    if len(bias) == 1:
+    if width == 1:
         p1 = scope.get_unique_variable_name("p1")
         container.add_node("Sigmoid", [score], [p1])
         one = scope.get_unique_variable_name("one")
@@ -230,9 +242,7 @@ def _convert_hgb(scope: Any, operator: Any, container: Any) -> None:
         container.add_node("Concat", [p0, p1], [proba], axis=1)
     else:
         container.add_node("Softmax", [score], [proba], axis=1)
-    out_proba = operator.outputs[1]
-    to = TensorProto.DOUBLE if isinstance(out_proba.type, DoubleTensorType) else TensorProto.FLOAT
-    container.add_node("Cast", [proba], [out_proba.full_name], to=to)
+    _cast_to_output(container, proba, operator.outputs[1])
     index = scope.get_unique_variable_name("index")
     container.add_node("ArgMax", [proba], [index], axis=1, keepdims=0)
     classes = np.asarray(model.classes_)
@@ -256,28 +266,8 @@ def _convert_hgb_regressor(scope: Any, operator: Any, container: Any) -> None:
         raise NotImplementedError(
             f"HistGradientBoostingRegressor with loss {model.loss!r} ({link})"
         )
-    attrs, bias = _hgb_nodes(model)
-    if not attrs["tree_roots"]:
-        raise NotImplementedError("every tree of the model is a single leaf")
-    xd = scope.get_unique_variable_name("x64")
-    container.add_node("Cast", [operator.inputs[0].full_name], [xd], to=TensorProto.DOUBLE)
-    raw = scope.get_unique_variable_name("raw")
-    container.add_node(
-        "TreeEnsemble",
-        [xd],
-        [raw],
-        op_domain="ai.onnx.ml",
-        op_version=ML_OPSET,  # declared for skl2onnx, stamped 5 by `_canonical`
-        name=scope.get_unique_operator_name("TreeEnsemble"),
-        **attrs,
-    )
-    bias_name = scope.get_unique_variable_name("bias")
-    container.add_initializer(bias_name, TensorProto.DOUBLE, [1, len(bias)], bias.tolist())
-    score = scope.get_unique_variable_name("score")
-    container.add_node("Add", [raw, bias_name], [score])
-    out = operator.outputs[0]
-    to = TensorProto.DOUBLE if isinstance(out.type, DoubleTensorType) else TensorProto.FLOAT
-    container.add_node("Cast", [score], [out.full_name], to=to)
+    score, _ = _hgb_score(scope, operator, container)
+    _cast_to_output(container, score, operator.outputs[0])
 
 
 def _convert_imputer(scope: Any, operator: Any, container: Any) -> None:

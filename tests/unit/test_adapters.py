@@ -15,7 +15,7 @@ pytestmark = pytest.mark.unit
 SRC = Path(__file__).resolve().parents[2] / "src" / "gitml"
 ADAPTERS = {"gitml.git", "gitml.dvc"}
 # modules an adapter may import (the rest of gitml is features)
-ADAPTER_DEPS = {"gitml", "gitml.errors", *ADAPTERS}
+ADAPTER_DEPS = {"gitml", "gitml.errors", "gitml.lockfile", *ADAPTERS}  # lockfile: pure
 PURE = ["gitml.compare", "gitml.registry.grammar", "gitml.monitor.stats", "gitml.report.core",
         "gitml.evaluation", "gitml.ci.core"]  # fmt: skip
 

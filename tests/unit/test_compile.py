@@ -129,15 +129,7 @@ def test_every_regressor_option_compiles_with_parity_on_held_out_rows(
 
 
 def test_generated_rows_score_the_same_with_a_compiled_regressor(regressor) -> None:
-    params, pipeline, data = regressor
-    specs = feature_specs(params.data)
-
-    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(rows_strategy(params))
-    def check(rows: pd.DataFrame) -> None:
-        agree(pipeline, data, specs, rows)
-
-    check()
+    agree_on_generated_rows(*regressor)
 
 
 def test_a_regressor_outside_the_tolerance_is_recorded_not_compiled(
@@ -170,8 +162,8 @@ def rows_strategy(params: Params) -> st.SearchStrategy[pd.DataFrame]:
     return st.lists(row, min_size=1, max_size=40).map(pd.DataFrame)
 
 
-def test_generated_rows_score_the_same_in_both_runtimes(trained) -> None:
-    params, pipeline, data = trained
+def agree_on_generated_rows(params: Params, pipeline: Pipeline, data: bytes) -> None:
+    """Both runtimes agree on 25 hypothesis-generated sets of valid rows."""
     specs = feature_specs(params.data)
 
     @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
@@ -180,6 +172,10 @@ def test_generated_rows_score_the_same_in_both_runtimes(trained) -> None:
         agree(pipeline, data, specs, rows)
 
     check()
+
+
+def test_generated_rows_score_the_same_in_both_runtimes(trained) -> None:
+    agree_on_generated_rows(*trained)
 
 
 @pytest.mark.parametrize("trained", NATIVE, indirect=True)

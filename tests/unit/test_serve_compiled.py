@@ -12,9 +12,9 @@ import yaml
 
 from gitml import scoring
 from gitml.compile import compile_pipeline
-from gitml.dvc import dir_md5
 from gitml.errors import GitmlError
 from gitml.fileio import md5_bytes, write_bytes, write_json
+from gitml.lockfile import dir_md5
 from gitml.modeling import prepare_features
 from gitml.policy import Outputs
 from gitml.serve import bundle as b

@@ -11,8 +11,9 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from gitml.dvc import Snapshot, dir_md5
+from gitml.dvc import Snapshot
 from gitml.errors import GitmlError
+from gitml.lockfile import dir_md5
 from gitml.registry.grammar import SEMVER_RE
 from gitml.registry.store import Registry, strip_artifact
 

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gitml.lockfile import writer_deps
+
 #: Dependency suffixes that count as evaluation data (not code, models or signatures).
 DATA_SUFFIXES = (".parquet", ".pq", ".csv", ".tsv", ".feather", ".arrow")
 
@@ -47,24 +49,9 @@ def evaluation_rows(
     lock: Mapping[str, Any] | None, metrics_path: str, count: int | None = None
 ) -> EvalRows | None:
     """The data files the stage writing `metrics_path` depends on (None: unknown)."""
-    stages = lock.get("stages") if isinstance(lock, Mapping) else None
-    if not isinstance(stages, Mapping):
-        return None
-    for stage in stages.values():
-        if not isinstance(stage, Mapping):
-            continue
-        outs = [o.get("path") for o in stage.get("outs") or [] if isinstance(o, Mapping)]
-        if metrics_path not in outs:
-            continue
-        files = {
-            str(d["path"]): str(d.get("md5"))
-            for d in stage.get("deps") or []
-            if isinstance(d, Mapping)
-            and str(d.get("path", "")).endswith(DATA_SUFFIXES)
-            and d.get("md5")
-        }
-        return EvalRows(files, count) if files else None
-    return None
+    deps = writer_deps(lock, metrics_path)
+    files = {path: md5 for path, md5 in (deps or {}).items() if path.endswith(DATA_SUFFIXES)}
+    return EvalRows(files, count) if files else None
 
 
 def _data(params: Mapping[str, Any] | None) -> Mapping[str, Any]:

@@ -16,6 +16,7 @@ from typing import Any
 from gitml import scoring
 from gitml.errors import GitmlError
 from gitml.fileio import md5_bytes
+from gitml.lockfile import json_or_none
 from gitml.modeling import Signature, load_signature, loads_model
 
 LOCAL_VERSION = "local"
@@ -218,7 +219,7 @@ def from_registry(
             _md5(raw) if raw is not None else None,
         )
         return compiled.Candidate(
-            onnx_data, compiled.read_record(raw), f"{outputs.compiled} at {where}", reason
+            onnx_data, json_or_none(raw), f"{outputs.compiled} at {where}", reason
         )
 
     return compiled.attach(bundle, runtime, find)

@@ -17,7 +17,6 @@ from the validated columns without a DataFrame. The skops model stays loaded: ex
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from typing import Any
 from gitml import scoring
 from gitml.errors import GitmlError
 from gitml.fileio import md5_bytes
+from gitml.lockfile import dir_md5, json_or_none, out_md5, writer_deps
 from gitml.modeling import Signature
 
 log = logging.getLogger(__name__)
@@ -87,22 +87,10 @@ def check_runtime(runtime: str) -> str:
     return runtime
 
 
-def read_record(data: bytes | None) -> Any:
-    """A parity record's JSON, or None when it is absent or not JSON."""
-    if data is None:
-        return None
-    try:
-        return json.loads(data)
-    except ValueError:
-        return None
-
-
 def bind(
     lock: Any, outputs: Any, model_md5: str, onnx_md5: str, record_md5: str | None
 ) -> str | None:
     """Why dvc.lock does not tie the compiled model to the served skops model (None: it does)."""
-    from gitml.dvc import dir_md5, out_md5, writer_deps
-
     compiled = PurePosixPath(outputs.compiled)
     folder = str(compiled.parent)
     deps = writer_deps(lock, folder)
@@ -146,7 +134,7 @@ def in_workspace(root: Path, outputs: Any, model_md5: str) -> Candidate:
     path = root / outputs.compiled
     record_path = root / outputs.compile_record
     raw = record_path.read_bytes() if record_path.is_file() else None
-    record = read_record(raw)
+    record = json_or_none(raw)
     if not path.is_file():
         why = f"there is no {outputs.compiled}"
         if isinstance(record, Mapping) and not record.get("compiled"):
