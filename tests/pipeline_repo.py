@@ -52,6 +52,21 @@ def dvc(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProces
     return run([str(BIN / "dvc"), *args], cwd, check)
 
 
+def gitml_ok(*args: str, cwd: Path, code: int = 0) -> subprocess.CompletedProcess[str]:
+    """Run this venv's `gitml`; assert its exit code (0 unless told), with its output on failure."""
+    proc = subprocess.run(
+        [str(BIN / "gitml"), *args], cwd=cwd, env=env(), capture_output=True, text=True
+    )
+    assert proc.returncode == code, f"gitml {' '.join(args)}\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def commit_all(repo: Path, message: str) -> None:
+    """`git add -A` and commit in `repo`."""
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", message], repo)
+
+
 def tracked_files() -> list[str]:
     """The project's files as git sees them (tracked, plus untracked and not ignored)."""
     out = subprocess.run(

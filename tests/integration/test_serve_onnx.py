@@ -19,24 +19,12 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.pipeline_repo import BIN, copy_repo, dvc, env, run
+from tests.pipeline_repo import BIN, commit_all, copy_repo, dvc, env, run
+from tests.pipeline_repo import gitml_ok as gitml
 from tests.serve_support import Server, free_port, records, wait_ready
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("serve-onnx")]
 TOLERANCE = 1e-5  # conf/gitml.yaml compile.tolerance: the parity the compile stage checked
-
-
-def gitml(*args: str, cwd: Path, code: int = 0) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [str(BIN / "gitml"), *args], cwd=cwd, env=env(), capture_output=True, text=True
-    )
-    assert proc.returncode == code, f"gitml {' '.join(args)}\n{proc.stdout}\n{proc.stderr}"
-    return proc
-
-
-def commit_all(repo: Path, message: str) -> None:
-    run(["git", "add", "-A"], repo)
-    run(["git", "commit", "-qm", message], repo)
 
 
 @pytest.fixture(scope="module")

@@ -14,26 +14,14 @@ import yaml
 
 from gitml.data.synthetic import SCENARIOS
 from gitml.modeling import load_model, load_signature, prepare_features
-from tests.pipeline_repo import BIN, copy_repo, dvc, env, run
+from tests.pipeline_repo import BIN, commit_all, copy_repo, dvc, env, run
+from tests.pipeline_repo import gitml_ok as gitml
 from tests.serve_support import free_port, wait_ready
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("serve-registry")]
 TRUSTED = yaml.safe_load((Path(__file__).resolve().parents[2] / "conf/gitml.yaml").read_text())[
     "trusted_types"
 ]
-
-
-def gitml(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [str(BIN / "gitml"), *args], cwd=cwd, env=env(), capture_output=True, text=True
-    )
-    assert proc.returncode == 0, f"gitml {' '.join(args)}\n{proc.stdout}\n{proc.stderr}"
-    return proc
-
-
-def commit_all(repo: Path, message: str) -> None:
-    run(["git", "add", "-A"], repo)
-    run(["git", "commit", "-qm", message], repo)
 
 
 @pytest.fixture(scope="module")
