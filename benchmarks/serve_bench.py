@@ -1,18 +1,28 @@
-"""Serving benchmark: `gitml serve` against `mlflow models serve` on the same model, same machine.
+"""Serving benchmark: `gitml serve` against MLflow and Seldon MLServer on the same model, one run.
 
-gitml runs twice in the same run: `--runtime skops` and `--runtime onnx` (the compile stage's
-model, verified against the project's dvc.lock); `onnx_vs_skops` in the JSON has their ratios.
+gitml runs twice: `--runtime skops` and `--runtime onnx` (the compile stage's model, verified
+against the project's dvc.lock), each measured on `/invocations` (one-row `dataframe_records`
+bodies) and on OIP v2 (`/v2/models/{name}/infer`, the same rows as v2 bodies with the pandas
+codec). `onnx_vs_skops` in the JSON has their ratios; `targets` has issue 16's ratios.
 
-To run (from the project root, after `make install`):
+To run (from the project root, after `make install` and `make run`):
     python3 -m venv benchmarks/.venv-mlflow
-    benchmarks/.venv-mlflow/bin/pip install mlflow scikit-learn==<ours> skops==<ours> pandas
+    benchmarks/.venv-mlflow/bin/pip install mlflow scikit-learn==<ours> skops==<ours> pandas==<ours>
+    python3 -m venv benchmarks/.venv-mlserver
+    benchmarks/.venv-mlserver/bin/pip install mlserver mlserver-sklearn scikit-learn==<ours> \
+        skops==<ours> pandas==<ours>
     .venv/bin/python benchmarks/serve_bench.py [--seconds 10] [--batch-rows 1000000]
 
-MLflow lives only in benchmarks/.venv-mlflow (never a project dependency). The MLflow model is
-OUR skops pipeline, loaded with skops in that venv (trusting conf/gitml.yaml's list) and saved
-with mlflow.sklearn, served with `--env-manager local`. Load comes from `wrk` (C, closed loop,
-one connection per client, `-t1 -cN -d<seconds>s --latency`, a Lua script cycling through 64
-one-row `dataframe_records` bodies) at 1, 8 and 32 connections; without `wrk` on PATH (or with
+The peers live only in their venvs (never project dependencies). The MLflow model is OUR skops
+pipeline, loaded with skops in that venv (trusting conf/gitml.yaml's list) and saved with
+mlflow.sklearn, served with `--env-manager local --workers 1`. MLServer gets the same pipeline
+written with joblib inside its venv, served by `mlserver_sklearn.SKLearnModel` in one process
+(`parallel_workers: 0`). Both peers run with OMP_NUM_THREADS=1, as gitml predicts on
+`serve.predict_threads` (1) OpenMP threads (`--peer-omp-threads`). Before its load test the
+bench asserts that MLServer's `predict_proba` equals our in-process pipeline's on 1,000 rows
+(nulls included) and prints max |dp|. Load comes from
+`wrk` (C, closed loop, one connection per client, `-t1 -cN -d<seconds>s --latency`, a Lua script
+cycling through 64 one-row bodies) at 1, 8 and 32 connections; without `wrk` on PATH (or with
 `--python-load`) from a Python asyncio + httpx generator, which competes with the server for
 the CPU. Work files go under benchmarks/work/serve (git-ignored). Prints JSON for RESULTS.md.
 """
@@ -40,6 +50,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "benchmarks" / "work" / "serve"
 MLFLOW_VENV = ROOT / "benchmarks" / ".venv-mlflow"
+MLSERVER_VENV = ROOT / "benchmarks" / ".venv-mlserver"
 GITML = str(Path(sys.executable).parent / "gitml")
 
 SAVE_MLFLOW = r"""
@@ -50,6 +61,48 @@ model = sio.load(model_path, trusted=trusted)
 mlflow.sklearn.save_model(model, out, serialization_format="cloudpickle")
 print(mlflow.__version__)
 """
+
+
+SAVE_JOBLIB = r"""
+import json, sys
+import joblib, skops.io as sio, mlserver, sklearn
+model_path, trusted, out = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
+joblib.dump(sio.load(model_path, trusted=trusted), out)
+print(json.dumps({"mlserver": mlserver.__version__, "scikit-learn": sklearn.__version__}))
+"""
+
+#: OIP v2 datatypes of the signature's dtypes (anything else is a string column, BYTES)
+V2_TYPES = {"int64": "INT64", "float64": "FP64", "bool": "BOOL"}
+
+
+def v2_body(frame: Any, features: list[dict[str, Any]]) -> bytes:
+    """An OIP v2 request, pandas codec: one tensor per column, strings as BYTES with `str`."""
+    inputs = []
+    for feat in features:
+        values = frame[feat["name"]].astype(object).where(frame[feat["name"]].notna(), None)
+        tensor: dict[str, Any] = {
+            "name": feat["name"],
+            "shape": [len(frame), 1],
+            "datatype": V2_TYPES.get(feat["dtype"], "BYTES"),
+            "data": [
+                None if v is None else (v.item() if hasattr(v, "item") else v) for v in values
+            ],
+        }
+        if tensor["datatype"] == "BYTES":
+            tensor["parameters"] = {"content_type": "str"}
+        inputs.append(tensor)
+    body = {
+        "parameters": {"content_type": "pd"},
+        "inputs": inputs,
+        "outputs": [{"name": "predict"}, {"name": "predict_proba"}],
+    }
+    return json.dumps(body).encode()
+
+
+def v2_proba(response: dict[str, Any]) -> np.ndarray:
+    """The predict_proba output of an OIP v2 response, as an (n, classes) array."""
+    out = next(o for o in response["outputs"] if o["name"] == "predict_proba")
+    return np.asarray(out["data"], dtype=float).reshape(out["shape"])
 
 
 def free_port() -> int:
@@ -106,7 +159,7 @@ async def load(url: str, bodies: list[bytes], clients: int, seconds: float) -> d
     }
 
 
-def wrk_script(bodies: list[bytes]) -> Path:
+def wrk_script(bodies: list[bytes], name: str = "post.lua") -> Path:
     """A wrk Lua script: POST, JSON content type, the bodies in turn."""
     lines = ['wrk.method = "POST"', 'wrk.headers["Content-Type"] = "application/json"']
     lines.append("local bodies = {")
@@ -119,7 +172,7 @@ def wrk_script(bodies: list[bytes]) -> Path:
         "  return wrk.format(nil, nil, nil, bodies[i])",
         "end",
     ]
-    path = WORK / "post.lua"
+    path = WORK / name
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -165,10 +218,25 @@ def run_load(
     return [asyncio.run(load(url, bodies, c, seconds)) for c in clients]
 
 
+def reference_proba(model_path: Path, frame: Any) -> np.ndarray:
+    """Our skops pipeline's predict_proba on `frame`, in this process (the parity reference)."""
+    from gitml.modeling import load_model, load_signature, prepare_features
+    from gitml.policy import load_policy
+
+    model = load_model(model_path, list(load_policy(ROOT).trusted_types))
+    sig = load_signature(model_path.with_name("signature.json"))
+    return np.asarray(model.predict_proba(prepare_features(frame, sig.features)))
+
+
 def in_process_latency(
     model_path: Path, rows: list[dict[str, Any]], threads: int
-) -> dict[int, float]:
-    """Median time of prepare_features + predict_proba in this process, for 1, 8, 1000 rows."""
+) -> dict[str, float]:
+    """Median ms of prepare_features + predict_proba for 1, 8, 1000 rows; bare predict_proba.
+
+    `bare_predict_proba_1_row` is `predict_proba` alone on an already prepared one-row frame
+    (scikit-learn's fixed cost per call, the issue's 1-client yardstick), the median of 200
+    calls cycling through 64 rows.
+    """
     import pandas as pd
     from threadpoolctl import threadpool_limits
 
@@ -187,7 +255,14 @@ def in_process_latency(
                 t0 = time.perf_counter()
                 model.predict_proba(prepare_features(frame, sig.features))
                 times.append(time.perf_counter() - t0)
-            out[n] = float(np.median(times) * 1000)
+            out[str(n)] = float(np.median(times) * 1000)
+        prepared = [prepare_features(pd.DataFrame([r]), sig.features) for r in rows[:64]]
+        times = []
+        for i in range(200):
+            t0 = time.perf_counter()
+            model.predict_proba(prepared[i % 64])
+            times.append(time.perf_counter() - t0)
+        out["bare_predict_proba_1_row"] = float(np.median(times) * 1000)
     return out
 
 
@@ -249,6 +324,33 @@ print(time.perf_counter() - t0)
 """
 
 
+def _at(results: dict[str, list[dict[str, Any]]], key: str, clients: int) -> dict[str, Any]:
+    return next(r for r in results.get(key, []) if r["clients"] == clients)
+
+
+def targets(results: dict[str, list[dict[str, Any]]], inproc: dict[str, float]) -> dict[str, Any]:
+    """Issue 16's ratios from this run's numbers (gitml onnx on each endpoint)."""
+    out: dict[str, Any] = {}
+    bare = inproc["bare_predict_proba_1_row"]
+    for endpoint, peer in (("", "mlflow"), ("-v2", "mlserver-v2")):
+        key = f"gitml-onnx{endpoint}"
+        try:
+            one, many = _at(results, key, 1), _at(results, key, 32)
+            skops = _at(results, f"gitml-skops{endpoint}", 32)
+        except StopIteration:
+            continue
+        row: dict[str, Any] = {
+            "p50_1_client_over_bare_predict_proba": one["p50"] / bare,
+            "rps_32_over_skops": many["rps"] / skops["rps"],
+            "p99_32_over_skops": many["p99"] / skops["p99"],
+        }
+        if peer in results:
+            row[f"rps_1_over_{peer}"] = one["rps"] / _at(results, peer, 1)["rps"]
+            row[f"rps_32_over_{peer}"] = many["rps"] / _at(results, peer, 32)["rps"]
+        out[key] = row
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, default=ROOT / "models" / "model.skops")
@@ -256,6 +358,20 @@ def main() -> None:
     ap.add_argument("--batch-rows", type=int, default=1_000_000)
     ap.add_argument("--clients", default="1,8,32")
     ap.add_argument("--skip-mlflow", action="store_true")
+    ap.add_argument("--skip-mlserver", action="store_true")
+    ap.add_argument(
+        "--peer-omp-threads",
+        type=int,
+        default=1,
+        help="OMP_NUM_THREADS for MLflow and MLServer (gitml's serve.predict_threads is 1); "
+        "0 leaves OpenMP's default.",
+    )
+    ap.add_argument(
+        "--mlserver-workers",
+        type=int,
+        default=0,
+        help="MLServer parallel_workers (0: inference in the server process, one process).",
+    )
     ap.add_argument(
         "--runtimes", default="skops,onnx", help="gitml arms: --runtime values, comma-separated."
     )
@@ -287,9 +403,23 @@ def main() -> None:
 
     if args.skip_load:
         clients = []
-        args.skip_mlflow = True
+        args.skip_mlflow = args.skip_mlserver = True
+    # gitml scores on policy.serve.predict_threads OpenMP threads; the peers get the same
+    # (with OpenMP's default, one per core, their idle workers spin against wrk and gitml)
+    peer_threads = {}
+    if args.peer_omp_threads:
+        peer_threads = {"OMP_NUM_THREADS": str(args.peer_omp_threads)}
+    features = sig["features"]
+    v2_bodies = [v2_body(frame.iloc[[i]], features) for i in range(64)]
+    v2_script = None if script is None else wrk_script(v2_bodies, "post-v2.lua")
+    parity_frame = frame.iloc[:1000]
+    parity_body = v2_body(parity_frame, features)
+    reference = reference_proba(model, parity_frame)
+    parity: dict[str, float] = {}
+    load_before = os.getloadavg()
     # gitml, once per runtime (the skops model; the compile stage's ONNX model, which must be
-    # verified against ROOT's dvc.lock: `--runtime onnx` refuses to start otherwise)
+    # verified against ROOT's dvc.lock: `--runtime onnx` refuses to start otherwise), each on
+    # /invocations and on OIP v2
     for runtime in args.runtimes.split(","):
         key = f"gitml-{runtime}"
         port = free_port()
@@ -311,12 +441,18 @@ def main() -> None:
             stderr=subprocess.DEVNULL,
         )
         try:
-            wait_ready(f"http://127.0.0.1:{port}/health", gitml)
-            served = httpx.get(f"http://127.0.0.1:{port}/metadata").json()["runtime"]
-            assert served == runtime, f"asked for {runtime}, serving {served}"
-            url = f"http://127.0.0.1:{port}/invocations"
-            results[key] = run_load(url, bodies, clients, args.seconds, script)
-            metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+            base = f"http://127.0.0.1:{port}"
+            wait_ready(f"{base}/health", gitml)
+            meta = httpx.get(f"{base}/metadata").json()
+            assert meta["runtime"] == runtime, f"asked for {runtime}, serving {meta['runtime']}"
+            model_name = meta["artifact"]
+            v2_url = f"{base}/v2/models/{model_name}/infer"
+            answer = httpx.post(v2_url, content=parity_body, timeout=60)
+            answer.raise_for_status()
+            parity[key] = float(np.max(np.abs(v2_proba(answer.json()) - reference)))
+            results[key] = run_load(f"{base}/invocations", bodies, clients, args.seconds, script)
+            results[f"{key}-v2"] = run_load(v2_url, v2_bodies, clients, args.seconds, v2_script)
+            metrics = httpx.get(f"{base}/metrics").text
             sums = dict(re.findall(r"^gitml_batch_rows_(sum|count)\{[^}]*\} (\S+)$", metrics, re.M))
             if sums:
                 mean = float(sums["sum"]) / float(sums["count"])
@@ -326,12 +462,16 @@ def main() -> None:
             gitml.wait(60)
     ratios = {}
     if "gitml-onnx" in results and "gitml-skops" in results:
-        for onnx, skops in zip(results["gitml-onnx"], results["gitml-skops"], strict=True):
-            ratios[str(onnx["clients"])] = {
-                "rps_onnx_over_skops": onnx["rps"] / skops["rps"],
-                "p50_skops_over_onnx": skops["p50"] / onnx["p50"],
-                "p99_skops_over_onnx": skops["p99"] / onnx["p99"],
-            }
+        for endpoint in ("", "-v2"):
+            pairs = zip(
+                results[f"gitml-onnx{endpoint}"], results[f"gitml-skops{endpoint}"], strict=True
+            )
+            for onnx, skops in pairs:
+                ratios[f"{onnx['clients']}{endpoint}"] = {
+                    "rps_onnx_over_skops": onnx["rps"] / skops["rps"],
+                    "p50_skops_over_onnx": skops["p50"] / onnx["p50"],
+                    "p99_skops_over_onnx": skops["p99"] / onnx["p99"],
+                }
 
     # mlflow
     if not args.skip_mlflow and (MLFLOW_VENV / "bin" / "mlflow").exists():
@@ -355,6 +495,7 @@ def main() -> None:
             **os.environ,
             "PATH": f"{MLFLOW_VENV / 'bin'}:{os.environ['PATH']}",
             "MLFLOW_TRACKING_URI": f"file://{WORK / 'mlruns'}",
+            **peer_threads,
         }
         ml = subprocess.Popen(
             [
@@ -380,10 +521,93 @@ def main() -> None:
         try:
             wait_ready(f"http://127.0.0.1:{port}/ping", ml)
             url = f"http://127.0.0.1:{port}/invocations"
+            answer = httpx.post(
+                url,
+                content=json.dumps({"dataframe_records": rows[:1000]}).encode(),
+                headers={"content-type": "application/json"},
+                timeout=60,
+            )
+            answer.raise_for_status()
+            preds = np.asarray(answer.json()["predictions"])
+            labels = reference.argmax(axis=1)
+            parity["mlflow_label_agreement"] = float(np.mean(preds == labels))
             results["mlflow"] = run_load(url, bodies, clients, args.seconds, script)
         finally:
             os.killpg(ml.pid, signal.SIGTERM)
             ml.wait(60)
+
+    # Seldon MLServer: the same pipeline through joblib, mlserver-sklearn, one process
+    if not args.skip_mlserver and (MLSERVER_VENV / "bin" / "mlserver").exists():
+        msdir = WORK / "mlserver"
+        shutil.rmtree(msdir, ignore_errors=True)
+        (msdir / "model").mkdir(parents=True)
+        saved = subprocess.run(
+            [
+                str(MLSERVER_VENV / "bin" / "python"),
+                "-c",
+                SAVE_JOBLIB,
+                str(model),
+                json.dumps(list(policy.trusted_types)),
+                str(msdir / "model" / "model.joblib"),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        for name, version in json.loads(saved).items():
+            versions[f"mlserver-venv {name}"] = version
+        http_port, grpc_port, metrics_port = free_port(), free_port(), free_port()
+        (msdir / "settings.json").write_text(
+            json.dumps(
+                {
+                    "host": "127.0.0.1",
+                    "http_port": http_port,
+                    "grpc_port": grpc_port,
+                    "metrics_port": metrics_port,
+                    "parallel_workers": args.mlserver_workers,
+                }
+            )
+        )
+        model_name = sig.get("model", "model")
+        (msdir / "model" / "model-settings.json").write_text(
+            json.dumps(
+                {
+                    "name": model_name,
+                    "implementation": "mlserver_sklearn.SKLearnModel",
+                    "parameters": {"uri": "./model.joblib"},
+                }
+            )
+        )
+        env = {
+            **os.environ,
+            "PATH": f"{MLSERVER_VENV / 'bin'}:{os.environ['PATH']}",
+            **peer_threads,
+        }
+        ms = subprocess.Popen(
+            [str(MLSERVER_VENV / "bin" / "mlserver"), "start", str(msdir)],
+            env=env,
+            cwd=msdir,
+            stdout=subprocess.DEVNULL,
+            stderr=(msdir / "mlserver.log").open("wb"),
+            start_new_session=True,
+        )
+        try:
+            base = f"http://127.0.0.1:{http_port}"
+            wait_ready(f"{base}/v2/models/{model_name}/ready", ms)
+            url = f"{base}/v2/models/{model_name}/infer"
+            answer = httpx.post(
+                url, content=parity_body, headers={"content-type": "application/json"}, timeout=60
+            )
+            answer.raise_for_status()
+            delta = float(np.max(np.abs(v2_proba(answer.json()) - reference)))
+            parity["mlserver"] = delta
+            print(f"MLServer vs our pipeline on 1000 rows: max |dp| = {delta:.3g}", file=sys.stderr)
+            assert delta <= 1e-12, f"MLServer's probabilities differ from ours: {delta}"
+            results["mlserver-v2"] = run_load(url, v2_bodies, clients, args.seconds, v2_script)
+        finally:
+            os.killpg(ms.pid, signal.SIGTERM)
+            ms.wait(60)
+    load_after = os.getloadavg()
 
     inproc = in_process_latency(model, rows, policy.serve.predict_threads)
 
@@ -450,9 +674,13 @@ def main() -> None:
     report = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
         f"{platform.python_version()}, {platform.platform()}",
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "load_average": os.getloadavg(),
+        "load_average_serving": {"before": load_before, "after": load_after},
         "results": results,
+        "parity_max_abs_dp": parity,
         "onnx_vs_skops": ratios,
+        "targets": targets(results, inproc),
         "in_process_ms": inproc,
         "batch": batch,
         "versions": versions,
