@@ -96,6 +96,8 @@ def read_dataset(out: Path) -> pd.DataFrame:
 def test_predict_dask_equals_single_process(
     ran_template: Path, dataset: Path, cluster: str, tmp_path: Path
 ) -> None:
+    # The Dask engine scores with the skops model (docs/scale.md); the single process would pick
+    # the compiled ONNX model under --runtime auto, equal only within the compile tolerance.
     single = predict(
         ran_template,
         str(dataset / "all.parquet"),
@@ -103,6 +105,8 @@ def test_predict_dask_equals_single_process(
         str(tmp_path / "one.parquet"),
         "--id-column",
         "score",
+        "--runtime",
+        "skops",
         "--no-progress",
     )
     assert single.returncode == 0, single.stderr
