@@ -78,6 +78,10 @@ _LEQ = 0
 FLOAT32_ESTIMATORS = (BaseDecisionTree, BaseForest, BaseGradientBoosting)
 
 
+class ConversionGap(Exception):
+    """A fitted model this adapter cannot convert faithfully (the compile stage records why)."""
+
+
 def runtime_versions() -> dict[str, str]:
     """The versions of the libraries that convert and run the model."""
     return {
@@ -201,7 +205,7 @@ def _hgb_score(scope: Any, operator: Any, container: Any) -> tuple[str, int]:
     model = operator.raw_operator
     attrs, bias = _hgb_nodes(model)
     if not attrs["tree_roots"]:
-        raise NotImplementedError("every tree of the model is a single leaf")
+        raise ConversionGap("every tree of the model is a single leaf")
     xd = scope.get_unique_variable_name("x64")
     container.add_node("Cast", [operator.inputs[0].full_name], [xd], to=TensorProto.DOUBLE)
     raw = scope.get_unique_variable_name("raw")
@@ -263,9 +267,7 @@ def _convert_hgb_regressor(scope: Any, operator: Any, container: Any) -> None:
     model = operator.raw_operator
     link = type(model._loss.link).__name__
     if link != "IdentityLink":
-        raise NotImplementedError(
-            f"HistGradientBoostingRegressor with loss {model.loss!r} ({link})"
-        )
+        raise ConversionGap(f"HistGradientBoostingRegressor with loss {model.loss!r} ({link})")
     score, _ = _hgb_score(scope, operator, container)
     _cast_to_output(container, score, operator.outputs[0])
 
@@ -282,7 +284,7 @@ def _convert_imputer(scope: Any, operator: Any, container: Any) -> None:
             convert_sklearn_imputer(scope, operator, container)
             return
         if op.missing_values is not None and not pd.isna(op.missing_values):
-            raise NotImplementedError(f"string imputer with missing_values={op.missing_values!r}")
+            raise ConversionGap(f"string imputer with missing_values={op.missing_values!r}")
         patched = copy.copy(op)
         patched.missing_values = MISSING
         operator.raw_operator = patched
@@ -332,7 +334,7 @@ def _convert_forest(scope: Any, operator: Any, container: Any) -> None:
         for attr in node.attribute:
             if attr.name == "nodes_missing_value_tracks_true":
                 if len(attr.ints) != len(tracks):
-                    raise NotImplementedError("unexpected tree layout from skl2onnx")
+                    raise ConversionGap("unexpected tree layout from skl2onnx")
                 del attr.ints[:]
                 attr.ints.extend(tracks)
 
