@@ -11,19 +11,15 @@ import yaml
 from sklearn.datasets import load_diabetes, load_wine
 
 from gitml.config import DataConfig
+from gitml.data.colstats import MAX_TRACKED, ColumnStats, is_marker
+from gitml.data.heuristics import pii_by_name, sensitive_by_name
 from gitml.data.infer import (
-    MAX_TRACKED,
-    ColumnStats,
     guess_positive_class,
     guess_task,
     infer_column,
     infer_config,
-    is_marker,
-    na_values,
-    pii_by_name,
-    render_yaml,
-    sensitive_by_name,
 )
+from gitml.data.render import na_values, render_yaml
 from gitml.data.scan import scan
 from gitml.errors import GitmlError
 

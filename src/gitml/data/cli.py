@@ -12,7 +12,8 @@ import typer
 import yaml
 
 from gitml.config import DataConfig
-from gitml.data.infer import Inference, infer_config, na_values, render_yaml
+from gitml.data.infer import Inference, infer_config
+from gitml.data.render import na_values, render_yaml
 from gitml.data.scan import file_format, scan, sniff_separator
 from gitml.dvc import Dvc
 from gitml.errors import GitmlError, user_errors

@@ -1,4 +1,4 @@
-"""Scan a CSV or Parquet file chunk by chunk into per-column statistics (see gitml.data.infer).
+"""Scan a CSV or Parquet file chunk by chunk into per-column statistics (gitml.data.colstats).
 
 CSV is read by pyarrow's streaming reader as raw text (every column a string, no NA conversion;
 3x faster than pandas' `chunksize` reader on the same file; leading blanks are skipped afterwards as
@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from gitml.data.infer import ColumnStats
+from gitml.data.colstats import ColumnStats
 from gitml.errors import GitmlError
 from gitml.fileio import open_parquet
 

@@ -1,0 +1,69 @@
+"""Render an inferred data config as commented YAML (`gitml data init`; pure)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import yaml
+
+from gitml.data.colstats import ColumnStats
+from gitml.data.infer import Inference
+
+
+def na_values(stats: Iterable[ColumnStats]) -> list[str]:
+    """Every missing-value marker met, as raw text (pandas matches na_values exactly), sorted."""
+    found: set[str] = set()
+    for s in stats:
+        found.update(s.markers)
+    return sorted(found)
+
+
+def _flow(value: Any) -> str:
+    """One YAML scalar or flow mapping/list on one line."""
+    text = yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=math.inf)
+    return text.removesuffix("\n...\n").strip()
+
+
+def _comment(text: str) -> str:
+    return "# " + " ".join(text.split())
+
+
+def render_yaml(inf: Inference, command: str) -> str:
+    """The data config as commented YAML: each choice visible, opening with a usage comment."""
+    lines = [
+        f"# {inf.name}: inferred by `{command}`. To use: dvc exp run -S data={inf.name}",
+        _comment(
+            f"{inf.rows} rows scanned. Review every column below (dtype int64|float64|bool|"
+            "category|string|datetime; role feature|target|sensitive|id|time|ignore) and commit "
+            "this file: see docs/data.md."
+        ),
+        f"name: {_flow(inf.name)}",
+        f"source: {inf.source}",
+        f"path: {_flow(inf.path)}",
+    ]
+    if inf.read_options:
+        lines.append(
+            "# Passed to pandas.read_csv. na_values: the missing-value markers found in the file."
+        )
+    lines.append(f"read_options: {_flow(inf.read_options)}")
+    lines.append("n_rows: null")
+    lines.append(f"target: {_flow(inf.target)}")
+    lines.extend(_comment(n) for n in inf.notes)
+    lines.append(f"task: {inf.task}")
+    lines.append(f"positive_class: {_flow(inf.positive_class)}")
+    lines.append(f"time_column: {_flow(inf.time_column)}")
+    lines.append("# PII-flagged columns may not be features unless this is true (privacy review).")
+    lines.append("allow_pii_features: false")
+    lines.append("columns:")
+    for col in inf.columns:
+        for note in col.notes:
+            lines.append("  " + _comment(note))
+        if col.sensitive:
+            lines.append(
+                f"  # candidate sensitive attribute ({col.sensitive}): confirm and set role: "
+                "sensitive (kept out of the features, used for the fairness slices)"
+            )
+        lines.append(f"  {_flow(col.name)}: {_flow(col.to_dict())}")
+    return "\n".join(lines) + "\n"
