@@ -135,7 +135,13 @@ def connect(scheduler: str | None, n_workers: int | None = None) -> Iterator[Any
     The local cluster listens on 127.0.0.1 only, without a dashboard; each worker is one process
     with one thread (scoring is CPU-bound Python and NumPy: processes, not threads, scale it).
     """
-    from distributed import Client, LocalCluster
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise GitmlError(
+            "--engine dask needs Dask's `distributed`, which is not installed in this environment.",
+            "Install the extra: pip install 'gitml[dask]' (docs/scale.md), or drop --engine dask.",
+        ) from None
 
     for name in ("distributed", "tornado"):  # their INFO lines would bury the command's output
         logging.getLogger(name).setLevel(logging.ERROR)

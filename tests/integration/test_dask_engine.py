@@ -55,6 +55,27 @@ def test_a_local_cluster_leaves_the_callers_environment_as_it_was() -> None:
     assert dict(os.environ) == before
 
 
+def test_without_dask_the_engine_is_one_paragraph_and_writes_nothing(
+    ran_template: Path, dataset: Path, tmp_path: Path
+) -> None:
+    # Dask is the `gitml[dask]` extra: an install without it (`distributed` not importable, as
+    # here) gets the install line, not an ImportError traceback.
+    code = "import sys; sys.modules['distributed'] = None; from gitml.cli import main; main()"
+    model = str(ran_template / "models" / "model.skops")
+    out = tmp_path / "scored"
+    args = ["predict", "--model", model, str(dataset / "parts"), "-o", str(out), "--engine", "dask"]
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args, "--no-progress", "--root", str(ran_template)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "pip install 'gitml[dask]'" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not out.exists()
+
+
 @pytest.fixture(scope="module")
 def rows() -> pd.DataFrame:
     frame = generate(PARTS * ROWS_PER_PART, seed=77, scenario="covariate")
