@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import skops.io as sio
-from hydra.utils import instantiate
 from sklearn.base import BaseEstimator, is_classifier, is_regressor
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
@@ -35,6 +34,8 @@ MISSING = "__missing__"
 
 def build_estimator(model: ModelParams) -> BaseEstimator:
     """Instantiate the configured estimator with Hydra (`_target_` + keyword arguments)."""
+    from hydra.utils import instantiate  # here, not at the top: scoring never needs Hydra
+
     try:
         estimator = instantiate(dict(model.kwargs))
     except Exception as exc:  # Hydra wraps import and argument errors alike

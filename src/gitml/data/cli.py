@@ -6,19 +6,21 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 import yaml
 
-from gitml.config import DataConfig
-from gitml.data.infer import Inference, infer_config
-from gitml.data.render import na_values, render_yaml
-from gitml.data.scan import file_format, scan, sniff_separator
 from gitml.dvc import Dvc
 from gitml.errors import GitmlError, user_errors
 from gitml.fileio import write_text
 from gitml.git import Git
+
+if TYPE_CHECKING:
+    from gitml.data.infer import Inference
+
+# The scanner, inference and config loader are imported by the functions that use them: every
+# `gitml` command imports this module to register `gitml data init`, and pays for what it imports.
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,10 @@ def build(
     data_path: Path, rel_path: str, target: str, name: str, task: str = "auto"
 ) -> tuple[Inference, str]:
     """Scan the file and infer its data config; returns the inference and the YAML text."""
+    from gitml.data.infer import infer_config
+    from gitml.data.render import na_values, render_yaml
+    from gitml.data.scan import file_format, scan, sniff_separator
+
     if task not in TASK_CHOICES:
         raise GitmlError(f"--task is '{task}'.", f"Use one of: {', '.join(TASK_CHOICES)}.")
     fmt = file_format(data_path)
@@ -63,6 +69,8 @@ def build(
 
 def check(text: str, task: str) -> None:
     """The produced YAML must load with the pipeline's own loader (DataConfig.parse)."""
+    from gitml.config import DataConfig
+
     try:
         DataConfig.parse(yaml.safe_load(text))
     except GitmlError as error:
