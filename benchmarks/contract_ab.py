@@ -12,6 +12,11 @@ compared. Work files go under benchmarks/work/contract_ab (git-ignored). Prints 
 
     git worktree add /tmp/precontract <sha> && make -C /tmp/precontract install
     .venv/bin/python benchmarks/contract_ab.py --old-root /tmp/precontract [--rounds 3]
+
+`--new-venv DIR` runs the new side from another environment, e.g. a user's install without the
+extras (`python3 -m venv benchmarks/.venv-core && benchmarks/.venv-core/bin/pip install -c
+requirements.lock -e .`): the project's .venv has the dev extra, Dask included, whose import the
+model loader pays (skops scans scikit-learn's modules, which import dask.array when it exists).
 """
 
 from __future__ import annotations
@@ -56,6 +61,12 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--batch-rows", type=int, default=200_000)
+    ap.add_argument(
+        "--new-venv",
+        type=Path,
+        default=Path(sys.executable).parent.parent,
+        help="the environment whose bin/gitml runs the new side (default: this one)",
+    )
     args = ap.parse_args()
 
     import serve_bench
@@ -80,7 +91,7 @@ def main() -> None:
 
     sides = {
         "old": (str(args.old_root / ".venv" / "bin" / "gitml"), args.old_root.resolve(), []),
-        "new": (str(Path(sys.executable).parent / "gitml"), ROOT, ["--runtime", "skops"]),
+        "new": (str(args.new_venv / "bin" / "gitml"), ROOT, ["--runtime", "skops"]),
     }
     old_commit = subprocess.run(
         ["git", "-C", str(args.old_root), "rev-parse", "--short", "HEAD"],
@@ -121,6 +132,7 @@ def main() -> None:
     report = {
         "commits": {"old": old_commit, "new": new_commit},
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "new_venv": str(args.new_venv),
         "rounds": args.rounds,
         "batch_rows": args.batch_rows,
         "serving_rps": {s: [r["rps"] for r in serving[s]] for s in sides},
