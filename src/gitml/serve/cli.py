@@ -11,7 +11,7 @@ from typing import Any
 import typer
 
 from gitml.errors import GitmlError, user_errors
-from gitml.serve.compiled import RUNTIME_HELP
+from gitml.serve.runtimes import RUNTIME_HELP
 
 log = logging.getLogger(__name__)
 

@@ -28,17 +28,9 @@ from gitml.errors import GitmlError
 from gitml.fileio import md5_bytes
 from gitml.lockfile import dir_md5, json_or_none, out_md5, writer_deps
 from gitml.modeling import Signature
+from gitml.serve.runtimes import ONNX, RUNTIMES, SKOPS
 
 log = logging.getLogger(__name__)
-
-SKOPS = "skops"
-ONNX = "onnx"
-AUTO = "auto"
-RUNTIMES = (AUTO, SKOPS, ONNX)
-RUNTIME_HELP = (
-    "skops (the scikit-learn model), onnx (the compile stage's model; refuse to start without "
-    "a verified one) or auto (onnx when verified, else skops)."
-)
 
 
 @dataclass(frozen=True)
