@@ -21,7 +21,8 @@ import pytest
 
 from gitml.data.synthetic import generate
 
-pytestmark = pytest.mark.integration
+# One worker runs the whole module, so its module-scoped fixtures are built once.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("dask_engine")]
 GITML = str(Path(sys.executable).parent / "gitml")
 PARTS = 5
 ROWS_PER_PART = 1_500

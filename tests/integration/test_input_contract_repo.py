@@ -60,7 +60,8 @@ def test_rows_with_markers_score_as_training_read_them(pipeline_repo: Path, tmp_
     dvc("add", "data/external/messy.csv", cwd=repo)
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "messy data"], repo)
-    dvc("exp", "run", "-S", "data=messy", "-S", "model.max_iter=30", cwd=repo)
+    # Up to `train`: the model and its signature are all this test scores with.
+    dvc("exp", "run", "-S", "data=messy", "-S", "model.max_iter=30", "train", cwd=repo)
 
     sig = load_signature(repo / "models/signature.json")
     assert "?" in sig.contract.missing_values

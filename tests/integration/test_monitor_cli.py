@@ -17,7 +17,8 @@ from gitml.data.synthetic import generate
 from gitml.fileio import write_json, write_parquet
 from gitml.profile import build_profile
 
-pytestmark = pytest.mark.integration
+# One worker runs the whole module, so its module-scoped fixtures are built once.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("monitor_cli")]
 
 REPO = Path(__file__).resolve().parents[2]
 NUMERIC = [

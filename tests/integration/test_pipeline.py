@@ -68,44 +68,6 @@ def test_override_experiment_is_recorded(ran_repo: Path) -> None:
     assert forest and forest[0]["metrics"]["reports/metrics.json"]["data"]["roc_auc"] > 0.5
 
 
-def test_queued_sweep_runs_every_point(ran_repo: Path) -> None:
-    before = {e["name"] for e in exps(ran_repo)}
-    baseline = exps(ran_repo)[0]["params"]["params.yaml"]["data"]
-    dvc("exp", "run", "--queue", "-S", "model.max_depth=2,4", cwd=ran_repo)
-    # Runs the queued points in the foreground and returns once the queue is empty.
-    dvc("exp", "run", "--run-all", cwd=ran_repo)
-    status = dvc("queue", "status", cwd=ran_repo).stdout  # a table; no --json in DVC 3
-    tasks = [
-        line.split()
-        for line in status.splitlines()
-        if line.split()[-1:] in (["Success"], ["Failed"], ["Queued"], ["Running"])
-    ]
-    assert [task[-1] for task in tasks] == ["Success", "Success"], status
-    points = [e for e in exps(ran_repo) if e["name"] not in before]
-    by_depth = {e["params"]["params.yaml"]["data"]["model"]["max_depth"]: e for e in points}
-    assert len(points) == 2 and set(by_depth) == {2, 4}, points
-    for depth, point in by_depth.items():
-        params = point["params"]["params.yaml"]["data"]
-        # Only the swept key differs from the baseline's params.
-        assert {**params, "model": {**params["model"], "max_depth": 3}} == baseline, depth
-        metrics = point["metrics"]["reports/metrics.json"]["data"]
-        assert 0.5 < metrics["roc_auc"] <= 1.0, (depth, metrics)
-    # Different trees, different results: each point really trained its own model.
-    assert (
-        by_depth[2]["metrics"]["reports/metrics.json"]["data"]
-        != by_depth[4]["metrics"]["reports/metrics.json"]["data"]
-    )
-
-
-def test_breast_cancer_end_to_end(pipeline_repo: Path) -> None:
-    dvc("exp", "run", "-S", "data=breast_cancer", cwd=pipeline_repo)
-    metrics = json.loads((pipeline_repo / "reports/metrics.json").read_text())
-    assert metrics["roc_auc"] > 0.95
-    assert json.loads((pipeline_repo / "reports/slices.json").read_text()) == {}
-    signature = json.loads((pipeline_repo / "models/signature.json").read_text())
-    assert len(signature["features"]) == 30 and signature["target"] == "benign"
-
-
 def _user_csv(path: Path, rows: int = 400, seed: int = 0) -> None:
     import numpy as np
 

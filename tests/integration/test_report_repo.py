@@ -25,7 +25,8 @@ from tests.integration.report_repo import (
 )
 from tests.pipeline_repo import dvc
 
-pytestmark = pytest.mark.integration
+# One worker runs the whole module, so its module-scoped fixtures are built once.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("report_repo")]
 
 
 @pytest.fixture(scope="module")

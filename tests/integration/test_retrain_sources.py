@@ -28,7 +28,8 @@ from gitml.retrain import score_model
 from tests.integration.test_retrain import gitml
 from tests.pipeline_repo import copy_repo, dvc, run
 
-pytestmark = pytest.mark.integration
+# One worker runs the whole module, so its module-scoped fixtures are built once.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("retrain_sources")]
 
 
 def git(*args: str, cwd: Path) -> str:
@@ -44,6 +45,11 @@ def two_sources(
     git("commit", "-qm", "synthetic_credit results", cwd=repo)
     synthetic = git("rev-parse", "HEAD", cwd=repo)
     dvc("exp", "run", "-S", "data=breast_cancer", cwd=repo)
+    # The built-in breast_cancer config end to end: 30 features, no sensitive column, a good model.
+    assert json.loads((repo / "reports/metrics.json").read_text())["roc_auc"] > 0.95
+    assert json.loads((repo / "reports/slices.json").read_text()) == {}
+    signature = json.loads((repo / "models/signature.json").read_text())
+    assert len(signature["features"]) == 30 and signature["target"] == "benign"
     git("add", "-A", cwd=repo)
     git("commit", "-qm", "breast_cancer results", cwd=repo)
     breast = git("rev-parse", "HEAD", cwd=repo)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.integration.test_workflow_simulation import free_port, ok
 from tests.pipeline_repo import BIN, ROOT, dvc, env, make_template, run
@@ -196,8 +197,16 @@ def test_a_queued_sweep_runs_on_two_workers(loop: Loop, tmp_path: Path) -> None:
         )
     dvc_s3("exp", "run", "--run-all", "-j", "2")  # blocks until both have finished
     rows = _exp_rows(json.loads(dvc_s3("exp", "show", "--json")))
+    baseline = yaml.safe_load((clone / "params.yaml").read_text())
     for depth in (2, 4):
         point = rows[f"depth-{depth}"]
-        assert point["params"]["model"]["max_depth"] == depth, point
+        params = point["params"]
+        assert params["model"]["max_depth"] == depth, point
+        # Only the swept key differs from the baseline's params.
+        unswept = {
+            **params,
+            "model": {**params["model"], "max_depth": baseline["model"]["max_depth"]},
+        }
+        assert unswept == baseline, depth
         assert 0.5 < point["metrics"]["roc_auc"] <= 1.0, point
     assert rows["depth-2"]["metrics"] != rows["depth-4"]["metrics"]

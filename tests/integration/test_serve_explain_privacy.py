@@ -21,7 +21,8 @@ from gitml.modeling import prepare_features
 from gitml.serve.predlog import read_lines
 from tests.serve_support import GITML, ROOT, BuiltModel, build_model, records, start_server
 
-pytestmark = pytest.mark.integration
+# One worker runs the whole module, so its module-scoped fixtures are built once.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("serve_explain_privacy")]
 KEY = "test-secret-key-0123456789"
 EMAILS = ["ann@example.org", "bob@example.org", "cyd@example.org"]
 

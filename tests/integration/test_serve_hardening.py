@@ -21,7 +21,8 @@ import pytest
 from gitml.serve.predlog import read_lines
 from tests.serve_support import GITML, BuiltModel, Server, build_model, records, start_server
 
-pytestmark = pytest.mark.integration
+# One worker runs the whole module, so its module-scoped fixtures are built once.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("serve_hardening")]
 GRACEFUL = (0, -signal.SIGTERM)
 
 

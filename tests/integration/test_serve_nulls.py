@@ -30,7 +30,8 @@ from tests.serve_support import (
     start_server,
 )
 
-pytestmark = pytest.mark.integration
+# One worker runs the whole module, so its module-scoped fixtures are built once.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("serve_nulls")]
 
 NULLABLE = ("home_ownership", "income")
 

@@ -12,7 +12,8 @@ import pytest
 
 from tests.serve_support import GITML, BuiltModel, build_model, in_process, records
 
-pytestmark = pytest.mark.integration
+# One worker runs the whole module, so its module-scoped fixtures are built once.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("serve_predict")]
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,8 @@ import pytest
 from gitml.monitor.io import BatchSource
 from gitml.serve.batch import read_chunks
 
-pytestmark = pytest.mark.unit
+# One worker runs the whole module, so its module-scoped fixtures are built once.
+pytestmark = [pytest.mark.unit, pytest.mark.xdist_group("chunked_reading")]
 
 ROW_GROUPS = 24
 GROUP_ROWS = 40_000  # 24 x 40k x 2 float64 columns: 15 MB of values in all, 0.6 MB a group

@@ -35,7 +35,8 @@ from gitml.schema import coerce
 from stages import compile as stage
 from stages.train import fit
 
-pytestmark = pytest.mark.unit
+# One worker runs the whole module, so its module-scoped fixtures are built once.
+pytestmark = [pytest.mark.unit, pytest.mark.xdist_group("compile")]
 ROOT = Path(__file__).resolve().parents[2]
 CONF = ROOT / "conf"
 UNSEEN = "never-seen-category"

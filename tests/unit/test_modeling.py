@@ -23,7 +23,8 @@ from gitml.modeling import (
 from gitml.schema import coerce
 from stages.train import fit
 
-pytestmark = pytest.mark.unit
+# One worker runs the whole module, so its module-scoped fixtures are built once.
+pytestmark = [pytest.mark.unit, pytest.mark.xdist_group("modeling")]
 ROOT = Path(__file__).resolve().parents[2]
 TRUSTED = yaml.safe_load((ROOT / "conf/gitml.yaml").read_text())["trusted_types"]
 

@@ -20,7 +20,8 @@ from scipy import stats as sst
 
 from benchmarks.monitor_crosscheck import METHODS, checksum, comparable, gitml_columns, tables
 
-pytestmark = pytest.mark.unit
+# One worker runs the whole module, so its module-scoped fixtures are built once.
+pytestmark = [pytest.mark.unit, pytest.mark.xdist_group("monitor_evidently")]
 
 GOLDEN = json.loads((Path(__file__).parent / "golden" / "evidently_small.json").read_text())
 CASES = {case["rows"]: case for case in GOLDEN["cases"]}

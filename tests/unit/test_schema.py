@@ -11,7 +11,8 @@ from gitml.config import DataConfig, load_params
 from gitml.data.synthetic import generate
 from gitml.schema import coerce, validate_frame
 
-pytestmark = pytest.mark.unit
+# One worker runs the whole module, so its module-scoped fixtures are built once.
+pytestmark = [pytest.mark.unit, pytest.mark.xdist_group("schema")]
 ROOT = Path(__file__).resolve().parents[2]
 
 
