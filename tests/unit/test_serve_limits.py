@@ -50,7 +50,8 @@ def test_element_count_is_bounded() -> None:
 
 def test_integers_outside_int64_are_422_naming_the_column() -> None:
     raw = {k: [v, v] for k, v in ROW.items()}
-    for big in (10**30, -(10**19), 2**63, 1e30):
+    # -2**63 - 1 and 2**63 + 1 round onto the limits as floats: judged on the exact integer.
+    for big in (10**30, -(10**19), 2**63, 1e30, -(2**63) - 1, 2**63 + 1):
         with pytest.raises(InputError, match="int64") as err:
             scoring.validate({**raw, "age": [1, big]}, SIG)
         assert err.value.status == 422 and err.value.field == "age"
@@ -88,6 +89,25 @@ def test_duplicate_v2_input_names_are_400() -> None:
     with pytest.raises(InputError, match="more than once") as err:
         scoring.columns_from_v2({"inputs": [tensor, dict(tensor, data=[2])]})
     assert err.value.status == 400 and err.value.field == "age"
+
+
+@pytest.mark.parametrize("datatype", [{}, [], None, 64])
+def test_a_v2_datatype_that_is_not_a_name_is_400(datatype: Any) -> None:
+    # {} used to raise TypeError (unhashable) inside the membership test: a 500.
+    tensor = {"name": "age", "shape": [1], "datatype": datatype, "data": [1]}
+    with pytest.raises(InputError, match="datatype") as err:
+        scoring.columns_from_v2({"inputs": [tensor]})
+    assert err.value.status == 400 and err.value.field == "age"
+
+
+def test_a_row_object_without_a_feature_other_rows_have_is_422() -> None:
+    rows = [dict(ROW), {k: v for k, v in ROW.items() if k != "income"}]
+    with pytest.raises(InputError, match="Row 1 of 'dataframe_records' has no 'income'") as err:
+        scoring.columns_from_payload({"dataframe_records": rows}, SIG)
+    assert err.value.status == 422 and err.value.field == "income"
+    rows[1]["income"] = None  # an explicit null is a missing value
+    raw, _ = scoring.columns_from_payload({"dataframe_records": rows}, SIG)
+    assert raw["income"][1] is None
 
 
 @pytest.mark.parametrize(
@@ -136,3 +156,14 @@ def test_log_reopens_after_delete_and_external_rotation(tmp_path: Path) -> None:
     plog.close()
     assert [r["n"] for _, r in read_lines(path)] == [4]
     assert [r["n"] for _, r in read_lines(tmp_path / "logs" / "p.jsonl.old")] == [2]
+
+
+def test_a_json_integer_past_int64_stays_exact_and_is_refused() -> None:
+    # orjson reads -9223372036854775809 as the float -2**63, which fits int64: scored, silently.
+    body = json.dumps({"dataframe_records": [{**ROW, "age": -(2**63) - 1}]}).encode()
+    payload = scoring.parse_json(body)
+    assert payload["dataframe_records"][0]["age"] == -(2**63) - 1
+    raw, _ = scoring.columns_from_payload(payload, SIG)
+    with pytest.raises(InputError, match="int64"):
+        scoring.validate(raw, SIG)
+    assert scoring.parse_json(b'{"x": 1234567890123456789}') == {"x": 1234567890123456789}

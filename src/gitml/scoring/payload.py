@@ -67,19 +67,25 @@ def check_json_shape(
             )
 
 
+#: 19 digits in a row: possibly an integer beyond int64, which orjson would round to a float
+#: (-2**63 - 1 becomes -2**63); such bodies are parsed by the standard library, exactly.
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+
+
 def parse_json(
     body: bytes, max_depth: int = MAX_JSON_DEPTH, max_elements: int = MAX_ELEMENTS
 ) -> Any:
     """Decode a JSON body; malformed JSON is a 400 that says where it broke.
 
     The body's nesting and size are bounded first (`check_json_shape`). orjson parses (several
-    times faster); what it refuses (NaN/Infinity literals, integers beyond 64 bits, errors)
-    goes through the standard library, which decides and explains."""
+    times faster); what it refuses (NaN/Infinity literals, errors) and bodies that may hold an
+    integer beyond 64 bits go through the standard library, which keeps integers exact."""
     check_json_shape(body, max_depth, max_elements)
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        pass
+    if not _LONG_DIGITS.search(body):  # orjson reads integers past 64 bits as rounded floats
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass
     try:
         return json.loads(body)
     except UnicodeDecodeError as exc:
@@ -203,7 +209,25 @@ def columns_from_payload(
         if key == "dataframe_records":
             raise InputError("'dataframe_records' must be a list of row objects.", key, 400)
         return _rows_to_columns(value, signature.feature_names, key), dict(params)
-    return _records_to_columns(value, key), dict(params)
+    columns = _records_to_columns(value, key)
+    _every_row_has_the_features(value, signature.feature_names, key)
+    return columns, dict(params)
+
+
+def _every_row_has_the_features(records: Sequence[Any], features: Sequence[str], key: str) -> None:
+    """A row object that lacks a feature another row has is refused (a null must be sent as
+    null): a typo in one row's key would otherwise score that row on a missing value."""
+    if len(records) < 2:
+        return
+    for name in features:
+        has = [name in rec for rec in records]
+        if any(has) and not all(has):
+            i = has.index(False)
+            raise InputError(
+                f"Row {i} of '{key}' has no '{name}', which other rows have; send "
+                f'"{name}": null for a missing value.',
+                name,
+            )
 
 
 def columns_from_csv(
@@ -264,7 +288,7 @@ def columns_from_v2(payload: Any) -> dict[str, Sequence[Any]]:
                 name,
                 400,
             )
-        if dtype not in V2_DATATYPES:
+        if not isinstance(dtype, str) or dtype not in V2_DATATYPES:  # a dict is unhashable
             raise InputError(
                 f"Input '{name}' has datatype {dtype!r}; expected one of "
                 f"{', '.join(sorted(V2_DATATYPES))}.",

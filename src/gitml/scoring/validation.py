@@ -25,6 +25,7 @@ _INF = float("inf")
 _I64_MIN = -(2**63)
 _I64_MAX = 2**63 - 1
 _I64_END = float(2**63)  # floats in [-2**63, 2**63) fit int64
+_I64_GUARD = float(2**62)  # below this magnitude every whole number fits int64
 _FLOAT_LIKE = (int, float, np.integer, np.floating)
 
 
@@ -68,6 +69,14 @@ def _to_float(
         f"Column '{name}' expects {dtype} numbers; row {i} has {type(value).__name__} {short(value)}.",
         name,
     )
+
+
+def _in_int64(value: Any, number: float) -> bool:
+    """Whether a whole number lies in int64's range: exactly for an integer (its float may round
+    onto the limit, e.g. -2**63 - 1 -> -2**63), by its float otherwise."""
+    if isinstance(value, int | np.integer) and not isinstance(value, bool):
+        return _fits_int64(value)
+    return -_I64_END <= number < _I64_END
 
 
 def _fits_int64(value: Any) -> bool:
@@ -116,7 +125,7 @@ def _numeric_values(
         elif whole:
             if not number.is_integer():
                 fraction.append(i)
-            elif (number >= _I64_END or number < -_I64_END) and not _fits_int64(value):
+            elif abs(number) >= _I64_GUARD and not _in_int64(value, number):
                 outside.append(i)
         elif dtype == "bool" and number != 0.0 and number != 1.0:
             notbool.append(i)

@@ -116,7 +116,7 @@ def create_app(
     )
     app.state.server = state
     add_routes(app, state)
-    document_scoring(app)
+    document_scoring(app, state)
     app.add_middleware(ScoringFrontend, state=state, handlers=ScoringHandlers(state))
     return app
 

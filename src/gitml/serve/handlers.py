@@ -168,6 +168,7 @@ class ScoringHandlers:
                 )
             payload = self._parse(body)
             raw = scoring.columns_from_v2(payload)
+            self._known_inputs(raw)
             wanted = payload.get("outputs")
             names = list(_V2_OUTPUTS)
             if wanted is not None:
@@ -257,6 +258,18 @@ class ScoringHandlers:
     def _parse(self, body: bytes) -> Any:
         settings = self.state.settings
         return scoring.parse_json(body, settings.max_json_depth, settings.max_elements)
+
+    def _known_inputs(self, raw: Mapping[str, Any]) -> None:
+        """OIP v2 inputs are the model's: its features and the declared context columns."""
+        spec = self.state.context
+        known = {*self.state.bundle.signature.feature_names, *spec.logged, *spec.pii}
+        unknown = [name for name in raw if name not in known]
+        if unknown:
+            raise InputError(
+                f"Unknown input '{unknown[0]}': the inputs are the model's features (GET "
+                "/v2/models/<name> lists them) and the declared context columns.",
+                unknown[0],
+            )
 
     def _context(self, raw: Mapping[str, Any], columns: scoring.Columns) -> Any:
         """The request's declared context/PII columns (never model input), or None."""

@@ -3,17 +3,24 @@
 POST /invocations and POST /v2/models/{name}/infer are answered by the ASGI layer
 (`gitml.serve.asgi`) before FastAPI's routing, so FastAPI does not know them. `document_scoring`
 adds them to the app's generated spec (/openapi.json, /docs), where they appear as if they were
-routes: request bodies, parameters and descriptions.
+routes: request bodies, parameters and descriptions. The request bodies are the served model's
+(`gitml.serve.schemas`, rebuilt when `--follow-stage` swaps the model); the constants below are
+the protocols' layout, used when no model is known.
 """
 
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
-from gitml.scoring import V2_DATATYPES
+from gitml.modeling import Signature
+from gitml.scoring import V2_DATATYPES, ContextSpec
+from gitml.serve import schemas
+
+if TYPE_CHECKING:
+    from gitml.serve.state import ServerState
 
 INVOCATIONS_BODY: dict[str, Any] = {
     "required": True,
@@ -192,18 +199,74 @@ V2_INFER: dict[str, Any] = {
 }
 
 
-def document_scoring(app: FastAPI) -> None:
-    """Make `app`'s OpenAPI spec list the scoring routes: /invocations first, v2 infer last."""
+def scoring_paths(
+    signature: Signature | None, context: ContextSpec, unknown_categories: str = "error"
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The /invocations and v2 infer entries; with a signature, their request bodies are the
+    served model's (`gitml.serve.schemas`), else the protocols' layout."""
+    invocations, v2 = copy.deepcopy(INVOCATIONS), copy.deepcopy(V2_INFER)
+    if signature is None:
+        return invocations, v2
+    content = invocations["post"]["requestBody"]["content"]
+    content["application/json"]["schema"] = schemas.invocations_schema(
+        signature, context, unknown_categories
+    )
+    csv = schemas.csv_schema(signature)
+    if csv is None:  # features a plain CSV pattern cannot spell: CSV is described, not schematised
+        del content["text/csv"]
+        invocations["post"]["description"] += (
+            "\nCSV bodies (text/csv, a header naming the features) are accepted too."
+        )
+    else:
+        content["text/csv"]["schema"] = csv
+    v2["post"]["requestBody"]["content"]["application/json"]["schema"] = schemas.v2_schema(
+        signature
+    )
+    return invocations, v2
+
+
+def _name_is_the_served_model(paths: dict[str, Any], name: str) -> None:
+    """The v2 routes' `{name}` is the served model's name (any other is a 404)."""
+    for path, item in paths.items():
+        if "{name}" not in path:
+            continue
+        for operation in item.values():
+            for param in operation.get("parameters", []):
+                if param.get("in") == "path" and param.get("name") == "name":
+                    param["schema"] = {**param.get("schema", {}), "enum": [name]}
+
+
+def document_scoring(app: FastAPI, state: ServerState | None = None) -> None:
+    """Make `app`'s OpenAPI spec list the scoring routes: /invocations first, v2 infer last.
+
+    With the server's state, the request bodies describe the model it serves, rebuilt when a
+    reload (`--follow-stage`) swaps the model."""
     generate = app.openapi
+    built: dict[str, Any] = {}
 
     def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = generate()
-            schema["paths"] = {
-                "/invocations": copy.deepcopy(INVOCATIONS),
-                **schema["paths"],
-                "/v2/models/{name}/infer": copy.deepcopy(V2_INFER),
+        digest = state.bundle.digest if state is not None else ""
+        if app.openapi_schema is None or built.get("digest") != digest:
+            schema = generate() if app.openapi_schema is None else app.openapi_schema
+            others = {
+                k: v
+                for k, v in schema["paths"].items()
+                if k not in ("/invocations", "/v2/models/{name}/infer")
             }
-        return app.openapi_schema or {}
+            invocations, v2 = scoring_paths(
+                state.bundle.signature if state is not None else None,
+                state.context if state is not None else ContextSpec(),
+                state.settings.unknown_categories if state is not None else "error",
+            )
+            schema["paths"] = {
+                "/invocations": invocations,
+                **others,
+                "/v2/models/{name}/infer": v2,
+            }
+            if state is not None:
+                _name_is_the_served_model(schema["paths"], state.bundle.name)
+            app.openapi_schema = schema
+            built["digest"] = digest
+        return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
