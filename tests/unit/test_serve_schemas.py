@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from typing import Any
 
 import jsonschema
@@ -51,6 +52,8 @@ BODIES = [
     {"dataframe_records": [{**ROW, "age": 2**63}]},
     {"dataframe_records": [{**ROW, "age": -(2**63) - 1}]},
     {"dataframe_records": [{**ROW, "age": 1.5}]},
+    {"dataframe_records": [{**ROW, "income": -int(sys.float_info.max) - 1}]},  # float() rounds in
+    {"dataframe_records": [{**ROW, "income": int(sys.float_info.max)}]},
     {"dataframe_records": [{**ROW, "age": None}]},  # not nullable
     {"dataframe_records": [{**ROW, "region": "west"}]},
     {"dataframe_records": [{**ROW, "income": "1.5"}]},

@@ -3,6 +3,7 @@ array per feature (float64 for numeric, NaN = missing; object for categorical, s
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -25,6 +26,7 @@ _INF = float("inf")
 _I64_MIN = -(2**63)
 _I64_MAX = 2**63 - 1
 _I64_END = float(2**63)  # floats in [-2**63, 2**63) fit int64
+_FLOAT_MAX_INT = int(sys.float_info.max)  # the largest finite float64, as an integer
 _I64_GUARD = float(2**62)  # below this magnitude every whole number fits int64
 _FLOAT_LIKE = (int, float, np.integer, np.floating)
 
@@ -61,10 +63,9 @@ def _to_float(
                 f"Column '{name}' expects a date-time; row {i} has {value!r}.", name
             ) from None
     if isinstance(value, _FLOAT_LIKE) and not isinstance(value, bool | np.bool_):
-        try:
-            return float(value)
-        except OverflowError:  # an integer beyond float range
-            return _INF if value > 0 else -_INF
+        if isinstance(value, int) and abs(value) > _FLOAT_MAX_INT:  # past float64's range,
+            return _INF if value > 0 else -_INF  # even where float() would round it back in
+        return float(value)
     raise InputError(
         f"Column '{name}' expects {dtype} numbers; row {i} has {type(value).__name__} {short(value)}.",
         name,

@@ -4,8 +4,7 @@ POST /invocations and POST /v2/models/{name}/infer are answered by the ASGI laye
 (`gitml.serve.asgi`) before FastAPI's routing, so FastAPI does not know them. `document_scoring`
 adds them to the app's generated spec (/openapi.json, /docs), where they appear as if they were
 routes: request bodies, parameters and descriptions. The request bodies are the served model's
-(`gitml.serve.schemas`, rebuilt when `--follow-stage` swaps the model); the constants below are
-the protocols' layout, used when no model is known.
+(`gitml.serve.schemas`), rebuilt when `--follow-stage` swaps the model.
 """
 
 from __future__ import annotations
@@ -16,106 +15,18 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI
 
 from gitml.modeling import Signature
-from gitml.scoring import V2_DATATYPES, ContextSpec
+from gitml.scoring import ContextSpec
 from gitml.serve import schemas
 
 if TYPE_CHECKING:
     from gitml.serve.state import ServerState
 
+#: Request bodies: the schemas come from the served model's signature (`scoring_paths`).
 INVOCATIONS_BODY: dict[str, Any] = {
     "required": True,
-    "content": {
-        "application/json": {
-            "schema": {
-                "type": "object",
-                "description": "Exactly one of dataframe_split, dataframe_records, instances, "
-                'inputs; optional params (e.g. {"probabilities": true}).',
-                "oneOf": [
-                    {"required": ["dataframe_split"]},
-                    {"required": ["dataframe_records"]},
-                    {"required": ["instances"]},
-                    {"required": ["inputs"]},
-                ],
-                "additionalProperties": False,
-                "properties": {
-                    "dataframe_split": {
-                        "type": "object",
-                        "required": ["columns", "data"],
-                        "properties": {
-                            "columns": {"type": "array", "items": {"type": "string"}},
-                            "data": {"type": "array", "items": {"type": "array"}, "minItems": 1},
-                        },
-                    },
-                    "dataframe_records": {
-                        "type": "array",
-                        "items": {"type": "object"},
-                        "minItems": 1,
-                    },
-                    "instances": {"type": "array", "minItems": 1},
-                    "inputs": {
-                        "anyOf": [
-                            {"type": "array", "minItems": 1},
-                            {"type": "object", "minProperties": 1},
-                        ]
-                    },
-                    "params": {
-                        "type": "object",
-                        "properties": {
-                            "probabilities": {"type": ["boolean", "null"]},
-                            "explain": {"type": ["boolean", "null"]},
-                        },
-                    },
-                },
-            }
-        },
-        "text/csv": {"schema": {"type": "string"}},
-    },
+    "content": {"application/json": {"schema": {}}, "text/csv": {"schema": {"type": "string"}}},
 }
-
-V2_INFER_BODY: dict[str, Any] = {
-    "required": True,
-    "content": {
-        "application/json": {
-            "schema": {
-                "type": "object",
-                "required": ["inputs"],
-                "properties": {
-                    "id": {"type": "string"},
-                    "parameters": {
-                        "type": "object",
-                        "properties": {"explain": {"type": ["boolean", "null"]}},
-                    },
-                    "inputs": {
-                        "type": "array",
-                        "minItems": 1,
-                        "items": {
-                            "type": "object",
-                            "required": ["name", "shape", "datatype", "data"],
-                            "properties": {
-                                "name": {"type": "string", "minLength": 1},
-                                "shape": {
-                                    "type": "array",
-                                    "items": {"type": "integer", "minimum": 0},
-                                    "minItems": 1,
-                                },
-                                "datatype": {"enum": sorted(V2_DATATYPES)},
-                                "data": {"type": "array", "minItems": 1},
-                            },
-                        },
-                    },
-                    "outputs": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "required": ["name"],
-                            "properties": {"name": {"enum": ["predict", "predict_proba"]}},
-                        },
-                    },
-                },
-            }
-        }
-    },
-}
+V2_INFER_BODY: dict[str, Any] = {"required": True, "content": {"application/json": {"schema": {}}}}
 
 ERROR_BODY: dict[str, Any] = {
     "type": "object",
@@ -200,13 +111,11 @@ V2_INFER: dict[str, Any] = {
 
 
 def scoring_paths(
-    signature: Signature | None, context: ContextSpec, unknown_categories: str = "error"
+    signature: Signature, context: ContextSpec, unknown_categories: str = "error"
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The /invocations and v2 infer entries; with a signature, their request bodies are the
-    served model's (`gitml.serve.schemas`), else the protocols' layout."""
+    """The /invocations and v2 infer entries, with the served model's request bodies
+    (`gitml.serve.schemas`)."""
     invocations, v2 = copy.deepcopy(INVOCATIONS), copy.deepcopy(V2_INFER)
-    if signature is None:
-        return invocations, v2
     content = invocations["post"]["requestBody"]["content"]
     content["application/json"]["schema"] = schemas.invocations_schema(
         signature, context, unknown_categories
@@ -236,17 +145,15 @@ def _name_is_the_served_model(paths: dict[str, Any], name: str) -> None:
                     param["schema"] = {**param.get("schema", {}), "enum": [name]}
 
 
-def document_scoring(app: FastAPI, state: ServerState | None = None) -> None:
-    """Make `app`'s OpenAPI spec list the scoring routes: /invocations first, v2 infer last.
-
-    With the server's state, the request bodies describe the model it serves, rebuilt when a
-    reload (`--follow-stage`) swaps the model."""
+def document_scoring(app: FastAPI, state: ServerState) -> None:
+    """Make `app`'s OpenAPI spec list the scoring routes (/invocations first, v2 infer last), with
+    the request bodies of the model `state` serves, rebuilt when a reload swaps the model."""
     generate = app.openapi
     built: dict[str, Any] = {}
 
     def openapi() -> dict[str, Any]:
-        digest = state.bundle.digest if state is not None else ""
-        if app.openapi_schema is None or built.get("digest") != digest:
+        bundle = state.bundle
+        if app.openapi_schema is None or built.get("digest") != bundle.digest:
             schema = generate() if app.openapi_schema is None else app.openapi_schema
             others = {
                 k: v
@@ -254,19 +161,12 @@ def document_scoring(app: FastAPI, state: ServerState | None = None) -> None:
                 if k not in ("/invocations", "/v2/models/{name}/infer")
             }
             invocations, v2 = scoring_paths(
-                state.bundle.signature if state is not None else None,
-                state.context if state is not None else ContextSpec(),
-                state.settings.unknown_categories if state is not None else "error",
+                bundle.signature, state.context, state.settings.unknown_categories
             )
-            schema["paths"] = {
-                "/invocations": invocations,
-                **others,
-                "/v2/models/{name}/infer": v2,
-            }
-            if state is not None:
-                _name_is_the_served_model(schema["paths"], state.bundle.name)
+            schema["paths"] = {"/invocations": invocations, **others, "/v2/models/{name}/infer": v2}
+            _name_is_the_served_model(schema["paths"], bundle.name)
             app.openapi_schema = schema
-            built["digest"] = digest
+            built["digest"] = bundle.digest
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

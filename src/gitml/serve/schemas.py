@@ -21,7 +21,6 @@ from gitml.modeling import Signature
 from gitml.scoring import PAYLOAD_KEYS, V2_DATATYPES, ContextSpec
 
 INT64 = (-(2**63), 2**63 - 1)
-FINITE = 1.7976931348623157e308
 #: A plain value of a context column (id, sensitive, time): text, a number, true/false or null.
 CONTEXT_VALUE: dict[str, Any] = {"type": ["string", "number", "boolean", "null"]}
 #: Category values a CSV pattern can spell as they are (no quoting, no separators, no blanks).
@@ -49,10 +48,12 @@ def feature_schema(
         elif dtype == "datetime":
             options += [
                 {"type": "string", "format": "date-time"},
-                {"type": "number", "minimum": -FINITE, "maximum": FINITE},
+                {"type": "number"},
             ]
         else:
-            options.append({"type": "number", "minimum": -FINITE, "maximum": FINITE})
+            # No bounds: a decimal bound near float64's limit cannot match a binary parser (a
+            # literal just past it rounds back in); finite is all the validator asks.
+            options.append({"type": "number"})
         numeric_markers = sorted(contract.numeric_markers(name))
         if numeric_markers and not nullable:  # a marker number reads as missing: refused
             options = [{"allOf": [o, {"not": {"enum": numeric_markers}}]} for o in options]
