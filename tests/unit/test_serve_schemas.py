@@ -52,7 +52,6 @@ BODIES = [
     {"dataframe_records": [{**ROW, "age": 2**63}]},
     {"dataframe_records": [{**ROW, "age": -(2**63) - 1}]},
     {"dataframe_records": [{**ROW, "age": 1.5}]},
-    {"dataframe_records": [{**ROW, "income": -int(sys.float_info.max) - 1}]},  # float() rounds in
     {"dataframe_records": [{**ROW, "income": int(sys.float_info.max)}]},
     {"dataframe_records": [{**ROW, "age": None}]},  # not nullable
     {"dataframe_records": [{**ROW, "region": "west"}]},
@@ -95,3 +94,11 @@ def test_the_csv_pattern_matches_a_valid_body_and_not_a_bad_one() -> None:
         scoring.columns_from_csv(b"age,income,region\n30,1.5,north\n-2,,south\n"), SIG
     )
     assert scoring.n_rows(good) == 2
+
+
+def test_an_integer_past_float64_is_refused_though_the_schema_has_no_bound() -> None:
+    # The one documented gap: a bound at float64's limit, written in decimal, cannot agree with a
+    # binary parser, so float columns are unbounded in the schema; the validator refuses integers
+    # whose float() would round back into range.
+    body = {"dataframe_records": [{**ROW, "income": -int(sys.float_info.max) - 1}]}
+    assert schema_accepts(body) and not server_accepts(body)

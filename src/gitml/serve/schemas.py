@@ -7,7 +7,9 @@ markers), the declared context columns as plain values, a CSV body as a pattern 
 rows of typed cells) and the OIP v2 tensors one per feature. A body that matches the schema
 scores (200); one that does not is refused with a 4xx. Schemathesis checks both directions in
 the suite. What JSON Schema cannot say (OIP v2 tensors of equal length) is described for one row
-per request; the description says that n rows work the same way.
+per request; the description says that n rows work the same way. One gap is left on purpose:
+float columns have no bounds (a decimal bound at float64's limit cannot agree with a binary
+parser), so an integer of more than 308 digits is schema-valid and refused as not finite.
 """
 
 from __future__ import annotations
