@@ -238,6 +238,13 @@ class PairedMetrics:
             self._init_multiclass(y, base, head)
         else:
             self._init_regression(y.astype(np.float64), base, head)
+        # Columns of integers in [-1, 1] (counts, 0/1 indicators) sum exactly in float32 under
+        # integer weights; real-valued ones (log loss, squared errors) are summed in float64:
+        # a float32 accumulation of them drifts by ~1e-6 relative over a few thousand rows.
+        cols = self._columns
+        self._exact = np.all((cols == np.round(cols)) & (np.abs(cols) <= 1), axis=0)
+        self._exact_cols32 = np.ascontiguousarray(cols[:, self._exact], dtype=np.float32)
+        self._real_cols = np.ascontiguousarray(cols[:, ~self._exact])
 
     # -- construction ---------------------------------------------------------------------------
 
@@ -317,7 +324,7 @@ class PairedMetrics:
         if base.ndim != 1:
             raise ValueError("regression predictions must be one value per row")
         self.order = np.arange(self.n)
-        # Centre and scale so that float32 sums keep their precision; the metrics are rescaled.
+        # Centre and scale so that the sums stay well conditioned; the metrics are rescaled.
         scale = float(np.std(y)) or 1.0
         self._scale = scale
         yc = (y - np.mean(y)) / scale
@@ -343,8 +350,8 @@ class PairedMetrics:
     def evaluate(self, weights: NDArray[np.generic]) -> dict[str, Pair]:
         """Every metric for each row of `weights` (shape (B, n), canonical order).
 
-        Integer weights up to about 2**24 in total are summed exactly in float32; pass float64
-        weights for full double precision. `evaluate_columns` takes the weights transposed
+        Integer weights up to about 2**24 in total: counts are summed exactly in float32, the
+        real-valued columns (log loss, squared errors) in float64. `evaluate_columns` takes the weights transposed
         (one weight vector per column), the layout the bootstrap draws them in.
 
         Returns:
@@ -360,10 +367,16 @@ class PairedMetrics:
         """
         if weights.ndim != 2 or weights.shape[0] != self.n:
             raise ValueError(f"weights must have shape ({self.n}, B), got {weights.shape}")
-        exact32 = weights.dtype != np.float64 and self.n <= FLOAT32_MAX_ROWS
-        dtype: Float = np.float32 if exact32 else np.float64
-        w: NDArray[np.floating] = weights.astype(dtype, copy=False)
-        sums = (w.T @ self._columns.astype(dtype)).astype(np.float64)
+        w: NDArray[np.floating]
+        if weights.dtype != np.float64 and self.n <= FLOAT32_MAX_ROWS:
+            w = weights.astype(np.float32, copy=False)
+            sums = np.empty((weights.shape[1], self._columns.shape[1]))
+            sums[:, self._exact] = w.T @ self._exact_cols32
+            if self._real_cols.shape[1]:
+                sums[:, ~self._exact] = weights.T.astype(np.float64) @ self._real_cols
+        else:
+            w = weights.astype(np.float64, copy=False)
+            sums = w.T @ self._columns
         if self.task == "binary":
             out = self._binary(sums)
             if self._rankings is not None:
