@@ -7,8 +7,8 @@ checkout's models/model.skops and signature.json; the old code ignores the signa
 compiled runtime), each with its own project root (conf/gitml.yaml). Per round, in this order:
 serve old, serve new (`wrk -t1 -c32 -d<seconds>s` on `/invocations`, 64 one-row
 `dataframe_records` bodies, after a 2 s warm-up at 8 connections), then `gitml predict` old, new
-(whole process, Parquet in and out). The rounds alternate A/B/A/B; the medians over rounds are
-compared. Work files go under benchmarks/work/contract_ab (git-ignored). Prints JSON.
+(whole process, Parquet in and out), in the order old-new in even rounds and new-old in odd ones
+(ABBA, so a drift in load does not favour one side); the medians over rounds are compared. Work files go under benchmarks/work/contract_ab (git-ignored). Prints JSON.
 
     git worktree add /tmp/precontract <sha> && make -C /tmp/precontract install
     .venv/bin/python benchmarks/contract_ab.py --old-root /tmp/precontract [--rounds 3]
@@ -108,11 +108,14 @@ def main() -> None:
     serving: dict[str, list[dict[str, Any]]] = {"old": [], "new": []}
     batch: dict[str, list[float]] = {"old": [], "new": []}
     loads = [os.getloadavg()]
-    for _ in range(args.rounds):
-        for side, (gitml, root, extra) in sides.items():
+    for round_ in range(args.rounds):
+        # ABBA: old first in even rounds, new first in odd ones, so a drift in the machine's
+        # load over the run does not always favour the side that runs first
+        order = list(sides.items()) if round_ % 2 == 0 else list(reversed(sides.items()))
+        for side, (gitml, root, extra) in order:
             serving[side].append(serve_once(gitml, root, model, extra, script, args.seconds))
             loads.append(os.getloadavg())
-        for side, (gitml, root, extra) in sides.items():
+        for side, (gitml, root, extra) in order:
             out = WORK / f"out-{side}.parquet"
             cmd = [gitml, "predict", "--model", str(model), "--root", str(root), str(data)]
             wall, _ = timed([*cmd, "-o", str(out), "--no-progress", *extra])

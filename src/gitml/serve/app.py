@@ -23,9 +23,10 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from gitml.policy.serve import ServePolicy
-from gitml.serve.asgi import ScoringFrontend
+from gitml.serve.asgi import ScoringFrontend, scoring_route
 from gitml.serve.batcher import MicroBatcher, limit_threads
 from gitml.serve.bundle import ModelBundle
 from gitml.serve.handlers import ScoringHandlers
@@ -107,7 +108,7 @@ def create_app(
                 log.info("follow-stage: now serving %s %s (%s)", new.name, new.version, new.digest)
                 state.bundle = new
 
-    app = FastAPI(
+    app = ServedApp(
         title="gitml model server",
         version="1",
         description="Serves one gitml model: MLflow scoring protocol at /invocations, Open "
@@ -117,8 +118,42 @@ def create_app(
     app.state.server = state
     add_routes(app, state)
     document_scoring(app, state)
-    app.add_middleware(ScoringFrontend, state=state, handlers=ScoringHandlers(state))
+    handlers = ScoringHandlers(state)
+    app.add_middleware(ScoringFrontend, state=state, handlers=handlers)
+    app.scoring = ScoringFrontend(app.router, state, handlers)
     return app
+
+
+class ServedApp(FastAPI):
+    """FastAPI whose two scoring routes are answered before its middleware stack.
+
+    `ScoringFrontend` is also a middleware inside FastAPI's stack, for the identity headers and
+    the JSON 500 on every other route. A scoring request goes straight to a second frontend
+    instance instead of through FastAPI's error, telemetry and body-limit layers, which it does not
+    need (the frontend catches every exception and enforces serve.max_payload_bytes itself): per
+    request that is four fewer coroutine layers (benchmarks/RESULTS.md, "Input contract"). When
+    FastAPI's OpenTelemetry tracing is on, scoring requests take the full stack to be traced.
+    """
+
+    scoring: ScoringFrontend | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        front = self.scoring
+        if (
+            front is not None
+            and scope["type"] == "http"
+            and scoring_route(scope["path"]) is not None
+            and not _traced(self)
+        ):
+            await front(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+def _traced(app: FastAPI) -> bool:
+    """FastAPI's native OpenTelemetry is configured (a tracer or meter provider is set)."""
+    telemetry = getattr(app, "_native_telemetry", None)
+    return telemetry is not None and bool(telemetry.enabled())
 
 
 def _on_sighup(loop: asyncio.AbstractEventLoop, reopen: Callable[[], None]) -> bool:

@@ -35,6 +35,17 @@ _V2_PREFIX = "/v2/models/"
 _V2_SUFFIX = "/infer"
 
 
+def scoring_route(path: str) -> str | None:
+    """ "" for /invocations, the model name for /v2/models/{name}/infer, None for other paths."""
+    if path == "/invocations":
+        return ""
+    if path.startswith(_V2_PREFIX) and path.endswith(_V2_SUFFIX):
+        name = path[len(_V2_PREFIX) : -len(_V2_SUFFIX)]
+        if name and "/" not in name:
+            return name
+    return None
+
+
 class Disconnected(Exception):
     """The client went away before its body arrived: there is no one to answer."""
 
@@ -115,13 +126,7 @@ class ScoringFrontend:
         if not request_id or not request_id.isprintable():
             request_id = os.urandom(16).hex()  # what uuid4().hex looks like, cheaper
         path: str = scope["path"]
-        name: str | None = None
-        if path == "/invocations":
-            name = ""
-        elif path.startswith(_V2_PREFIX) and path.endswith(_V2_SUFFIX):
-            name = path[len(_V2_PREFIX) : -len(_V2_SUFFIX)]
-            if not name or "/" in name:
-                name = None
+        name = scoring_route(path)
         if name is not None:
             if scope["method"] == "POST":
                 await self.score(scope, receive, send, request_id, media, length, name or None)
