@@ -404,6 +404,41 @@ class Dvc:
                 log.debug("probing %s failed: %s", remote.where(), text)
             return kind
 
+    def restore_from_run_cache(self) -> dict[str, str]:
+        """Check out every stage whose run DVC's run-cache holds, pulling its outputs.
+
+        `dvc pull --run-cache` brings down the run entries but, without a committed dvc.lock
+        naming the outputs, not the outputs themselves, so `dvc repro` would run those stages
+        again. This restores them the way `dvc repro --pull` would, but runs no stage command:
+        stages in pipeline order, each restored from its run-cache entry (its outputs pulled
+        from the default remote) when its dependencies, as restored so far, match one.
+
+        Returns:
+            stage name -> "restored" or why not ("no run-cache entry", or the error).
+        """
+        import networkx as nx
+        from dvc.repo import Repo
+
+        _quiet_s3_client()
+        found: dict[str, str] = {}
+        with Repo(str(self.root)) as repo, repo.lock:
+            graph = repo.index.graph
+            for stage in reversed(list(nx.topological_sort(graph))):
+                name = stage.addressing
+                if not stage.cmd:  # a .dvc file, not a pipeline stage
+                    continue
+                try:
+                    repo.stage_cache.restore(stage, pull=True)
+                    found[name] = "restored"
+                except Exception as error:  # RunCacheNotFoundError, a missing dependency, ...
+                    kind = type(error).__name__
+                    found[name] = (
+                        "no run-cache entry"
+                        if kind == "RunCacheNotFoundError"
+                        else f"{kind}: {error}"
+                    )
+        return found
+
     def remote_failure(
         self, detail: str, during: str, *, probe: bool = False, remote: str | None = None
     ) -> GitmlError | None:

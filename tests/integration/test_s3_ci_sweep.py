@@ -5,8 +5,9 @@ repository secrets (so they reach only the steps that map them under `env:`). Th
 fixture is CI's first run on main: nothing computed yet, so `dvc repro` runs every stage and
 `dvc push --run-cache` sends outputs and run-cache to the bucket. Then:
 
-- a second CI run of the same commit, on a fresh runner, pulls the run-cache and restores every
-  stage from it: nothing retrains;
+- a second CI run of the same commit, on a fresh runner, pulls the run-cache and restores the
+  stage DVC could run-cache (ingest: DVC caches no run of a stage with a git-tracked output, and
+  split depends on one) without running it;
 - sweep.yml fans a two-point grid into a matrix (legs run one after the other here), each leg
   pulls, runs `dvc exp run -S` and `dvc exp push origin` (commit to git, outputs to S3), and the
   report job collects them into one `gitml report --all-exps` table;
@@ -129,9 +130,18 @@ def test_a_second_ci_run_pulls_the_run_cache_from_s3(loop: Loop) -> None:
     assert second.workspace is not None
     runs = list((second.workspace / ".dvc/cache/runs").rglob("*"))
     assert any(p.is_file() for p in runs)
-    # Without a committed dvc.lock, `dvc pull --run-cache` fetches the run entries but not the
-    # outputs they name, so DVC cannot restore the stages and runs them again (documented in
-    # docs/scale.md); with the lock committed, the existing simulation shows no retraining.
+    # No dvc.lock is committed here, so `dvc pull` alone fetches no outputs; `gitml.ci
+    # restore-run-cache` pulls the outputs of the stages the run-cache holds and checks them out,
+    # and `dvc repro` skips them. DVC run-caches no stage with a git-tracked (`cache: false`)
+    # output, so ingest (the data) is restored and validate onwards rerun: split's run is cached
+    # but depends on validate's git-tracked report (docs/scale.md); with the lock committed,
+    # test_workflow_simulation shows nothing rerunning.
+    pulled = step_log(second, "pull")
+    assert second.step("pull").outputs.get("restored") == "ingest", pulled
+    second_log = step_log(second, "repro")
+    assert "Stage 'ingest' is cached - skipping run" in second_log, second_log
+    assert "Running stage 'ingest'" not in second_log, second_log
+    assert "Running stage 'train'" in second_log, second_log
     scanned = [loop.runner.work, loop.author]
     texts = tuple(step_log(j, s) for j in (first, second) for s in j.steps)
     assert_secret_absent(

@@ -181,7 +181,7 @@ def test_deploy_is_reusable_and_tag_triggered_on_assignments_only() -> None:
 
 def test_ci_pulls_the_run_cache_and_pushes_on_main() -> None:
     text = (ROOT / ".github/workflows/ci.yml").read_text(encoding="utf-8")
-    assert "dvc pull --run-cache --allow-missing" in text
+    assert "dvc pull --run-cache --allow-missing && python -m gitml.ci restore-run-cache" in text
     assert "dvc repro" in text
     push = next(s for s in steps(load(ROOT / ".github/workflows/ci.yml")) if s.get("id") == "push")
     assert "refs/heads/main" in push["if"] and "dvc push" in push["run"]

@@ -86,6 +86,20 @@ def remote_command(root: Path = _ROOT) -> None:
     typer.echo(outputs(configured=name is not None, name=name or ""), nl=False)
 
 
+@app.command("restore-run-cache")
+def restore_run_cache_command(root: Path = _ROOT) -> None:
+    """Check out the stages DVC's run-cache holds, pulling their outputs (after `dvc pull
+    --run-cache`), so that `dvc repro` reruns none of them; prints restored=<stages>."""
+    from gitml.dvc import Dvc
+
+    with user_errors():
+        found = Dvc(Path(root)).restore_from_run_cache()
+    for name, what in found.items():
+        typer.echo(f"  {name}: {what}", err=True)
+    restored = [name for name, what in found.items() if what == "restored"]
+    typer.echo(outputs(restored=",".join(restored), count=len(restored)), nl=False)
+
+
 @app.command("marker")
 def marker_command(root: Path = _ROOT) -> None:
     """Print the hidden marker of the report comment (`report.marker` in conf/gitml.yaml)."""
