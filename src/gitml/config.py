@@ -382,6 +382,14 @@ def schema_path(raw: Any) -> str | None:
     return path if isinstance(path, str) and path else None
 
 
+def data_section(raw: Any) -> Any:
+    """A data config file (conf/data/<name>.yaml) as `params.yaml` gets it under `data:`: without
+    Hydra's `defaults` list (where a regression's config selects its regressor)."""
+    if isinstance(raw, dict) and "defaults" in raw:
+        return {k: v for k, v in raw.items() if k != "defaults"}
+    return raw
+
+
 def with_schema(raw: Any, read: FileReader, where: str = "the workspace") -> Any:
     """`raw` params with `data.columns` read from the file `data.schema` names.
 

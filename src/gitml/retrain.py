@@ -47,6 +47,7 @@ from typing import Any
 from gitml.config import (
     DataConfig,
     Params,
+    data_section,
     files_under,
     load_params,
     read_yaml,
@@ -207,7 +208,7 @@ def data_config(root: Path, name: str) -> DataConfig:
             "`dvc exp apply` deletes untracked ones.",
             f"Commit it (`git add {rel} && git commit`), then run gitml retrain again.",
         )
-    raw = {"data": read_yaml(root / rel, "data config")}
+    raw = {"data": data_section(read_yaml(root / rel, "data config"))}
     schema = schema_path(raw)
     if schema is not None and not Git(root).ok("ls-files", "--error-unmatch", schema):
         raise GitmlError(

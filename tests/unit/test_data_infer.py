@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,8 @@ from gitml.data.infer import (
 from gitml.data.render import na_values, render_yaml
 from gitml.data.scan import scan
 from gitml.errors import GitmlError
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def stats_of(frame: pd.DataFrame, chunk: int = 1000, text: bool = True) -> list[ColumnStats]:
@@ -170,6 +173,11 @@ def test_task_guess() -> None:
     assert guess_task(target(["a", "b", "c", "a"])) == "multiclass"
     assert guess_task(target([str(i % 7) for i in range(70)])) == "multiclass"
     assert guess_task(target([str(i * 0.5) for i in range(70)])) == "regression"
+    # whole numbers that are a measurement, not classes: most values seen once (stackloss)
+    stackloss = [42, 37, 37, 28, 18, 18, 19, 20, 15, 14, 14, 13, 11, 12, 8, 7, 8, 8, 9, 15, 15]
+    assert guess_task(target([str(v) for v in stackloss])) == "regression"
+    assert guess_task(target([str(i % 12) for i in range(20)])) == "regression"  # 12 of 20 rows
+    assert guess_task(target(["a", "b", "c"])) == "multiclass"  # text cannot be a regression
     with pytest.raises(GitmlError, match="at least two"):
         guess_task(target(["1", "1", "?"]))
     with pytest.raises(GitmlError, match="exactly two"):
@@ -253,3 +261,36 @@ def test_parquet_and_csv_scans_agree(tmp_path: Path) -> None:
     ]
     assert as_dicts[0] == as_dicts[1]
     assert as_dicts[0][1]["nullable"] is True and as_dicts[0][2]["categories"] == ["a", "b", "c"]
+
+
+def test_a_regression_config_selects_a_regressor_unless_the_command_line_picks_one(
+    tmp_path: Path,
+) -> None:
+    """`dvc exp run -S data=<name>` on regression data trains a regressor (Hydra, as DVC composes)."""
+    from hydra import compose, initialize_config_dir
+
+    from gitml.data.cli import split_schema
+
+    frame = pd.DataFrame(
+        {"x": [str(i % 9) for i in range(60)], "y": [str(i * 0.7) for i in range(60)]}
+    )
+    inference = infer_config(stats_of(frame), "y", "sales", "csv", "data/external/sales.csv", {})
+    assert inference.task == "regression"
+    config, _ = split_schema(
+        render_yaml(inference, "gitml data init sales.csv --target y"), "sales"
+    )
+    conf = tmp_path / "conf"
+    shutil.copytree(ROOT / "conf", conf)
+    (conf / "data" / "sales.yaml").write_text(config)
+    with initialize_config_dir(config_dir=str(conf), version_base=None):
+        chosen = {
+            tuple(o): compose(config_name="config", overrides=o).model.name
+            for o in (["data=sales"], ["data=sales", "model=ridge"], ["data=breast_cancer"])
+        }
+        composed = compose(config_name="config", overrides=["data=sales"])
+    assert chosen == {
+        ("data=sales",): "hist_gradient_boosting_regressor",
+        ("data=sales", "model=ridge"): "ridge",
+        ("data=breast_cancer",): "hist_gradient_boosting",
+    }
+    assert "defaults" not in composed.data

@@ -69,10 +69,10 @@ def build(
 
 def check(text: str, task: str) -> None:
     """The produced YAML must load with the pipeline's own loader (DataConfig.parse)."""
-    from gitml.config import DataConfig
+    from gitml.config import DataConfig, data_section
 
     try:
-        DataConfig.parse(yaml.safe_load(text))
+        DataConfig.parse(data_section(yaml.safe_load(text)))
     except GitmlError as error:
         if task != "regression":
             raise

@@ -19,8 +19,9 @@ Rules, in order (every choice is also written as a comment in the produced file)
   an id and nearly unique -> id; anything else -> feature. Columns whose name suggests a protected
   attribute (sex, gender, race, age, ...) stay features, with a comment asking a person to confirm
   and set role: sensitive;
-- task: 2 distinct target values -> binary; 3..`MAX_CLASSES` discrete values (integers or text)
-  -> multiclass; a numeric target with more values (or non-integral) -> regression;
+- task: 2 distinct target values -> binary; text with 3+ values, or 3..`MAX_CLASSES` whole
+  numbers each seen at least twice and numbering at most half the rows -> multiclass; any other
+  numeric target (more values, singletons, or non-integral) -> regression;
 - positive class (binary): the value that reads as positive (1, true, yes, y, positive, pos, or a
   `>`-prefixed bucket such as `>50K`) when exactly one of the two does; otherwise the minority class
   (ties: the larger value in sorted order).
@@ -199,7 +200,7 @@ def guess_task(stats: ColumnStats, requested: str = "auto") -> str:
     if requested == "auto":
         if n == 2:
             return "binary"
-        if discrete and (not stats.numeric or n <= MAX_CLASSES):
+        if discrete and (not stats.numeric or _class_like(stats)):
             return "multiclass"
         if stats.numeric:
             return "regression"
@@ -223,6 +224,19 @@ def guess_task(stats: ColumnStats, requested: str = "auto") -> str:
             "Use --task binary or multiclass (or auto).",
         )
     return requested
+
+
+def _class_like(stats: ColumnStats) -> bool:
+    """Whether a whole-number target reads as classes rather than as a quantity: at most
+    `MAX_CLASSES` values, each seen at least twice, and far fewer values than rows (stackloss's
+    17 values in 21 rows are a measurement, anes96's 7 in 944 are classes)."""
+    n = stats.distinct
+    counts = stats.counts.values()
+    return (
+        n <= MAX_CLASSES
+        and n <= MAX_UNIQUE_SHARE * stats.present
+        and (not counts or min(counts) >= 2)
+    )
 
 
 def guess_positive_class(counts: dict[Any, int]) -> Any:

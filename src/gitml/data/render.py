@@ -11,6 +11,9 @@ import yaml
 from gitml.data.colstats import ColumnStats
 from gitml.data.infer import Inference
 
+#: The model a regression's data config selects (conf/model/<name>.yaml).
+DEFAULT_REGRESSOR = "hist_gradient_boosting_regressor"
+
 
 def na_values(stats: Iterable[ColumnStats]) -> list[str]:
     """Every missing-value marker met, as raw text (pandas matches na_values exactly), sorted."""
@@ -39,6 +42,16 @@ def render_yaml(inf: Inference, command: str) -> str:
             "category|string|datetime; role feature|target|sensitive|id|time|ignore) and commit "
             "this file: see docs/data.md."
         ),
+    ]
+    if inf.task == "regression":
+        lines += [
+            "# A regression trains a regressor: this config's default model, unless -S model=...",
+            "# picks another (conf/model/: hist_gradient_boosting_regressor, random_forest_regressor,",
+            "# ridge).",
+            "defaults:",
+            f"  - override /model@_global_.model: {DEFAULT_REGRESSOR}",
+        ]
+    lines += [
         f"name: {_flow(inf.name)}",
         f"source: {inf.source}",
         f"path: {_flow(inf.path)}",
