@@ -85,15 +85,22 @@ def per_class_metrics(
 
 
 def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
-    """RMSE, MAE, R² and MAPE (scikit-learn's: a fraction, not a percentage)."""
+    """RMSE, MAE, R² and MAPE (scikit-learn's: a fraction, not a percentage).
+
+    MAPE is left out when a true value is 0: it is undefined there (scikit-learn divides by
+    2.2e-16, so one zero makes it ~1e15, and every comparison of it noise). Counts and other
+    targets with zeros are judged by RMSE, MAE and R².
+    """
     y = np.asarray(y, dtype="float64")
     pred = np.asarray(pred, dtype="float64")
-    return {
+    out = {
         "rmse": float(np.sqrt(mean_squared_error(y, pred))),
         "mae": float(mean_absolute_error(y, pred)),
         "r2": float(r2_score(y, pred)),
-        "mape": float(mean_absolute_percentage_error(y, pred)),
     }
+    if np.all(y != 0):
+        out["mape"] = float(mean_absolute_percentage_error(y, pred))
+    return out
 
 
 def regression_plot_data(y: np.ndarray, pred: np.ndarray) -> dict[str, list[dict[str, Any]]]:

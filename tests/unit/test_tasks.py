@@ -55,6 +55,15 @@ def test_regression_metrics_match_sklearn() -> None:
     assert got["mape"] == pytest.approx(mean_absolute_percentage_error(Y, PRED), rel=1e-12)
 
 
+def test_mape_is_left_out_when_a_true_value_is_zero() -> None:
+    """statsmodels' `fair` (affairs: mostly 0) gave MAPE 1.9e15: undefined, so not reported."""
+    y = np.array([0.0, 0.0, 1.5, 3.0, 0.7])
+    pred = np.array([0.2, 0.1, 1.4, 2.0, 0.9])
+    got = tasks.get("regression").compute_metrics(y, pred, [], 0.5)
+    assert "mape" not in got and mean_absolute_percentage_error(y, pred) > 1e14
+    assert got["mae"] == pytest.approx(mean_absolute_error(y, pred), rel=1e-12)
+
+
 def test_regression_plots_and_group_errors() -> None:
     task = tasks.get("regression")
     plots = task.compute_plots(Y, PRED, [], 0.5, 101, 10)
