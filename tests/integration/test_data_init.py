@@ -109,3 +109,15 @@ def test_outside_a_dvc_repo_nothing_is_left_behind(tmp_path: Path) -> None:
     assert proc.returncode == 1 and "dvc add" in proc.stderr, proc.stderr
     assert not (tmp_path / "conf/data/t.yaml").exists()
     assert not (tmp_path / "conf/schema/t.yaml").exists()
+
+
+def test_a_file_committed_to_git_is_refused_with_the_untrack_command(tmp_path: Path) -> None:
+    """A user who committed the CSV first: DVC cannot track it; say how to hand it over."""
+    run(["git", "init", "-q"], tmp_path)
+    (tmp_path / "t.csv").write_text("a,y\n1,0\n2,1\n3,0\n4,1\n", encoding="utf-8")
+    run(["git", "add", "t.csv"], tmp_path)
+    proc = gitml("data", "init", "t.csv", "--target", "y", "--root", str(tmp_path), cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "t.csv is committed to git" in proc.stderr and "git rm --cached t.csv" in proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert not (tmp_path / "conf").exists()

@@ -180,6 +180,8 @@ def test_task_guess() -> None:
     assert guess_task(target(["a", "b", "c"])) == "multiclass"  # text cannot be a regression
     with pytest.raises(GitmlError, match="at least two"):
         guess_task(target(["1", "1", "?"]))
+    with pytest.raises(GitmlError, match="is empty: all 3 rows are missing"):
+        guess_task(target(["", "?", "NA"]))  # statsmodels' fertility, column '2012'
     with pytest.raises(GitmlError, match="exactly two"):
         guess_task(target(["a", "b", "c"]), "binary")
     with pytest.raises(GitmlError, match="needs numbers"):

@@ -147,6 +147,14 @@ def init(
                 f"{existing.relative_to(root)} exists already.",
                 "Pass --force to overwrite it, or --name to write another config.",
             )
+    data_rel = str(data_path.relative_to(root))
+    if Git(root).ok("ls-files", "--error-unmatch", "--", data_rel):
+        raise GitmlError(
+            f"{data_rel} is committed to git, so DVC cannot track it (gitml data init runs "
+            "`dvc add` on it).",
+            f"Untrack it from git, keeping the file: `git rm --cached {data_rel}`, then run "
+            "gitml data init again.",
+        )
     inference, text = build(data_path, rel, target, name, task)
     previous = {p: p.read_bytes() if p.exists() else None for p in (config_path, schema_path)}
     for target_path, content in zip(

@@ -191,6 +191,11 @@ def guess_task(stats: ColumnStats, requested: str = "auto") -> str:
     """binary, multiclass or regression from the target's distinct values (see module doc)."""
     n = stats.distinct
     where = f"Target column '{stats.name}'"
+    if stats.present == 0:
+        raise GitmlError(
+            f"{where} is empty: all {stats.rows} rows are missing.",
+            "Pick another --target (a column with values).",
+        )
     if n < 2:
         raise GitmlError(
             f"{where} has {int(n)} distinct value(s); a model needs at least two.",
