@@ -40,14 +40,16 @@ def _dtype(spec: ColumnSpec) -> str:
 
 
 def _checks(spec: ColumnSpec, task: str, is_target: bool) -> list[pa.Check]:
-    checks: list[pa.Check] = [
-        pa.Check(
-            lambda s: bool(s.notna().any()),
-            element_wise=False,
-            name="not_all_null",
-            error="every value is null",
+    checks: list[pa.Check] = []
+    if spec.role != "ignore":  # an ignored column may be empty: nothing reads it
+        checks.append(
+            pa.Check(
+                lambda s: bool(s.notna().any()),
+                element_wise=False,
+                name="not_all_null",
+                error="every value is null",
+            )
         )
-    ]
     if spec.categories is not None:
         allowed = (
             [str(c) for c in spec.categories] if spec.is_categorical else list(spec.categories)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from gitml.config import DataConfig, load_params
+from gitml.config import ColumnSpec, DataConfig, load_params
 from gitml.data.synthetic import generate
 from gitml.schema import coerce, validate_frame
 
@@ -70,6 +71,14 @@ def test_unseen_category(frame: pd.DataFrame, data: DataConfig) -> None:
 def test_all_null_column_on_nullable(frame: pd.DataFrame, data: DataConfig) -> None:
     frame["income"] = float("nan")
     assert ("income", "every value is null") in problems(frame, data)
+
+
+def test_an_ignored_column_may_be_empty(frame: pd.DataFrame, data: DataConfig) -> None:
+    """statsmodels' fertility has empty year columns; data init declares them role: ignore."""
+    columns = [*data.columns, ColumnSpec("2013", "string", "ignore", nullable=True)]
+    data = dataclasses.replace(data, columns=tuple(columns))
+    frame["2013"] = pd.Series([None] * len(frame), dtype="object")
+    assert validate_frame(frame, data).passed
 
 
 def test_null_in_non_nullable(frame: pd.DataFrame, data: DataConfig) -> None:
