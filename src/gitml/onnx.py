@@ -23,7 +23,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import version
 from typing import Any
 
@@ -485,6 +485,9 @@ class Runtime:
     session: ort.InferenceSession
     features: list[dict[str, Any]]
     dtype: Any
+    #: feature name -> the graph's input name (skl2onnx makes names ONNX identifiers: "1960"
+    #: becomes "_1960", "Indicator Name" "Indicator_Name"); inputs keep the features' order
+    inputs: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def load(cls, data: bytes, features: Sequence[dict[str, Any]], threads: int = 1) -> Runtime:
@@ -493,17 +496,23 @@ class Runtime:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
-        kinds = {i.name: i.type for i in session.get_inputs()}
-        numeric = [kinds[f["name"]] for f in features if f["kind"] == "numeric"]
+        graph = session.get_inputs()
+        if len(graph) != len(features):
+            raise ValueError(f"the model has {len(graph)} inputs for {len(features)} features")
+        inputs = {f["name"]: i.name for f, i in zip(features, graph, strict=True)}
+        numeric = [i.type for f, i in zip(features, graph, strict=True) if f["kind"] == "numeric"]
         dtype = np.float32 if numeric and numeric[0] == "tensor(float)" else np.float64
-        return cls(session, list(features), dtype)
+        renamed = {k: v for k, v in inputs.items() if k != v}
+        return cls(session, list(features), dtype, renamed)
 
     def run(self, inputs: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
         """Labels and class probabilities (float64) of ready ONNX inputs (see `column_feeds`).
 
         A regressor has one output: its predictions (float64) and None for the probabilities.
         """
-        outputs = self.session.run(None, dict(inputs))
+        names = self.inputs
+        feeds = {names.get(k, k): v for k, v in inputs.items()} if names else dict(inputs)
+        outputs = self.session.run(None, feeds)
         if len(outputs) == 1:
             return np.asarray(outputs[0], dtype=np.float64).reshape(-1), None
         labels, proba = outputs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -267,3 +268,26 @@ def test_compiled_bytes_do_not_depend_on_the_process(tmp_path: Path) -> None:
         )  # fmt: skip
         digests.add((out / "c" / MODEL_FILE).read_bytes() + (out / "r.json").read_bytes())
     assert len(digests) == 1
+
+
+def test_column_names_that_are_not_onnx_identifiers_compile(diabetes: pd.DataFrame) -> None:
+    """statsmodels' fertility has columns '1960'... and 'Indicator Name': skl2onnx renames its
+    inputs to '_1960' and 'Indicator_Name', and the runtime feeds them by the graph's names."""
+    params = composed("hist_gradient_boosting_regressor", "diabetes")
+    features = [c.name for c in params.data.columns if c.role == "feature"]
+    rename = {features[0]: "1960", features[1]: "Indicator Name", features[2]: "bmi (kg/m²)"}
+    columns = tuple(
+        dataclasses.replace(c, name=rename.get(c.name, c.name)) for c in params.data.columns
+    )
+    data = dataclasses.replace(params.data, columns=columns)
+    frame = diabetes.rename(columns=rename)
+    pipeline = fit(frame.iloc[:342], data, params.model)
+    specs = feature_specs(data)
+    result = compile_pipeline(pipeline, specs, prepare_features(frame.iloc[342:], specs), TOLERANCE)
+    assert result.record["compiled"], result.record["reason"]
+    assert result.model is not None
+    runtime = onnx_adapter.Runtime.load(result.model, specs)
+    assert (
+        runtime.inputs["1960"] == "_1960" and runtime.inputs["Indicator Name"] != "Indicator Name"
+    )
+    agree(pipeline, result.model, specs, frame.iloc[342:])
