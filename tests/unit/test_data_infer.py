@@ -296,3 +296,11 @@ def test_a_regression_config_selects_a_regressor_unless_the_command_line_picks_o
         ("data=breast_cancer",): "hist_gradient_boosting",
     }
     assert "defaults" not in composed.data
+
+
+def test_a_constant_column_is_ignored_but_a_constant_with_gaps_is_a_feature() -> None:
+    """statsmodels' fertility: 'Indicator Name' holds one text in all 219 rows."""
+    assert column(["Fertility rate"] * 9).role == "ignore"
+    assert column(["4"] * 9).role == "ignore"
+    assert column(["yes", "", "yes", "yes"]).role == "feature"  # missingness may tell
+    assert column(["a", "b", "a", "b"]).role == "feature"

@@ -177,6 +177,9 @@ def infer_column(stats: ColumnStats, target: str) -> ColumnGuess:
         if guess.role not in ("id", "ignore"):
             guess.role = "id" if unique_share >= ID_UNIQUE_SHARE else "ignore"
         notes.append(f"likely PII ({reason}) -> pii: true, role {guess.role}, never a feature")
+    elif guess.role == "feature" and stats.distinct == 1 and not nullable:
+        guess.role = "ignore"  # nothing to learn from, and every request would have to send it
+        notes.append("the same value in every row -> ignored (set feature if new data may vary)")
     elif guess.role == "feature":
         guess.sensitive = sensitive_by_name(name)
     return _finish(guess, notes)
