@@ -304,3 +304,25 @@ def test_a_constant_column_is_ignored_but_a_constant_with_gaps_is_a_feature() ->
     assert column(["4"] * 9).role == "ignore"
     assert column(["yes", "", "yes", "yes"]).role == "feature"  # missingness may tell
     assert column(["a", "b", "a", "b"]).role == "feature"
+
+
+def test_a_decimal_comma_export_reads_as_numbers(tmp_path: Path) -> None:
+    """A `;`-separated export from a European locale (`13,2`) trains on numbers, not text."""
+    from gitml.data.cli import build
+
+    wine = load_wine(as_frame=True).frame.rename(columns={"od280/od315_of_diluted_wines": "od"})
+    european = tmp_path / "wine_eu.csv"
+    wine.to_csv(european, sep=";", decimal=",", index=False)
+    inference, _ = build(european, "data/external/wine_eu.csv", "target", "wine_eu")
+    assert inference.read_options["sep"] == ";" and inference.read_options["decimal"] == ","
+    kinds = {c.name: (c.dtype, c.role) for c in inference.columns}
+    assert kinds["alcohol"] == ("float64", "feature") and kinds["proline"][0] in (
+        "int64",
+        "float64",
+    )
+    read = pd.read_csv(european, **inference.read_options)
+    assert np.allclose(read["alcohol"], wine["alcohol"])
+    dotted = tmp_path / "wine_dot.csv"  # `;` with decimal points: no decimal option
+    wine.to_csv(dotted, sep=";", index=False)
+    plain, _ = build(dotted, "data/external/wine_dot.csv", "target", "wine_dot")
+    assert "decimal" not in plain.read_options and plain.read_options["sep"] == ";"

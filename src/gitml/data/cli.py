@@ -43,7 +43,7 @@ def build(
     """Scan the file and infer its data config; returns the inference and the YAML text."""
     from gitml.data.infer import infer_config
     from gitml.data.render import na_values, render_yaml
-    from gitml.data.scan import file_format, scan, sniff_separator
+    from gitml.data.scan import file_format, scan, sniff_decimal, sniff_separator
 
     if task not in TASK_CHOICES:
         raise GitmlError(f"--task is '{task}'.", f"Use one of: {', '.join(TASK_CHOICES)}.")
@@ -53,6 +53,8 @@ def build(
         sep = sniff_separator(data_path)
         if sep != ",":
             options["sep"] = sep
+        if sniff_decimal(data_path, sep) == ",":
+            options["decimal"] = ","
     stats = scan(data_path, fmt, options, target=target)
     read_options: dict[str, Any] = {}
     if fmt == "csv":

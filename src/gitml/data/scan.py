@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,38 @@ def sniff_separator(path: Path, encoding: str = "utf-8") -> str:
     return best if counts[best] else ","
 
 
+_DECIMAL_COMMA = re.compile(r"^\s*[+-]?\d+,\d+\s*$")
+_WHOLE = re.compile(r"^\s*[+-]?\d+\s*$")
+_DECIMAL_POINT = re.compile(r"^\s*[+-]?\d*\.\d+\s*$")
+
+
+def sniff_decimal(path: Path, sep: str, lines: int = 1000) -> str | None:
+    """ "," when the file writes numbers with a decimal comma (a `;`-separated export from a
+    European locale: `39,1`), else None. Judged on the first `lines` rows: some column holds
+    only whole numbers and comma decimals, with at least one of the latter, and no column
+    uses a decimal point."""
+    if sep == ",":
+        return None
+    with path.open(encoding="utf-8", errors="replace", newline="") as handle:
+        reader = csv.reader(handle, delimiter=sep)
+        next(reader, None)
+        columns: list[list[str]] = []
+        for i, row in enumerate(reader):
+            if i >= lines:
+                break
+            columns.extend([] for _ in range(len(row) - len(columns)))
+            for j, value in enumerate(row):
+                if value.strip():
+                    columns[j].append(value)
+    if any(any(_DECIMAL_POINT.match(v) for v in col) for col in columns):
+        return None
+    for col in columns:
+        commas = any(_DECIMAL_COMMA.match(v) for v in col)
+        if commas and all(_DECIMAL_COMMA.match(v) or _WHOLE.match(v) for v in col):
+            return ","
+    return None
+
+
 def _csv_chunks(path: Path, options: dict[str, Any], chunk_rows: int) -> Iterator[Any]:
     """Record batches of raw text: every column a string, no NA conversion, no type guessing."""
     import pyarrow as pa
@@ -68,7 +101,21 @@ def _csv_chunks(path: Path, options: dict[str, Any], chunk_rows: int) -> Iterato
             column_types=strings, strings_can_be_null=False, quoted_strings_can_be_null=False
         ),
     )
-    yield from reader
+    if options.get("decimal") != ",":
+        yield from reader
+        return
+    import pyarrow.compute as pc
+
+    for batch in reader:  # read 39,1 as 39.1, as pandas.read_csv(decimal=",") will
+        yield pa.RecordBatch.from_arrays(
+            [
+                pc.replace_substring_regex(
+                    col, pattern=r"^(\s*[+-]?\d+),(\d+\s*)$", replacement=r"\1.\2"
+                )
+                for col in batch.columns
+            ],
+            names=batch.schema.names,
+        )
 
 
 def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[Any]:
