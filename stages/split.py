@@ -36,7 +36,10 @@ def split_frame(
             )
         order = np.argsort(frame[data.time_column].to_numpy(), kind="stable")
         cut = round(len(frame) * (1.0 - split.test_size))
-        return frame.iloc[order[:cut]], frame.iloc[order[cut:]]
+        train, test = frame.iloc[order[:cut]], frame.iloc[order[cut:]]
+        if get_task(data.task).stratify:
+            _every_test_class_trained(train[data.target], test[data.target], split.test_size)
+        return train, test
     if not get_task(data.task).stratify:
         train, test = train_test_split(frame, test_size=split.test_size, random_state=seed)
         return train, test
@@ -51,6 +54,20 @@ def split_frame(
         frame, test_size=split.test_size, random_state=seed, stratify=frame[data.target]
     )
     return train, test
+
+
+def _every_test_class_trained(train: pd.Series, test: pd.Series, test_size: float) -> None:
+    """A class seen only after the time cut cannot be learned, and its test rows cannot be
+    scored (penguins ordered by species put every Chinstrap in the latest 20%)."""
+    unseen = sorted(set(test.dropna().unique()) - set(train.dropna().unique()), key=str)
+    if unseen:
+        shown = ", ".join(repr(c.item() if isinstance(c, np.generic) else c) for c in unseen[:5])
+        raise GitmlError(
+            f"The time split leaves class(es) {shown} of target '{train.name}' only in the test "
+            f"rows (the latest {test_size:.0%}): the model would never see them.",
+            "Use -S split=stratified, a smaller split.test_size, or data in which every class "
+            "occurs before the cut.",
+        )
 
 
 def labelled(frame: pd.DataFrame, target: str) -> pd.DataFrame:
