@@ -418,6 +418,7 @@ class Dvc:
         """
         import networkx as nx
         from dvc.repo import Repo
+        from dvc.stage.cache import RunCacheNotFoundError
 
         _quiet_s3_client()
         found: dict[str, str] = {}
@@ -430,13 +431,10 @@ class Dvc:
                 try:
                     repo.stage_cache.restore(stage, pull=True)
                     found[name] = "restored"
-                except Exception as error:  # RunCacheNotFoundError, a missing dependency, ...
-                    kind = type(error).__name__
-                    found[name] = (
-                        "no run-cache entry"
-                        if kind == "RunCacheNotFoundError"
-                        else f"{kind}: {error}"
-                    )
+                except RunCacheNotFoundError:
+                    found[name] = "no run-cache entry"
+                except Exception as error:  # e.g. a dependency an earlier stage did not restore
+                    found[name] = f"{type(error).__name__}: {error}"
         return found
 
     def remote_failure(

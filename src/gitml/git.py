@@ -202,6 +202,10 @@ class Git:
         """Whether `git <args>` succeeds (for yes/no questions such as `cat-file -e`)."""
         return self.run(*args, check=False).returncode == 0
 
+    def tracks(self, path: str) -> bool:
+        """Whether git tracks `path` (relative to the repository root)."""
+        return self.ok("ls-files", "--error-unmatch", "--", path)
+
     def output(self, *args: str) -> str | None:
         """The stripped output of `git <args>`, or None when it fails or prints nothing."""
         proc = self.run(*args, check=False)

@@ -202,7 +202,7 @@ def data_config(root: Path, name: str) -> DataConfig:
             "exist in this checkout.",
             f"Restore {rel} (e.g. `git checkout <commit> -- {rel}`), commit it, and try again.",
         )
-    if not Git(root).ok("ls-files", "--error-unmatch", rel):
+    if not Git(root).tracks(rel):
         raise GitmlError(
             f"{rel} is not committed: `dvc exp run` records only files git tracks, and "
             "`dvc exp apply` deletes untracked ones.",
@@ -210,7 +210,7 @@ def data_config(root: Path, name: str) -> DataConfig:
         )
     raw = {"data": data_section(read_yaml(root / rel, "data config"))}
     schema = schema_path(raw)
-    if schema is not None and not Git(root).ok("ls-files", "--error-unmatch", schema):
+    if schema is not None and not Git(root).tracks(schema):
         raise GitmlError(
             f"{schema} (the column schema {rel} names) is not committed: `dvc exp run` records "
             "only files git tracks.",

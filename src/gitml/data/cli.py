@@ -150,7 +150,7 @@ def init(
                 "Pass --force to overwrite it, or --name to write another config.",
             )
     data_rel = str(data_path.relative_to(root))
-    if Git(root).ok("ls-files", "--error-unmatch", "--", data_rel):
+    if Git(root).tracks(data_rel):
         raise GitmlError(
             f"{data_rel} is committed to git, so DVC cannot track it (gitml data init runs "
             "`dvc add` on it).",

@@ -52,7 +52,8 @@ def sniff_separator(path: Path, encoding: str = "utf-8") -> str:
     return best if counts[best] else ","
 
 
-_DECIMAL_COMMA = re.compile(r"^\s*[+-]?\d+,\d+\s*$")
+#: A number with a decimal comma; its groups are the parts around the comma.
+_DECIMAL_COMMA = re.compile(r"^(\s*[+-]?\d+),(\d+\s*)$")
 _WHOLE = re.compile(r"^\s*[+-]?\d+\s*$")
 _DECIMAL_POINT = re.compile(r"^\s*[+-]?\d*\.\d+\s*$")
 
@@ -110,7 +111,7 @@ def _csv_chunks(path: Path, options: dict[str, Any], chunk_rows: int) -> Iterato
         yield pa.RecordBatch.from_arrays(
             [
                 pc.replace_substring_regex(
-                    col, pattern=r"^(\s*[+-]?\d+),(\d+\s*)$", replacement=r"\1.\2"
+                    col, pattern=_DECIMAL_COMMA.pattern, replacement=r"\1.\2"
                 )
                 for col in batch.columns
             ],

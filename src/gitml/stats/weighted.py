@@ -351,8 +351,8 @@ class PairedMetrics:
         """Every metric for each row of `weights` (shape (B, n), canonical order).
 
         Integer weights up to about 2**24 in total: counts are summed exactly in float32, the
-        real-valued columns (log loss, squared errors) in float64. `evaluate_columns` takes the weights transposed
-        (one weight vector per column), the layout the bootstrap draws them in.
+        real-valued columns (log loss, squared errors) in float64. `evaluate_columns` takes the
+        weights transposed (one weight vector per column), the layout the bootstrap draws them in.
 
         Returns:
             Per metric: (base values, head − base values), each of shape (B,).
