@@ -12,7 +12,9 @@ per part), then times, each in a fresh `gitml` process:
 - `gitml predict --engine dask parts/ --scheduler ...` on a LocalCluster of 1 and of 2 worker
   processes (started here beforehand, so cluster start-up is not in the figure; it is ~3-5 s);
 - `gitml monitor --current all.parquet` and `gitml monitor --engine dask --current parts/` on
-  the 2-worker cluster.
+  the 2-worker cluster;
+- the machine's ceiling: the same per-partition work (`batch.predict_file`, one OpenMP thread) in
+  1 and in 2 plain processes started together, without Dask, timed after the model is loaded.
 
 Memory: the single process's peak RSS (getrusage of the child), and each worker's peak RSS
 (getrusage inside the worker after the run).
@@ -99,6 +101,40 @@ def timed(*args: str) -> tuple[float, float]:
     return wall, rss
 
 
+#: One plain process scoring partitions exactly as a Dask worker does (`batch.predict_file`,
+#: one OpenMP thread), timed after the model is loaded: the machine's own 2-vs-1 ceiling.
+PLAIN = """
+import json, sys, tempfile, time
+from pathlib import Path
+from gitml.policy import load_policy
+from gitml.serve import batch
+from gitml.serve.bundle import from_file
+model, root, paths = sys.argv[1], sys.argv[2], sys.argv[3:]
+bundle = from_file(model, load_policy(Path(root)).trusted_types, "bench")
+with tempfile.TemporaryDirectory() as out:
+    t = time.perf_counter()
+    for i, path in enumerate(paths):
+        batch.predict_file(bundle, Path(path), Path(out) / f"{i}.parquet", 100_000)
+    print(json.dumps(time.perf_counter() - t))
+"""
+
+
+def plain_processes(model: str, parts: list[Path], n: int) -> float:
+    """Wall seconds for `n` plain processes, started together, to score `parts` between them."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    shares = [parts[i::n] for i in range(n)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", PLAIN, model, str(ROOT), *map(str, share)],
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for share in shares
+    ]
+    return max(float(p.communicate()[0]) for p in procs)
+
+
 def worker_peaks(client: object) -> list[float]:
     def peak() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -152,6 +188,9 @@ def main() -> None:
                     "--scheduler", address, "-o", str(data / "m2.json"),
                 )  # fmt: skip
                 results["monitor_dask_2"] = {"seconds": wall, "client_peak_mb": rss}
+    parts = sorted((data / "parts").glob("*.parquet"))
+    results["plain_1"] = {"seconds": plain_processes(model, parts, 1)}
+    results["plain_2"] = {"seconds": plain_processes(model, parts, 2)}
     one = json.loads((data / "m1.json").read_text())
     two = json.loads((data / "m2.json").read_text())
     results["monitor_same_decisions"] = (
@@ -162,6 +201,8 @@ def main() -> None:
         "dask2_vs_dask1": s["predict_dask_1"] / s["predict_dask_2"],
         "dask2_vs_single_predict": s["predict_single"] / s["predict_dask_2"],
         "monitor_dask2_vs_single": s["monitor_single"] / s["monitor_dask_2"],
+        # The same work in plain processes, no Dask: what two cores give this machine.
+        "plain2_vs_plain1": s["plain_1"] / s["plain_2"],
     }
     results["machine"] = (
         f"{platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, "

@@ -40,6 +40,23 @@ def ordered_classes(classes: list[Any], positive: Any) -> list[int]:
 DEFAULT_THRESHOLD = 0.5
 
 
+def model_outputs(
+    pipeline: Any, frame: pd.DataFrame, features: list[dict[str, Any]], p: Params
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, list[Any]]:
+    """(features, labels, model outputs, classes) on `frame`, as every metric reads them.
+
+    Classifiers give class probabilities with the positive class last (binary); regressors their
+    predictions, with no classes.
+    """
+    x = prepare_features(frame, features)
+    y = frame[p.data.target].to_numpy()
+    if get_task(p.data.task).output == "probability":
+        model_classes = [c.item() if hasattr(c, "item") else c for c in pipeline.classes_]
+        order = ordered_classes(model_classes, p.data.positive_class)
+        return x, y, pipeline.predict_proba(x)[:, order], [model_classes[i] for i in order]
+    return x, y.astype("float64"), np.asarray(pipeline.predict(x), dtype="float64"), []
+
+
 def evaluate(
     pipeline: Any,
     frame: pd.DataFrame,
@@ -53,17 +70,7 @@ def evaluate(
     importance scorer and score (the positive-class probability, or the predicted value).
     """
     task = get_task(p.data.task)
-    x = prepare_features(frame, features)
-    y = frame[p.data.target].to_numpy()
-    if task.output == "probability":
-        model_classes = [c.item() if hasattr(c, "item") else c for c in pipeline.classes_]
-        order = ordered_classes(model_classes, p.data.positive_class)
-        classes = [model_classes[i] for i in order]
-        values = pipeline.predict_proba(x)[:, order]
-    else:
-        classes = []
-        y = y.astype("float64")
-        values = np.asarray(pipeline.predict(x), dtype="float64")
+    x, y, values, classes = model_outputs(pipeline, frame, features, p)
     e = p.evaluate
     cut = DEFAULT_THRESHOLD if threshold is None else threshold
     metrics = task.compute_metrics(y, values, classes, cut)

@@ -309,7 +309,7 @@ class ThresholdParams:
 
 @dataclass(frozen=True, config=STRICT)
 class EvaluateParams:
-    """Evaluation settings: curve resolution and permutation importance.
+    """Evaluation settings: curve resolution, permutation importance, estimator-seed refits.
 
     The decision threshold is not here: the train stage chooses it (`threshold:`) and stores it
     in models/signature.json, which evaluate reads.
@@ -320,6 +320,10 @@ class EvaluateParams:
     importance_repeats: Int = Field(default=5, ge=1)
     importance_max_rows: Int = Field(default=5000, ge=1)
     importance_scoring: Text = "roc_auc"
+    #: Extra fits under other estimator seeds (the `seed_noise` stage), so `gitml report` judges a
+    #: change on the mean over seeds; 0: do not measure. A model whose refit is identical stops
+    #: after one.
+    seed_refits: Int = Field(default=4, ge=0, le=50)
 
 
 @dataclass(frozen=True, config=STRICT)

@@ -11,6 +11,9 @@ fairness). From two revisions' per-row predictions (paired by `gitml.predictions
 - accuracy and F1 use each revision's own decisions (its own threshold) under the same bootstrap
   weights (same seed, same rows: the weights are identical);
 - ROC AUC also gets DeLong's test (DeLong et al. 1988) as a cross-check;
+- when both revisions measured their metrics under several estimator seeds (the seed_noise
+  stage), the change is judged on the seed means, the interval widened by the spread between
+  seeds (`with_seed_means`, `gitml.stats.seeds`), so one seed's luck is not a change;
 - the status is "improved"/"regressed" only when the interval excludes zero AND the change reaches
   the policy minimum (`gitml.stats.classify_change`), else "no significant change".
 
@@ -23,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from gitml.predictions import Paired
@@ -36,6 +39,7 @@ from gitml.stats import (
     non_inferior,
     paired_intervals,
 )
+from gitml.stats.seeds import SeedSpread, seed_means_change
 from gitml.stats.weighted import TASK_METRICS
 
 if TYPE_CHECKING:
@@ -88,9 +92,64 @@ class MetricInterval:
     confidence: float
     method: str = "paired bootstrap"
     delong: Mapping[str, float] | None = None
+    #: Set when the change is judged on the mean over estimator seeds (`with_seed_means`): then
+    #: delta/low/high/se are those of mean(head) − mean(base); base/head stay the trained models'.
+    seeds: tuple[int, int] | None = None  # seeds at base, at head
+    seed_means: tuple[float, float] | None = None
+    seed_sd: tuple[float, float] | None = None
+    df: float | None = None  # Welch–Satterthwaite degrees of freedom
+    test_se: float | None = None  # the test rows' SE alone (se then includes the seed spread)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+#: `MetricInterval.method` suffix when the change is judged on seed means.
+SEED_MEANS = "mean over estimator seeds"
+
+
+def seed_values(record: Mapping[str, Any] | None, metric: str) -> SeedSpread | None:
+    """A metric's spread over seeds in a seed_noise record (None: not measured there)."""
+    metrics = record.get("metrics") if isinstance(record, Mapping) else None
+    values = metrics.get(metric) if isinstance(metrics, Mapping) else None
+    return SeedSpread.of(values) if isinstance(values, list) else None
+
+
+def with_seed_means(
+    interval: MetricInterval,
+    base: SeedSpread | None,
+    head: SeedSpread | None,
+    rule: MetricRule | None,
+) -> MetricInterval:
+    """`interval` judged on the mean over estimator seeds, when both sides measured their spread.
+
+    Unchanged when a side did not measure it, or when neither side's metric moves with the seed
+    (deterministic estimators: the seed means are the trained models' values, and the test-row
+    interval is already the whole story).
+    """
+    if base is None or head is None or (base.sd == 0 and head.sd == 0):
+        return interval
+    change = seed_means_change(base, head, interval.se, interval.confidence)
+    if not (math.isfinite(change.low) and math.isfinite(change.high)):
+        status = NO_SIGNIFICANT_CHANGE
+    elif rule is not None:
+        status = str(classify_change(change, rule, base.mean))
+    else:
+        status = NO_SIGNIFICANT_CHANGE
+    return replace(
+        interval,
+        delta=change.estimate,
+        low=change.low,
+        high=change.high,
+        se=change.se,
+        status=status,
+        method=f"{interval.method} + {SEED_MEANS}",
+        seeds=(base.n, head.n),
+        seed_means=(base.mean, head.mean),
+        seed_sd=(base.sd, head.sd),
+        df=change.df,
+        test_se=interval.se,
+    )
 
 
 def supported(task: str, names: Sequence[str]) -> list[str]:

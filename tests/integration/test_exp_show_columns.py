@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 SCHEMA = "conf/schema/synthetic_credit.yaml"
 #: Stages whose command reads the declared columns (they list ${data.schema} in dvc.yaml).
-READ_COLUMNS = {"ingest", "validate", "split", "train", "evaluate"}
+READ_COLUMNS = {"ingest", "validate", "split", "train", "evaluate", "seed_noise"}
 
 
 def _flat(tree: Mapping[str, Any], prefix: str = "") -> list[str]:

@@ -83,6 +83,8 @@ class Outputs:
     signature: Text = "models/signature.json"
     plots_dir: Text = "reports/plots"
     predictions: Text = "data/test_predictions.parquet"
+    #: The seed_noise stage's metrics under several estimator seeds (`gitml report` judges on them).
+    seed_noise: Text = "reports/seed_noise.json"
     #: The compile stage's ONNX model (inside its DVC-tracked folder) and its parity record.
     compiled: Text = "models/compiled/model.onnx"
     compile_record: Text = "reports/compile.json"

@@ -153,6 +153,7 @@ class Project:
             outputs.slices,
             outputs.importance,
             outputs.signature,
+            outputs.seed_noise,
         ]
         texts = self.read_files(sha, [*paths, *plot_paths.values()])
         plots: dict[str, Any] = {}
@@ -172,6 +173,7 @@ class Project:
             plots=plots,
             predictions=self.read_predictions(sha, outputs.predictions, where),
             signature=_parse(texts[outputs.signature], outputs.signature, where, json.loads),
+            seed_noise=_parse(texts[outputs.seed_noise], outputs.seed_noise, where, json.loads),
         )
 
     def _with_schema(self, sha: str | None, params: dict[str, Any], where: str) -> dict[str, Any]:
@@ -191,6 +193,10 @@ class Project:
         except GitmlError as error:
             log.warning("%s; its column declarations are left out of the params.", error.message)
             return params
+
+    def read_json(self, sha: str | None, path: str, where: str) -> Any:
+        """A git-tracked JSON file at `sha` (None: the workspace), parsed; None where absent."""
+        return _parse(self.read_files(sha, [path])[path], path, where, json.loads)
 
     def read_predictions(self, sha: str | None, path: str, where: str) -> Any:
         """The per-row predictions Parquet at `sha` as a DataFrame; None where it does not exist."""

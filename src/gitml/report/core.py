@@ -123,6 +123,8 @@ class Snapshot:
     #: Per-row test predictions (a pandas DataFrame) and the model signature, when present.
     predictions: Any = None
     signature: Mapping[str, Any] | None = None
+    #: The seed_noise stage's record (each metric under several estimator seeds), when present.
+    seed_noise: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -203,6 +205,7 @@ def build_report(
                 base_label=base.label,
                 head_label=head.label,
                 thresholds=(threshold_of(base.signature), threshold_of(head.signature)),
+                seed_noise=(base.seed_noise, head.seed_noise),
             )
         judged = verdict(metric_rows, has_baseline)
         if summary is not None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,8 @@ from gitml.intervals import (
     MetricInterval,
     Settings,
     metric_intervals,
+    seed_values,
+    with_seed_means,
 )
 from gitml.predictions import pair
 from gitml.report.experiments import Comparison
@@ -77,8 +79,12 @@ def judge(
     base_label: str = "base",
     head_label: str = "head",
     thresholds: tuple[float | None, float | None] = (None, None),
+    seed_noise: tuple[Mapping[str, Any] | None, Mapping[str, Any] | None] = (None, None),
 ) -> tuple[list[MetricRow], IntervalSummary]:
-    """Re-judge the judged metric rows from the paired predictions (see the module docstring)."""
+    """Re-judge the judged metric rows from the paired predictions (see the module docstring).
+
+    `seed_noise`: each side's seed_noise record (reports/seed_noise.json), None where absent.
+    """
     missing = [
         label
         for label, frame in ((base_label, base_predictions), (head_label, head_predictions))
@@ -102,6 +108,15 @@ def judge(
         )
     names = [r.name for r in rows if _judgeable(r)]
     found = metric_intervals(paired, names, rules, settings)
+    found = {
+        name: with_seed_means(
+            interval,
+            seed_values(seed_noise[0], name),
+            seed_values(seed_noise[1], name),
+            rules.get(name),
+        )
+        for name, interval in found.items()
+    }
     out = []
     for row in rows:
         interval = found.get(row.name)
@@ -121,6 +136,9 @@ def judge(
         f"statuses from {pct} paired-bootstrap intervals on the {paired.rows:,} shared test rows "
         f"({how}); ROC AUC cross-checked with DeLong's test"
     )
+    seeded = _seed_note(found.values(), seed_noise, (base_label, head_label))
+    if seeded:
+        note += f"; {seeded}"
     return out, IntervalSummary(
         BOOTSTRAP,
         note,
@@ -133,6 +151,29 @@ def judge(
         head_threshold=thresholds[1],
         metrics=found,
     )
+
+
+def _seed_note(
+    found: Iterable[MetricInterval],
+    records: tuple[Mapping[str, Any] | None, Mapping[str, Any] | None],
+    labels: tuple[str, str],
+) -> str:
+    """How estimator-seed noise entered the statuses, '' when no side measured it."""
+    seeded = [i for i in found if i.seeds is not None]
+    if seeded:
+        nb, nh = seeded[0].seeds or (0, 0)
+        names = ", ".join(i.metric for i in seeded)
+        return (
+            f"{names} judged on the mean over estimator seeds ({nb} at {labels[0]}, {nh} at "
+            f"{labels[1]}; the interval adds the spread between seeds, Welch-Satterthwaite t)"
+        )
+    missing = [label for label, r in zip(labels, records, strict=True) if not r]
+    if missing and len(missing) < 2:
+        return (
+            f"estimator-seed noise not measured at {missing[0]} (no seed_noise record), so one "
+            "seed's luck counts as a change"
+        )
+    return ""
 
 
 def _judgeable(row: MetricRow) -> bool:
@@ -167,11 +208,14 @@ def indistinguishable_from_best(
     metric: str,
     rule: MetricRule | None,
     settings: Settings,
+    seed_noise: Mapping[str, Mapping[str, Any] | None] | None = None,
 ) -> dict[str, bool | None]:
     """Per experiment: whether the interval of (it − best) on `metric` includes 0.
 
-    True for the best itself; None where predictions are missing or rows are not shared.
+    True for the best itself; None where predictions are missing or rows are not shared. Where
+    both experiments have seed_noise records, the difference is that of the seed means.
     """
+    records = seed_noise or {}
     out: dict[str, bool | None] = {n: None for n in names}
     if best is None or predictions.get(best) is None:
         return out
@@ -187,6 +231,13 @@ def indistinguishable_from_best(
         if isinstance(paired, str):
             continue
         found = metric_intervals(paired, [metric], rules, settings).get(metric)
+        if found is not None:
+            found = with_seed_means(
+                found,
+                seed_values(records.get(best), metric),
+                seed_values(records.get(name), metric),
+                rule,
+            )
         if found is None or not (math.isfinite(found.low) and math.isfinite(found.high)):
             continue
         out[name] = found.low <= 0.0 <= found.high
@@ -198,6 +249,7 @@ def mark_comparison(
     predictions: Mapping[str, pd.DataFrame | None],
     rule: MetricRule | None,
     settings: Settings,
+    seed_noise: Mapping[str, Mapping[str, Any] | None] | None = None,
 ) -> Comparison:
     """The table with each row marked indistinguishable (or not) from the best on the primary
     metric; the best is the first row (the table is sorted by the primary metric)."""
@@ -206,7 +258,7 @@ def mark_comparison(
     first = rows[0] if rows and number(rows[0].metrics.get(metric)) is not None else None
     names = [r.name for r in rows]
     found = indistinguishable_from_best(
-        names, predictions, first.name if first else None, metric, rule, settings
+        names, predictions, first.name if first else None, metric, rule, settings, seed_noise
     )
     marked = [dataclasses.replace(r, indistinguishable=found.get(r.name)) for r in rows]
     judged = sum(v is not None for v in found.values())
@@ -214,7 +266,8 @@ def mark_comparison(
     note = (
         f"≈ best: the {pct} paired-bootstrap interval of the difference to the best on "
         f"`{metric}` includes 0 ({settings.resamples:,} resamples on shared test rows; its normal "
-        f"approximation from {settings.normal_min_rows:,} rows); "
+        f"approximation from {settings.normal_min_rows:,} rows; on the mean over estimator "
+        "seeds where both have a seed_noise record); "
         f"{len(rows) - judged} experiment(s) without shared per-row predictions are not judged"
     )
     return dataclasses.replace(comparison, rows=marked, statistics_note=note)

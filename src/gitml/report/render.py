@@ -46,7 +46,10 @@ def fmt_ci(interval: Any) -> str:
     """An interval of a change as '[low, high]' (signed), '—' when there is none."""
     if interval is None:
         return "—"
-    return f"[{fmt_delta(interval.low)}, {fmt_delta(interval.high)}]"
+    ci = f"[{fmt_delta(interval.low)}, {fmt_delta(interval.high)}]"
+    if getattr(interval, "seeds", None):
+        return f"{ci} around Δ̄ {fmt_delta(interval.delta)} (seed means)"
+    return ci
 
 
 def fmt_delong(interval: Any) -> str:
@@ -58,6 +61,18 @@ def fmt_delong(interval: Any) -> str:
         f"DeLong: Δ {fmt_delta(d['delta'])}, [{fmt_delta(d['low'])}, {fmt_delta(d['high'])}], "
         f"p = {d['p_value']:.3g}"
     )
+
+
+def fmt_seeds(interval: Any) -> dict[str, str]:
+    """The cells of a change judged on estimator-seed means (base, head, Δ̄, df)."""
+    (nb, nh), (mb, mh), (sb, sh) = interval.seeds, interval.seed_means, interval.seed_sd
+    df = "∞" if interval.df is None or math.isinf(interval.df) else f"{interval.df:.1f}"
+    return {
+        "base": f"{fmt(mb)} ± {fmt(sb)} ({nb})",
+        "head": f"{fmt(mh)} ± {fmt(sh)} ({nh})",
+        "delta": fmt_delta(interval.delta),
+        "df": df,
+    }
 
 
 def md_cell(value: Any) -> str:
@@ -92,6 +107,7 @@ def environment(template_dir: Path) -> Environment:
         short=lambda h: (h or "—")[:8],
         ci=fmt_ci,
         delong=fmt_delong,
+        seeds=fmt_seeds,
     )
     env.globals.update(
         mermaid=charts.mermaid,
