@@ -10,7 +10,9 @@ per part), then times, each in a fresh `gitml` process:
 
 - `gitml predict all.parquet` (single process);
 - `gitml predict --engine dask parts/ --scheduler ...` on a LocalCluster of 1 and of 2 worker
-  processes (started here beforehand, so cluster start-up is not in the figure; it is ~3-5 s);
+  processes (started here beforehand, so cluster start-up is not in the figure; it is ~3-5 s),
+  their workers started with `--preload gitml.serve.partitions gitml.monitor.partitions` as
+  docs/scale.md starts long-lived workers (`--cold`: without, so the first job pays the imports);
 - `gitml monitor --current all.parquet` and `gitml monitor --engine dask --current parts/` on
   the 2-worker cluster;
 - the machine's ceiling: the same per-partition work (`batch.predict_file`, one OpenMP thread) in
@@ -135,6 +137,10 @@ def plain_processes(model: str, parts: list[Path], n: int) -> float:
     return max(float(p.communicate()[0]) for p in procs)
 
 
+#: The worker-side modules of `predict --engine dask` and `monitor --engine dask`.
+PRELOAD = ["gitml.serve.partitions", "gitml.monitor.partitions"]
+
+
 def worker_peaks(client: object) -> list[float]:
     def peak() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -146,13 +152,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--parts", type=int, default=40)
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="workers without --preload: the first job on them pays gitml's imports (~3.5 s)",
+    )
     args = parser.parse_args()
     from distributed import Client, LocalCluster
 
     data = prepare(args.rows, args.parts)
     model = str(WORK / "models" / "model.skops")
     base = ["--model", model, "--root", str(WORK), "--no-progress"]
-    results: dict[str, object] = {"rows": args.rows, "parts": args.parts}
+    results: dict[str, object] = {"rows": args.rows, "parts": args.parts, "cold": args.cold}
     wall, rss = timed("predict", *base, str(data / "all.parquet"), "-o", str(data / "one.parquet"))
     results["predict_single"] = {"seconds": wall, "peak_mb": rss}
     monitor = ["monitor", "--profile", str(WORK / "profile.json"), "--format", "json"]
@@ -168,6 +179,9 @@ def main() -> None:
                 dashboard_address=None,
                 host="127.0.0.1",
                 silence_logs=40,
+                # As docs/scale.md starts long-lived workers: gitml's task modules imported at
+                # worker start, not inside the first job (skip with --cold).
+                preload=[] if args.cold else PRELOAD,
             ) as cluster,
             Client(cluster) as client,
         ):

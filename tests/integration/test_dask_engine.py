@@ -41,6 +41,8 @@ def cluster() -> Iterator[str]:
         dashboard_address=None,
         host="127.0.0.1",
         silence_logs=40,
+        # As docs/scale.md starts workers: a preload that failed to import would kill them.
+        preload=["gitml.serve.partitions", "gitml.monitor.partitions"],
     ) as local:
         yield local.scheduler_address
     os.environ.clear()
