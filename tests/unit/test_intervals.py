@@ -33,7 +33,7 @@ from gitml.stats import (
     rate,
     wilson_interval,
 )
-from gitml.stats.weighted import cumsum_exclusive
+from gitml.stats.weighted import TASK_METRICS, cumsum_exclusive
 
 pytestmark = pytest.mark.unit
 
@@ -90,7 +90,7 @@ def test_multiclass_and_regression_metrics_match_sklearn() -> None:
     logits_b = rng.normal(size=(n, k)) + 1.5 * np.eye(k)[y]
     logits_h = rng.normal(size=(n, k)) + 2.0 * np.eye(k)[y]
     pb, ph = special.softmax(logits_b, axis=1), special.softmax(logits_h, axis=1)
-    paired = PairedMetrics("multiclass", y, pb, ph, ["accuracy", "f1", "log_loss"])
+    paired = PairedMetrics("multiclass", y, pb, ph, list(TASK_METRICS["multiclass"]))
     weights = poisson_weights(rng, (4, n))
     got = paired.evaluate(weights)
     for i in range(4):
@@ -101,6 +101,11 @@ def test_multiclass_and_regression_metrics_match_sklearn() -> None:
                 "accuracy": skm.accuracy_score(y, pred, sample_weight=w),
                 "f1": skm.f1_score(y, pred, average="macro", sample_weight=w),
                 "log_loss": skm.log_loss(y, proba, sample_weight=w, labels=range(k)),
+                "roc_auc": skm.roc_auc_score(y, proba, multi_class="ovr", sample_weight=w),
+                "average_precision": skm.average_precision_score(
+                    np.eye(k)[y], proba, average="macro", sample_weight=w
+                ),
+                "brier": float(np.average(((proba - np.eye(k)[y]) ** 2).sum(axis=1), weights=w)),
             }
             for name, value in expected.items():
                 b, d = got[name]

@@ -22,6 +22,7 @@ from gitml.stats import (
     paired_normal,
 )
 from gitml.stats.normal import gradients
+from gitml.stats.weighted import TASK_METRICS
 
 pytestmark = pytest.mark.unit
 
@@ -78,7 +79,7 @@ def test_multiclass_and_regression_gradients_are_the_derivatives() -> None:
     y = rng.integers(0, k, n)
     pb = special.softmax(rng.normal(size=(n, k)) + 1.5 * np.eye(k)[y], axis=1)
     ph = special.softmax(rng.normal(size=(n, k)) + 2.0 * np.eye(k)[y], axis=1)
-    _check_gradients("multiclass", y, pb, ph, ["accuracy", "f1", "log_loss"], rng)
+    _check_gradients("multiclass", y, pb, ph, list(TASK_METRICS["multiclass"]), rng)
     target = 50 + 10 * rng.normal(size=n)
     pred_b, pred_h = target + rng.normal(scale=4, size=n), target + rng.normal(scale=3, size=n)
     _check_gradients("regression", target, pred_b, pred_h, ["rmse", "mae", "r2", "mape"], rng)
@@ -126,7 +127,7 @@ def test_normal_intervals_agree_with_the_bootstrap_where_auto_uses_them() -> Non
     codes = rng.integers(0, k, n)
     pb = special.softmax(rng.normal(size=(n, k)) + 0.5 * np.eye(k)[codes], axis=1)
     ph = special.softmax(rng.normal(size=(n, k)) + 0.6 * np.eye(k)[codes], axis=1)
-    names = ["accuracy", "f1", "log_loss"]
+    names = list(TASK_METRICS["multiclass"])
     auto = paired_intervals(codes, pb, ph, names)
     assert {c.method for c in auto.values()} == {"normal"}
     _agree(auto, paired_bootstrap(codes, pb, ph, names, n_resamples=1000, seed=2), 0.1)

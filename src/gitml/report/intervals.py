@@ -134,8 +134,10 @@ def judge(
         how = f"{settings.resamples:,} resamples, seed {settings.seed}"
     note = (
         f"statuses from {pct} paired-bootstrap intervals on the {paired.rows:,} shared test rows "
-        f"({how}); ROC AUC cross-checked with DeLong's test"
+        f"({how})"
     )
+    if any(i.delong for i in found.values()):
+        note += "; ROC AUC cross-checked with DeLong's test"
     seeded = _seed_note(found.values(), seed_noise, (base_label, head_label))
     if seeded:
         note += f"; {seeded}"

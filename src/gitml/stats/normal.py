@@ -168,6 +168,7 @@ def _multiclass(
     codes = y.astype(np.intp)
     rows = np.arange(len(codes))
     out: Gradients = {}
+    onehot = (codes[:, None] == np.arange(k)[None, :]).astype(np.float64)
     for name in metrics:
         per: list[tuple[float, NDArray[np.float64]]] = []
         for proba in (base, head):
@@ -176,6 +177,14 @@ def _multiclass(
                 per.append(_mean_grad((pred == codes).astype(np.float64)))
             elif name == "log_loss":
                 per.append(_mean_grad(-np.log(np.clip(proba[rows, codes], _EPS, 1 - _EPS))))
+            elif name == "brier":
+                per.append(_mean_grad(((proba - onehot) ** 2).sum(axis=1)))
+            elif name in ("roc_auc", "average_precision"):  # one-vs-rest, macro
+                grad = _auc_grad if name == "roc_auc" else _ap_grad
+                found = [grad(SortedScores(codes == c, proba[:, c])) for c in range(k)]
+                per.append(
+                    (float(np.mean([v for v, _ in found])), np.mean([g for _, g in found], axis=0))
+                )
             else:  # f1 (macro)
                 per.append(_macro_f1(codes, pred, k))
         (vb, gb), (vh, gh) = per

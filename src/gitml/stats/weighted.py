@@ -40,7 +40,7 @@ Task = Literal["binary", "multiclass", "regression"]
 #: The metrics each task supports, by the names conf/gitml.yaml uses.
 TASK_METRICS: dict[str, tuple[str, ...]] = {
     "binary": ("roc_auc", "average_precision", "accuracy", "f1", "log_loss", "brier"),
-    "multiclass": ("accuracy", "f1", "log_loss"),
+    "multiclass": ("roc_auc", "average_precision", "accuracy", "f1", "log_loss", "brier"),
     "regression": ("rmse", "mae", "r2", "mape"),
 }
 
@@ -232,6 +232,7 @@ class PairedMetrics:
             )
         self.n = int(y.shape[0])
         self._rankings: tuple[_Ranking, _Ranking] | None = None
+        self._class_rankings: list[tuple[_Ranking, _Ranking]] = []
         if task == "binary":
             self._init_binary(y, base, head, threshold, decisions)
         elif task == "multiclass":
@@ -303,6 +304,14 @@ class PairedMetrics:
         ll_h = -np.log(np.clip(head[rows, codes], _EPS, 1 - _EPS))
         correct_b = (onehot * pred_b).sum(axis=1)
         correct_h = (onehot * pred_h).sum(axis=1)
+        br_b = ((base - onehot) ** 2).sum(axis=1)
+        br_h = ((head - onehot) ** 2).sum(axis=1)
+        if {"roc_auc", "average_precision"} & set(self.metrics):
+            # One-vs-rest per class, macro-averaged (sklearn's multi_class="ovr" / "macro").
+            self._class_rankings = [
+                (_Ranking.build(base[:, c], codes == c), _Ranking.build(head[:, c], codes == c))
+                for c in range(k)
+            ]
         self._columns = np.column_stack(
             [
                 np.ones(self.n),
@@ -310,6 +319,8 @@ class PairedMetrics:
                 correct_h - correct_b,
                 ll_b,
                 ll_h - ll_b,
+                br_b,
+                br_h - br_b,
                 onehot,
                 pred_b,
                 onehot * pred_b,
@@ -386,6 +397,15 @@ class PairedMetrics:
                 out["average_precision"] = (ap_b, ap_h - ap_b)
         elif self.task == "multiclass":
             out = self._multiclass(sums)
+            if self._class_rankings:
+                per_class = [
+                    (base.auc_ap(weights, w), head.auc_ap(weights, w))
+                    for base, head in self._class_rankings
+                ]
+                for j, name in enumerate(("roc_auc", "average_precision")):
+                    b = np.mean([pb[j] for pb, _ in per_class], axis=0)
+                    h = np.mean([ph[j] for _, ph in per_class], axis=0)
+                    out[name] = (b, h - b)
         else:
             out = self._regression(sums)
         return {m: out[m] for m in self.metrics}
@@ -408,7 +428,7 @@ class PairedMetrics:
     def _multiclass(self, s: NDArray[np.float64]) -> dict[str, Pair]:
         total = s[:, 0]
         k = self.k
-        true, pred_b, tp_b, pred_h, tp_h = (s[:, 5 + i * k : 5 + (i + 1) * k] for i in range(5))
+        true, pred_b, tp_b, pred_h, tp_h = (s[:, 7 + i * k : 7 + (i + 1) * k] for i in range(5))
 
         def macro_f1(pred: NDArray[np.float64], tp: NDArray[np.float64]) -> NDArray[np.float64]:
             present = (true + pred) > 0  # sklearn averages over the labels that occur
@@ -419,6 +439,7 @@ class PairedMetrics:
         return {
             "accuracy": (_ratio(s[:, 1], total), _ratio(s[:, 2], total)),
             "log_loss": (_ratio(s[:, 3], total), _ratio(s[:, 4], total)),
+            "brier": (_ratio(s[:, 5], total), _ratio(s[:, 6], total)),
             "f1": (f1_b, f1_h - f1_b),
         }
 
