@@ -12,21 +12,24 @@ import json
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import skops.io as sio
-from sklearn.base import BaseEstimator, is_classifier, is_regressor
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from gitml.config import DataConfig, ModelParams
 from gitml.contract import InputContract
 from gitml.errors import GitmlError
 from gitml.tasks import TASKS
+
+if TYPE_CHECKING:
+    from sklearn.base import BaseEstimator
+    from sklearn.pipeline import Pipeline
+
+# scikit-learn and skops are imported where they are used, not here: `Signature` and
+# `load_signature` are read by processes that never touch a model (the Dask client of
+# `gitml predict --engine dask`, which leaves loading to its workers), and skops's trusted-type
+# scan imports most of scikit-learn (~1.5-2.5 s).
 
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 MISSING = "__missing__"
@@ -35,6 +38,7 @@ MISSING = "__missing__"
 def build_estimator(model: ModelParams) -> BaseEstimator:
     """Instantiate the configured estimator with Hydra (`_target_` + keyword arguments)."""
     from hydra.utils import instantiate  # here, not at the top: scoring never needs Hydra
+    from sklearn.base import BaseEstimator
 
     try:
         estimator = instantiate(dict(model.kwargs))
@@ -55,6 +59,8 @@ def build_estimator(model: ModelParams) -> BaseEstimator:
 
 def estimator_kind(estimator: Any) -> str | None:
     """scikit-learn's estimator type: "classifier", "regressor" or None (neither)."""
+    from sklearn.base import is_classifier, is_regressor
+
     if is_classifier(estimator):
         return "classifier"
     if is_regressor(estimator):
@@ -82,6 +88,11 @@ def check_task(estimator: Any, task: str, model_name: str) -> None:
 
 def build_pipeline(data: DataConfig, model: ModelParams) -> Pipeline:
     """A Pipeline whose ColumnTransformer is derived from the schema, then the estimator."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+
     numeric = data.numeric_features
     categorical = data.categorical_features
     cats = [[str(c) for c in (data.column(n).categories or ())] or "auto" for n in categorical]
@@ -206,16 +217,22 @@ def _canonical_zip(raw: bytes) -> bytes:
 
 def dumps_model(model: Any) -> bytes:
     """Serialise with skops into deterministic bytes."""
+    import skops.io as sio
+
     return _canonical_zip(sio.dumps(model))
 
 
 def untrusted_types(data: bytes) -> list[str]:
     """The types in a skops archive that skops does not trust by default."""
+    import skops.io as sio
+
     return sorted(sio.get_untrusted_types(data=data))
 
 
 def loads_model(data: bytes, trusted: list[str], source: str = "model") -> Any:
     """Load a skops archive, trusting only the reviewed list `trusted` (from conf/, never the file)."""
+    import skops.io as sio
+
     if not data:
         raise GitmlError(
             f"The {source} is empty (0 bytes).",

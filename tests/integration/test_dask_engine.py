@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -258,6 +260,49 @@ def test_bad_partition_is_named_and_nothing_is_written(
     done = predict(ran_template, str(empty), "-o", str(out), "--engine", "dask", "--no-progress")
     assert done.returncode == 2 and "no Parquet partitions" in done.stderr, done.stderr
     assert not out.exists()
+
+
+def test_a_bad_model_is_one_paragraph_from_the_workers_and_nothing_is_written(
+    ran_template: Path, dataset: Path, cluster: str, tmp_path: Path
+) -> None:
+    """The client ships the model's bytes without loading them (it never imports scikit-learn
+    or skops): the workers' check of the bytes is the one that must speak, in one paragraph."""
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copy(ran_template / "models" / "signature.json", models / "signature.json")
+    real = (ran_template / "models" / "model.skops").read_bytes()
+    trusted = (ran_template / "conf" / "gitml.yaml").read_text()
+    cases = {
+        "truncated": (real[: len(real) // 2], "not a readable skops file"),
+        "untrusted": (real, "not on the trusted list"),
+    }
+    for name, (data, message) in cases.items():
+        (models / "model.skops").write_bytes(data)
+        repo = tmp_path / f"repo-{name}"
+        (repo / "conf").mkdir(parents=True)
+        policy = trusted
+        if name == "untrusted":  # a policy that trusts none of the model's scikit-learn types
+            policy = re.sub(r"(?ms)^trusted_types:\n(  - .*\n)+", "trusted_types: []\n", trusted)
+            assert policy != trusted
+        (repo / "conf" / "gitml.yaml").write_text(policy)
+        out = tmp_path / f"scored-{name}"
+        done = gitml(
+            repo,
+            "predict",
+            "--model",
+            str(models / "model.skops"),
+            str(dataset / "parts"),
+            "-o",
+            str(out),
+            "--engine",
+            "dask",
+            "--scheduler",
+            cluster,
+            "--no-progress",
+        )
+        assert done.returncode == 2, (name, done.stderr)
+        assert message in done.stderr and "Traceback" not in done.stderr, (name, done.stderr)
+        assert not out.exists() and not list(tmp_path.glob(f".scored-{name}*")), name
 
 
 def _without_paths(report: dict[str, Any]) -> dict[str, Any]:

@@ -73,10 +73,17 @@ def from_bytes(
     stage: str | None = None,
     commit: str | None = None,
     source: str = "",
+    load: bool = True,
 ) -> ModelBundle:
-    """Load skops bytes (trusting only `trusted`, from conf/) into a bundle."""
-    model = loads_model(data, list(trusted), source=source or f"{name} {version}")
-    _check_signature(model, signature, source or name)
+    """Load skops bytes (trusting only `trusted`, from conf/) into a bundle.
+
+    With `load` False the bytes are kept but not loaded (`model` is None): for a process that
+    only ships them, as the Dask client does; its workers load and check them (`from_bytes`).
+    """
+    model = None
+    if load:
+        model = loads_model(data, list(trusted), source=source or f"{name} {version}")
+        _check_signature(model, signature, source or name)
     return ModelBundle(
         model, signature, name, version, md5_bytes(data), stage, commit, source, data
     )
@@ -93,7 +100,11 @@ def with_runtime(bundle: ModelBundle, runtime: str, root: Path, outputs: Any) ->
 
 
 def from_file(
-    path: str | Path, trusted: Sequence[str], name: str, signature_path: str | Path | None = None
+    path: str | Path,
+    trusted: Sequence[str],
+    name: str,
+    signature_path: str | Path | None = None,
+    load: bool = True,
 ) -> ModelBundle:
     """Load `--model PATH` and the signature next to it (or at `signature_path`)."""
     model_path = Path(path)
@@ -111,6 +122,7 @@ def from_file(
         name=name,
         version=LOCAL_VERSION,
         source=str(model_path),
+        load=load,
     )
 
 
@@ -150,6 +162,7 @@ def from_registry(
     artifact: str | None = None,
     runtime: str = "skops",
     outputs: Any = None,
+    load: bool = True,
 ) -> ModelBundle:
     """Resolve a stage or version through the registry and load the model at its commit.
 
@@ -203,6 +216,7 @@ def from_registry(
         stage=stage,
         commit=fetched.commit,
         source=where,
+        load=load,
     )
 
     def find() -> compiled.Candidate:

@@ -34,9 +34,11 @@ def load_bundle(
     version: str | None,
     model: Path | None,
     runtime: str = "skops",
+    load: bool = True,
 ) -> Any:
     """Load the model chosen by exactly one of --stage, --version, --model, set to score with
-    `runtime` (skops, onnx or auto: see gitml.serve.compiled)."""
+    `runtime` (skops, onnx or auto: see gitml.serve.compiled); with `load` False its bytes only
+    (see `gitml.serve.bundle.from_bytes`)."""
     from gitml.serve import bundle as b
     from gitml.serve.compiled import check_runtime
 
@@ -50,7 +52,7 @@ def load_bundle(
         )
     policy = _policy(root)
     if model is not None:
-        loaded = b.from_file(model, policy.trusted_types, policy.artifact)
+        loaded = b.from_file(model, policy.trusted_types, policy.artifact, load=load)
         return b.with_runtime(loaded, runtime, root, policy.outputs)
     return b.from_registry(
         root,
@@ -61,6 +63,7 @@ def load_bundle(
         artifact=policy.artifact,
         runtime=runtime,
         outputs=policy.outputs,
+        load=load,
     )
 
 
@@ -278,8 +281,15 @@ def register(app: typer.Typer) -> None:
                     "--engine dask scores with the skops model only.",
                     "Drop --runtime onnx (or use the local engine).",
                 )
+            # The Dask engine ships the model's bytes: its workers load and check them (trusted
+            # types, signature), so the client does not import scikit-learn and skops for it.
             bundle = load_bundle(
-                root, stage, version, model, "skops" if engine == "dask" else runtime
+                root,
+                stage,
+                version,
+                model,
+                "skops" if engine == "dask" else runtime,
+                load=engine != "dask" or explain,
             )
             settings = _policy(root).serve
             explainer = batch.make_explainer(bundle, root, _policy(root)) if explain else None

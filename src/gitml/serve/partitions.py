@@ -50,6 +50,13 @@ class ScoringJob:
     carry: tuple[str, ...]
 
 
+def dask_setup(worker: object) -> None:
+    """Dask's preload hook (`dask worker --preload gitml.serve.partitions`, docs/scale.md):
+    import the model loader (skops, and scikit-learn with it) when the worker starts, rather than
+    in the first task that loads a model."""
+    import skops.io  # noqa: F401
+
+
 def part_name(index: int, url: str) -> str:
     """The output file of input partition `index` (named after the input file, in input order)."""
     return f"{PART_PREFIX}{index:05d}-{PurePosixPath(url).stem}.parquet"
@@ -77,7 +84,10 @@ def _load(job: ScoringJob) -> ModelBundle:
 
 def worker_bundle(job: ScoringJob) -> ModelBundle:
     """The job's model on this worker: loaded and digest-checked once per worker process."""
-    return cluster.worker_cache(f"model-{job.digest}", lambda: _load(job))
+    # Keyed by the trusted list too: a long-lived worker that loaded these bytes under another
+    # policy must check them again under this one.
+    trusted = md5_bytes("\n".join(job.trusted).encode("utf-8"))
+    return cluster.worker_cache(f"model-{job.digest}-{trusted}", lambda: _load(job))
 
 
 def score_partition(item: tuple[int, str], job: ScoringJob) -> int:
