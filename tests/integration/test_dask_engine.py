@@ -113,6 +113,11 @@ def predict(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return gitml(repo, "predict", "--model", str(repo / "models" / "model.skops"), *args)
 
 
+def on_cluster(cluster: str) -> tuple[str, ...]:
+    """The arguments that send a command to the test cluster, without a progress bar."""
+    return ("--engine", "dask", "--scheduler", cluster, "--no-progress")
+
+
 def read_dataset(out: Path) -> pd.DataFrame:
     files = sorted(out.iterdir())
     assert all(f.name.startswith("part-") and f.suffix == ".parquet" for f in files), files
@@ -228,11 +233,7 @@ def test_bad_partition_is_named_and_nothing_is_written(
         str(parts),
         "-o",
         str(out),
-        "--engine",
-        "dask",
-        "--scheduler",
-        cluster,
-        "--no-progress",
+        *on_cluster(cluster),
     )
     assert done.returncode == 2
     assert "p3.parquet" in done.stderr and "income" in done.stderr, done.stderr
@@ -245,11 +246,7 @@ def test_bad_partition_is_named_and_nothing_is_written(
         str(parts),
         "-o",
         str(out),
-        "--engine",
-        "dask",
-        "--scheduler",
-        cluster,
-        "--no-progress",
+        *on_cluster(cluster),
     )
     assert done.returncode == 2 and "p3.parquet" in done.stderr, done.stderr
     assert "not a readable Parquet file" in done.stderr and "Traceback" not in done.stderr
@@ -294,11 +291,7 @@ def test_a_bad_model_is_one_paragraph_from_the_workers_and_nothing_is_written(
             str(dataset / "parts"),
             "-o",
             str(out),
-            "--engine",
-            "dask",
-            "--scheduler",
-            cluster,
-            "--no-progress",
+            *on_cluster(cluster),
         )
         assert done.returncode == 2, (name, done.stderr)
         assert message in done.stderr and "Traceback" not in done.stderr, (name, done.stderr)
