@@ -197,7 +197,12 @@ def metric_intervals(
         )
     else:
         changes = paired_intervals(
-            paired.y, paired.base_score, paired.head_score, wanted, task="multiclass", **kw
+            paired.y,
+            paired.base_score,
+            paired.head_score,
+            wanted,
+            task="regression" if paired.task == "regression" else "multiclass",
+            **kw,
         )
     out: dict[str, MetricInterval] = {}
     for name in wanted:

@@ -69,9 +69,10 @@ class Paired:
 
     Binary: `y` is 0/1 (positive class), scores are P(positive), preds are 0/1 decisions at each
     revision's own threshold. Multiclass: `y` is the class index, scores are (n, K), preds None.
+    Regression: `y` is the target, scores are the predicted values, preds None.
     """
 
-    task: str  # binary | multiclass
+    task: str  # binary | multiclass | regression
     y: np.ndarray
     base_score: np.ndarray
     head_score: np.ndarray
@@ -119,7 +120,20 @@ def pair(base: pd.DataFrame, head: pd.DataFrame) -> Paired | str:
     cols = score_columns(base)
     if cols == ["score"]:
         needed = ("label_positive", "predicted_positive")
-        if any(c not in f.columns for f in (b, h) for c in needed):
+        binary = [all(c in f.columns for c in needed) for f in (b, h)]
+        if not any(binary):  # regression: the score is the predicted value
+            y = pd.to_numeric(b["label"], errors="coerce").to_numpy(np.float64)
+            if not np.isfinite(y).all():
+                return "the regression labels are not all numbers"
+            return Paired(
+                "regression",
+                y,
+                b["score"].to_numpy(np.float64),
+                h["score"].to_numpy(np.float64),
+                None,
+                None,
+            )
+        if not all(binary):
             return "the predictions lack label_positive/predicted_positive"
         if not np.array_equal(b["label_positive"].to_numpy(), h["label_positive"].to_numpy()):
             return "the two revisions define the positive class differently"

@@ -279,3 +279,39 @@ def test_threshold_is_chosen_on_training_rows_only_and_used_by_scoring(tmp_path:
     for cut, expected in ((s0 - 1e-9, 1), (s0 + 1e-9, 0)):
         with_cut = Signature(**{**sig.__dict__, "threshold": cut, "threshold_strategy": "fixed"})
         assert scoring.score(model, with_cut, row).predictions[0] == expected
+
+
+def test_a_regression_task_is_judged_with_intervals_not_called_not_comparable() -> None:
+    """Two regressors on scikit-learn's diabetes data: the predictions pair as a regression
+    (they have no label_positive column), every metric gets a paired interval, and removing the
+    two most informative features is a regression of rmse that the report names."""
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import Ridge
+    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+
+    x, y = load_diabetes(return_X_y=True)
+    xtr, ytr, xte, yte = x[:300], y[:300], x[300:], y[300:]
+    keep = [0, 1, 3, 4, 5, 6, 7, 9]  # without bmi (2) and s5 (8)
+    ids = np.arange(len(yte), dtype=np.uint64)
+
+    def snap(label: str, cols: list[int]) -> Snapshot:
+        pred = Ridge(alpha=0.1).fit(xtr[:, cols], ytr).predict(xte[:, cols])
+        frame = predictions_frame(ids, yte, pred, pred, pd.DataFrame(), [])
+        metrics = {
+            "rmse": float(np.sqrt(mean_squared_error(yte, pred))),
+            "mae": float(mean_absolute_error(yte, pred)),
+            "r2": float(r2_score(yte, pred)),
+        }
+        return Snapshot(label, None, metrics=metrics, predictions=frame, signature={})
+
+    full, fewer = snap("full", list(range(10))), snap("fewer", keep)
+    paired = pair(full.predictions, fewer.predictions)
+    assert not isinstance(paired, str) and paired.task == "regression", paired
+    policy = load_policy(ROOT)
+    report = build_report(
+        full, fewer, policy.metrics, primary_metric="rmse", top_k=3, statistics=FAST
+    )
+    rows = {m.name: m for m in report.metrics}
+    assert all(rows[n].interval is not None for n in ("rmse", "mae", "r2")), rows
+    assert rows["rmse"].interval.base == pytest.approx(full.metrics["rmse"], rel=1e-9)
+    assert rows["rmse"].status == "regressed" and report.verdict.status == "regressed"
