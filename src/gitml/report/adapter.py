@@ -194,9 +194,20 @@ class Project:
             log.warning("%s; its column declarations are left out of the params.", error.message)
             return params
 
-    def read_json(self, sha: str | None, path: str, where: str) -> Any:
-        """A git-tracked JSON file at `sha` (None: the workspace), parsed; None where absent."""
-        return _parse(self.read_files(sha, [path])[path], path, where, json.loads)
+    def read_tracked_json(self, revs: Mapping[str, str | None], path: str) -> dict[str, Any]:
+        """A git-tracked JSON file at each named revision (None: the workspace), parsed; None
+        where absent. One `git cat-file --batch` for all of them, no DVC fallback."""
+        blobs = self.git.read_files([(sha, path) for sha in revs.values() if sha is not None])
+        found: dict[str, Any] = {}
+        for name, sha in revs.items():
+            if sha is None:
+                file = self.root / path
+                text = file.read_text(encoding="utf-8") if file.is_file() else None
+            else:
+                data = blobs[(sha, path)]
+                text = None if data is None else data.decode("utf-8")
+            found[name] = _parse(text, path, name, json.loads)
+        return found
 
     def read_predictions(self, sha: str | None, path: str, where: str) -> Any:
         """The per-row predictions Parquet at `sha` as a DataFrame; None where it does not exist."""

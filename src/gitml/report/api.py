@@ -154,8 +154,9 @@ def compare(root: Path, names: Sequence[str] | None, policy: Policy | None = Non
         e.name: project.read_predictions(e.rev or None, policy.outputs.predictions, e.name)
         for e in exps
     }
-    path = policy.outputs.seed_noise
-    records = {e.name: project.read_json(e.rev or None, path, e.name) for e in exps}
+    records = project.read_tracked_json(
+        {e.name: e.rev or None for e in exps}, policy.outputs.seed_noise
+    )
     rule = policy.metrics.get(tasks.primary_metric(policy.report.primary_metric, task))
     return mark_comparison(table, found, rule, settings(policy), records)
 
