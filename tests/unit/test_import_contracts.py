@@ -24,3 +24,28 @@ def test_import_linter_contracts_are_kept() -> None:
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert "Contracts: 8 kept, 0 broken." in proc.stdout
+
+
+#: Modules every command, worker or server start imports, and the heavy libraries they must not
+#: pull in at import time (each costs 0.3-1 s of start-up; they are imported where they are used).
+LIGHT_ENTRY_POINTS = [
+    "gitml.cli",
+    "gitml.monitor.cli",
+    "gitml.monitor.core",
+    "gitml.monitor.partitions",
+    "gitml.serve.partitions",
+    "gitml.serve.app",
+    "gitml.policy",
+]
+HEAVY = ["scipy.stats", "sklearn", "skops", "distributed", "shap"]
+
+
+@pytest.mark.parametrize("module", LIGHT_ENTRY_POINTS)
+def test_entry_points_do_not_import_heavy_libraries(module: str) -> None:
+    """A regression guard, not a timing: `gitml.stats.seeds` once imported scipy.stats at module
+    level, which every command reading a policy (monitor, serve, Dask workers) paid."""
+    code = f"import sys, {module}; print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert proc.stdout.strip() == "", f"importing {module} imports {proc.stdout.strip()}"

@@ -26,7 +26,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 from scipy.spatial import distance
 
 STD_FLOOR = 0.001
@@ -48,6 +47,8 @@ class TestResult:
 def wasserstein_norm(reference: np.ndarray, current: np.ndarray) -> float:
     """Normalised Wasserstein distance of two samples (Evidently's `wasserstein`)."""
     norm = max(float(np.std(reference)), STD_FLOOR)
+    from scipy import stats  # imported on use: ~0.5 s that large batches never need
+
     return float(stats.wasserstein_distance(reference, current)) / norm
 
 
@@ -95,6 +96,8 @@ def chi2_contingency_test(reference_counts: np.ndarray, current_counts: np.ndarr
     table = table[:, table.sum(axis=0) > 0]
     if table.shape[1] < 2 or (table.sum(axis=1) == 0).any():
         return TestResult("chi2", 0.0, 1.0)
+    from scipy import stats  # imported on use: ~0.5 s that large batches never need
+
     result = stats.chi2_contingency(table, correction=False)
     return TestResult("chi2", float(result.statistic), float(result.pvalue))
 
@@ -103,11 +106,15 @@ def ks_pvalue(d: float, n1: int, n2: int) -> float:
     """Two-sided p-value of a KS statistic, as `scipy.stats.ks_2samp(method="asymp")` has it."""
     m, n = sorted([float(n1), float(n2)], reverse=True)
     en = m * n / (m + n)
+    from scipy import stats  # imported on use: ~0.5 s that large batches never need
+
     return float(np.clip(stats.kstwo.sf(d, np.round(en)), 0.0, 1.0))
 
 
 def ks_test(reference: np.ndarray, current: np.ndarray) -> TestResult:
     """Two-sample KS test on samples (scipy's `ks_2samp`, method "auto")."""
+    from scipy import stats  # imported on use: ~0.5 s that large batches never need
+
     result = stats.ks_2samp(reference, current)
     return TestResult("ks", float(result.statistic), float(result.pvalue))
 

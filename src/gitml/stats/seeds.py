@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 
 @dataclass(frozen=True)
@@ -67,11 +67,10 @@ def seed_means_change(
     var = test_se**2 + vb + vh
     tail = vb**2 / (base.n - 1) + vh**2 / (head.n - 1)
     df = var**2 / tail if tail > 0 else math.inf
-    q = float(
-        stats.norm.ppf(0.5 + confidence / 2)
-        if math.isinf(df)
-        else stats.t.ppf(0.5 + confidence / 2, df)
-    )
+    # scipy.special's quantiles (what scipy.stats.norm/t.ppf call), so importing this module
+    # does not import scipy.stats (~0.5 s for every command that reads a policy).
+    level = 0.5 + confidence / 2
+    q = float(special.ndtri(level) if math.isinf(df) else special.stdtrit(df, level))
     se = math.sqrt(var)
     estimate = head.mean - base.mean
     return SeedMeansChange(estimate, estimate - q * se, estimate + q * se, se, df)
