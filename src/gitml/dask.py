@@ -190,9 +190,36 @@ def run_partitions(
 ) -> list[T]:
     """Run `fn(item, shared)` for every item on the cluster; the results in item order.
 
-    `shared` is sent to the workers once (scattered), not once per task. The first task that
-    fails cancels the rest and is raised as a GitmlError that names its item (`describe(i)`);
-    a GitmlError raised inside the task keeps its own message.
+    As `stream_partitions`, keeping every result (for small ones, like row counts).
+    """
+    results: list[Any] = [None] * len(items)
+
+    def keep(i: int, result: T) -> None:
+        results[i] = result
+        if on_done is not None:
+            on_done(i, result)
+
+    stream_partitions(client, fn, items, shared, name=name, describe=describe, on_done=keep)
+    return results
+
+
+def stream_partitions(
+    client: Any,
+    fn: Callable[[Any, Any], T],
+    items: Sequence[Any],
+    shared: Any,
+    *,
+    name: str,
+    describe: Callable[[int], str],
+    on_done: Callable[[int, T], None],
+) -> None:
+    """Run `fn(item, shared)` for every item on the cluster; `on_done(i, result)` as each ends.
+
+    Results are handed over in the order tasks finish and not kept here, so a caller that folds
+    them in holds one at a time, not one per partition. `shared` is sent to the workers once
+    (scattered), not once per task. The first task that fails cancels the rest and is raised as
+    a GitmlError that names its item (`describe(i)`); a GitmlError raised inside the task keeps
+    its own message.
     """
     from distributed import as_completed
     from distributed.client import FutureCancelledError
@@ -204,7 +231,6 @@ def run_partitions(
         for i, item in enumerate(items)
     ]
     index = {f.key: i for i, f in enumerate(futures)}
-    results: list[Any] = [None] * len(items)
     finished = False
     try:
         for future in as_completed(futures, loop=client.loop):
@@ -212,19 +238,18 @@ def run_partitions(
             if future.status == "error":
                 raise _task_error(future.exception(), describe(i))
             try:
-                results[i] = future.result()
+                result = future.result()
             except FutureCancelledError as exc:
                 raise _task_error(exc, describe(i)) from None
             future.release()
-            if on_done is not None:
-                on_done(i, results[i])
+            on_done(i, result)
+            del result
         finished = True
     finally:
         client.cancel(futures)
         client.cancel([shared_future])
         if not finished:  # a cancelled task that is running still runs: let it end first
             _drain(client, [f.key for f in futures])
-    return results
 
 
 def _executing(keys: list[str], dask_worker: Any = None) -> list[str]:

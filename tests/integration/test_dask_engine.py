@@ -357,3 +357,9 @@ def test_monitor_dask_equals_single_process(
     assert got["rows"] == want["rows"] == PARTS * ROWS_PER_PART
     assert want["drifted_columns"] and want["prediction"] is not None  # the test has teeth
     assert_same(_without_paths(got), _without_paths(want))
+    # The client merges each summary as soon as the ones before it are in: whichever worker
+    # finishes first, the report is the same bytes.
+    again = gitml(ran_template, *common, "--current", str(dataset / "parts"), "--engine", "dask",
+                  "--scheduler", cluster, "-o", str(tmp_path / "again.json"))  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "again.json").read_bytes() == (tmp_path / "dask.json").read_bytes()

@@ -125,3 +125,41 @@ def test_a_part_beyond_the_exact_sample_drops_it_as_the_whole_does() -> None:
     assert want.accumulators["debt_to_income"].exact_sample() is None  # type: ignore[union-attr]
     assert got.accumulators["debt_to_income"].exact_sample() is None  # type: ignore[union-attr]
     assert_same(got.result(), want.result())
+
+
+def test_parts_finishing_in_any_order_merge_to_the_same_bytes() -> None:
+    """What `monitor --engine dask` does with summaries as workers finish them: `InOrder` folds
+    them in partition order, holding only those that came early, so the report's bytes do not
+    depend on which worker was first (merging as they come changes the float sums' rounding)."""
+    import json
+
+    from gitml.monitor.partitions import InOrder
+
+    inputs = Inputs(profile=profile(20_000), policy=MonitorPolicy(), score_profile=score_profile())
+    frame = batch(30_000)
+    cuts = list(range(0, len(frame), 1_500))
+
+    parts = []
+    for lo in cuts:
+        part = Monitor(inputs)
+        part.update(frame.iloc[lo : lo + 1_500])
+        parts.append(part)
+
+    def report(monitor: Monitor) -> str:
+        return json.dumps(monitor.result(), sort_keys=True, default=str)
+
+    in_order = Monitor(inputs)
+    for part in parts:
+        in_order.merge(part)
+    want = report(in_order)
+    arrival = np.random.default_rng(3).permutation(len(cuts)).tolist()
+    as_they_come = Monitor(inputs)
+    folded = Monitor(inputs)
+    fold = InOrder(folded.merge)
+    for i in arrival:
+        fold.add(i, parts[i])
+        as_they_come.merge(parts[i])
+    assert fold.following == len(cuts) and not fold.ahead
+    assert 1 < fold.most_held < len(cuts)
+    assert report(folded) == want
+    assert report(as_they_come) != want  # the test has teeth: arrival order changes the bytes

@@ -12,12 +12,32 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from gitml import dask as cluster
 from gitml.errors import GitmlError
 from gitml.monitor.core import Inputs, Monitor
 from gitml.monitor.io import BatchSource
+
+T = TypeVar("T")
+
+
+class InOrder(Generic[T]):
+    """Hands items numbered 0, 1, 2, ... to `fold` in that order, whatever order they arrive in,
+    holding only those that arrived ahead of an earlier one."""
+
+    def __init__(self, fold: Callable[[T], None]) -> None:
+        self.fold = fold
+        self.ahead: dict[int, T] = {}
+        self.following = 0
+        self.most_held = 0
+
+    def add(self, index: int, item: T) -> None:
+        self.ahead[index] = item
+        self.most_held = max(self.most_held, len(self.ahead))
+        while self.following in self.ahead:
+            self.fold(self.ahead.pop(self.following))
+            self.following += 1
 
 
 @dataclass(frozen=True)
@@ -63,20 +83,31 @@ def monitor_dataset(
     on_partitions: Callable[[int], None] | None = None,
     on_done: Callable[[int, Any], None] | None = None,
 ) -> Monitor:
-    """Monitor every partition of `source` on the cluster and merge them into `monitor`."""
+    """Monitor every partition of `source` on the cluster and merge them into `monitor`.
+
+    Each summary is merged as soon as every partition before it is (partition order, so the
+    float sums, and so the report's bytes, do not depend on which worker finished first); the
+    client holds only the summaries that finished ahead of an earlier one, not one per
+    partition (~0.25 MB each with the default profile: 1 GB at 4,000 partitions).
+    """
     parts = cluster.list_partitions(source)
     if on_partitions is not None:
         on_partitions(len(parts))
+    in_order = InOrder(monitor.merge)
+
+    def merge(i: int, part: Monitor) -> None:
+        in_order.add(i, part)
+        if on_done is not None:
+            on_done(i, part)
+
     with cluster.connect(scheduler, n_workers) as client:
-        summaries = cluster.run_partitions(
+        cluster.stream_partitions(
             client,
             monitor_partition,
             list(enumerate(parts)),
             MonitorJob(monitor.inputs, dict(reader)),
             name="monitor",
             describe=lambda i: f"Partition {i} of the batch, '{parts[i]}',",
-            on_done=on_done,
+            on_done=merge,
         )
-    for part in summaries:
-        monitor.merge(part)
     return monitor
