@@ -16,7 +16,12 @@ per part), then times, each in a fresh `gitml` process:
 - `gitml monitor --current all.parquet` and `gitml monitor --engine dask --current parts/` on
   the 2-worker cluster;
 - the machine's ceiling: the same per-partition work (`batch.predict_file`, one OpenMP thread) in
-  1 and in 2 plain processes started together, without Dask, timed after the model is loaded.
+  1 and in 2 plain processes started together, without Dask, timed after the model is loaded;
+- the monitor's ceiling: whole single-process `gitml monitor` commands, one on all the rows and
+  two started together on half of them each (`half-0of2.parquet`, `half-1of2.parquet`): what two
+  cores give a command whose start-up (~0.6 s of imports and reading the profile) is part of it.
+
+`--monitor-only` skips the predict runs (to measure the monitor at 100M rows in minutes).
 
 Memory: the single process's peak RSS (getrusage of the child), and each worker's peak RSS
 (getrusage inside the worker after the run).
@@ -84,6 +89,22 @@ def prepare(rows: int, parts: int) -> Path:
     return data
 
 
+def halves(data: Path, n: int = 2) -> list[Path]:
+    """The rows split into `n` files (partitions i, i+n, ... in file i), written once."""
+    out = [data / f"half-{k}of{n}.parquet" for k in range(n)]
+    if all(p.is_file() for p in out):
+        return out
+    parts = sorted((data / "parts").glob("*.parquet"))
+    for k, path in enumerate(out):
+        share = parts[k::n]
+        schema = pq.read_schema(share[0])
+        with pq.ParquetWriter(path.with_suffix(".tmp"), schema, compression="zstd") as writer:
+            for part in share:
+                writer.write_table(pq.read_table(part))
+        path.with_suffix(".tmp").replace(path)
+    return out
+
+
 def timed(*args: str) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of one gitml command in a fresh process."""
     code = (
@@ -137,6 +158,22 @@ def plain_processes(model: str, parts: list[Path], n: int) -> float:
     return max(float(p.communicate()[0]) for p in procs)
 
 
+def monitor_processes(monitor: list[str], files: list[Path]) -> float:
+    """Wall seconds for one `gitml monitor` command per file, started together."""
+    start = time.perf_counter()
+    procs = [
+        subprocess.Popen(
+            [GITML, *monitor, "--current", str(f), "-o", str(f.with_suffix(".json"))],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for f in files
+    ]
+    for p in procs:
+        p.wait()
+    return time.perf_counter() - start
+
+
 #: The worker-side modules of `predict --engine dask` and `monitor --engine dask`.
 PRELOAD = ["gitml.serve.partitions", "gitml.monitor.partitions"]
 
@@ -157,6 +194,7 @@ def main() -> None:
         action="store_true",
         help="workers without --preload: the first job on them pays gitml's imports (~3.5 s)",
     )
+    parser.add_argument("--monitor-only", action="store_true", help="skip the predict runs")
     args = parser.parse_args()
     from distributed import Client, LocalCluster
 
@@ -164,13 +202,16 @@ def main() -> None:
     model = str(WORK / "models" / "model.skops")
     base = ["--model", model, "--root", str(WORK), "--no-progress"]
     results: dict[str, object] = {"rows": args.rows, "parts": args.parts, "cold": args.cold}
-    wall, rss = timed("predict", *base, str(data / "all.parquet"), "-o", str(data / "one.parquet"))
-    results["predict_single"] = {"seconds": wall, "peak_mb": rss}
+    if not args.monitor_only:
+        wall, rss = timed(
+            "predict", *base, str(data / "all.parquet"), "-o", str(data / "one.parquet")
+        )
+        results["predict_single"] = {"seconds": wall, "peak_mb": rss}
     monitor = ["monitor", "--profile", str(WORK / "profile.json"), "--format", "json"]
     monitor += ["--root", str(WORK)]
     wall, rss = timed(*monitor, "--current", str(data / "all.parquet"), "-o", str(data / "m1.json"))
     results["monitor_single"] = {"seconds": wall, "peak_mb": rss}
-    for workers in (1, 2):
+    for workers in (2,) if args.monitor_only else (1, 2):
         with (
             LocalCluster(
                 n_workers=workers,
@@ -187,15 +228,16 @@ def main() -> None:
         ):
             address = cluster.scheduler_address
             out = str(data / f"dask{workers}")
-            wall, rss = timed(
-                "predict", *base, str(data / "parts"), "-o", out, "--engine", "dask",
-                "--scheduler", address,
-            )  # fmt: skip
-            results[f"predict_dask_{workers}"] = {
-                "seconds": wall,
-                "client_peak_mb": rss,
-                "worker_peak_mb": worker_peaks(client),
-            }
+            if not args.monitor_only:
+                wall, rss = timed(
+                    "predict", *base, str(data / "parts"), "-o", out, "--engine", "dask",
+                    "--scheduler", address,
+                )  # fmt: skip
+                results[f"predict_dask_{workers}"] = {
+                    "seconds": wall,
+                    "client_peak_mb": rss,
+                    "worker_peak_mb": worker_peaks(client),
+                }
             if workers == 2:
                 wall, rss = timed(
                     *monitor, "--current", str(data / "parts"), "--engine", "dask",
@@ -203,21 +245,26 @@ def main() -> None:
                 )  # fmt: skip
                 results["monitor_dask_2"] = {"seconds": wall, "client_peak_mb": rss}
     parts = sorted((data / "parts").glob("*.parquet"))
-    results["plain_1"] = {"seconds": plain_processes(model, parts, 1)}
-    results["plain_2"] = {"seconds": plain_processes(model, parts, 2)}
+    if not args.monitor_only:
+        results["plain_1"] = {"seconds": plain_processes(model, parts, 1)}
+        results["plain_2"] = {"seconds": plain_processes(model, parts, 2)}
+    results["monitor_plain_1"] = {"seconds": monitor_processes(monitor, [data / "all.parquet"])}
+    results["monitor_plain_2"] = {"seconds": monitor_processes(monitor, halves(data))}
     one = json.loads((data / "m1.json").read_text())
     two = json.loads((data / "m2.json").read_text())
     results["monitor_same_decisions"] = (
         one["drifted_columns"] == two["drifted_columns"] and one["status"] == two["status"]
     )
     s = {k: v["seconds"] for k, v in results.items() if isinstance(v, dict)}
-    results["ratios"] = {
-        "dask2_vs_dask1": s["predict_dask_1"] / s["predict_dask_2"],
-        "dask2_vs_single_predict": s["predict_single"] / s["predict_dask_2"],
-        "monitor_dask2_vs_single": s["monitor_single"] / s["monitor_dask_2"],
+    ratios = {"monitor_dask2_vs_single": s["monitor_single"] / s["monitor_dask_2"]}
+    # Whole monitor commands on half the rows each, no Dask: what two cores give the command.
+    ratios["monitor_plain2_vs_plain1"] = s["monitor_plain_1"] / s["monitor_plain_2"]
+    if not args.monitor_only:
+        ratios["dask2_vs_dask1"] = s["predict_dask_1"] / s["predict_dask_2"]
+        ratios["dask2_vs_single_predict"] = s["predict_single"] / s["predict_dask_2"]
         # The same work in plain processes, no Dask: what two cores give this machine.
-        "plain2_vs_plain1": s["plain_1"] / s["plain_2"],
-    }
+        ratios["plain2_vs_plain1"] = s["plain_1"] / s["plain_2"]
+    results["ratios"] = ratios
     results["machine"] = (
         f"{platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, "
         f"Python {platform.python_version()}"
