@@ -3,7 +3,7 @@
 The only module that imports `dask`/`distributed` (an import-linter contract says so). Features
 hand it a module-level function and the partitions; it connects to a scheduler (or starts a
 `LocalCluster` of one single-threaded process per core), submits one task per partition, reports
-each one as it finishes and returns the results in partition order. A worker that dies mid-task
+each one's result to the caller as it finishes (without keeping it). A worker that dies mid-task
 is replaced by its nanny and the scheduler reruns the task elsewhere: features write each
 partition's output atomically under a name derived from the partition, so a rerun overwrites
 instead of duplicating. Partitions are listed and read through fsspec (local paths or `s3://`,
@@ -179,31 +179,6 @@ def connect(scheduler: str | None, n_workers: int | None = None) -> Iterator[Any
 
 
 def run_partitions(
-    client: Any,
-    fn: Callable[[Any, Any], T],
-    items: Sequence[Any],
-    shared: Any,
-    *,
-    name: str,
-    describe: Callable[[int], str],
-    on_done: Callable[[int, T], None] | None = None,
-) -> list[T]:
-    """Run `fn(item, shared)` for every item on the cluster; the results in item order.
-
-    As `stream_partitions`, keeping every result (for small ones, like row counts).
-    """
-    results: list[Any] = [None] * len(items)
-
-    def keep(i: int, result: T) -> None:
-        results[i] = result
-        if on_done is not None:
-            on_done(i, result)
-
-    stream_partitions(client, fn, items, shared, name=name, describe=describe, on_done=keep)
-    return results
-
-
-def stream_partitions(
     client: Any,
     fn: Callable[[Any, Any], T],
     items: Sequence[Any],

@@ -101,7 +101,7 @@ def monitor_dataset(
             on_done(i, part)
 
     with cluster.connect(scheduler, n_workers) as client:
-        cluster.stream_partitions(
+        cluster.run_partitions(
             client,
             monitor_partition,
             list(enumerate(parts)),

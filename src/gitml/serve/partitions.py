@@ -197,15 +197,22 @@ def predict_dataset(
             unknown_categories=unknown_categories,
             carry=tuple(carry),
         )
+        counts: list[int] = []
+
+        def done(i: int, rows: int) -> None:
+            counts.append(rows)
+            if on_done is not None:
+                on_done(i, rows)
+
         with cluster.connect(scheduler, n_workers) as client:
-            counts = cluster.run_partitions(
+            cluster.run_partitions(
                 client,
                 score_partition,
                 list(enumerate(parts)),
                 job,
                 name="predict",
                 describe=lambda i: f"Partition {i} of the dataset, '{parts[i]}',",
-                on_done=on_done,
+                on_done=done,
             )
         total = sum(counts)
         if total == 0:
