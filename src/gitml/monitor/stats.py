@@ -18,6 +18,9 @@ same p-value as Evidently's two-proportion z-test), drift if p < alpha.
 
 The streaming forms (`wasserstein_from_bins`, `ks_from_counts`) take counts accumulated chunk by
 chunk against bins fixed by the reference profile, so a batch never has to be held in memory.
+
+`scipy.stats` is imported inside the functions that use it: importing it costs ~0.5 s, and a large
+batch (binned Wasserstein, Jensen-Shannon) never needs it.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ class TestResult:
 def wasserstein_norm(reference: np.ndarray, current: np.ndarray) -> float:
     """Normalised Wasserstein distance of two samples (Evidently's `wasserstein`)."""
     norm = max(float(np.std(reference)), STD_FLOOR)
-    from scipy import stats  # imported on use: ~0.5 s that large batches never need
+    from scipy import stats
 
     return float(stats.wasserstein_distance(reference, current)) / norm
 
@@ -96,7 +99,7 @@ def chi2_contingency_test(reference_counts: np.ndarray, current_counts: np.ndarr
     table = table[:, table.sum(axis=0) > 0]
     if table.shape[1] < 2 or (table.sum(axis=1) == 0).any():
         return TestResult("chi2", 0.0, 1.0)
-    from scipy import stats  # imported on use: ~0.5 s that large batches never need
+    from scipy import stats
 
     result = stats.chi2_contingency(table, correction=False)
     return TestResult("chi2", float(result.statistic), float(result.pvalue))
@@ -106,14 +109,14 @@ def ks_pvalue(d: float, n1: int, n2: int) -> float:
     """Two-sided p-value of a KS statistic, as `scipy.stats.ks_2samp(method="asymp")` has it."""
     m, n = sorted([float(n1), float(n2)], reverse=True)
     en = m * n / (m + n)
-    from scipy import stats  # imported on use: ~0.5 s that large batches never need
+    from scipy import stats
 
     return float(np.clip(stats.kstwo.sf(d, np.round(en)), 0.0, 1.0))
 
 
 def ks_test(reference: np.ndarray, current: np.ndarray) -> TestResult:
     """Two-sample KS test on samples (scipy's `ks_2samp`, method "auto")."""
-    from scipy import stats  # imported on use: ~0.5 s that large batches never need
+    from scipy import stats
 
     result = stats.ks_2samp(reference, current)
     return TestResult("ks", float(result.statistic), float(result.pvalue))
