@@ -316,3 +316,37 @@ def test_repository_policy_parses() -> None:
     from gitml.policy import load_policy_if_present
 
     assert load_policy_if_present(Path()).monitor.small_sample == 1000
+
+
+#: One numeric column of 300,000 rows from scikit-learn's diabetes set (bmi, tiled with a ramp):
+#: long enough that OpenBLAS splits a dot product of it across threads.
+SUMMARY_IN_A_FRESH_PROCESS = """
+import numpy as np, pandas as pd
+from sklearn.datasets import load_diabetes
+from gitml.monitor.accumulators import NumericAccumulator
+bmi = load_diabetes().data[:, 2]
+acc = NumericAccumulator("bmi", {"quantiles": np.quantile(bmi, np.linspace(0, 1, 101)).tolist()})
+acc.update(pd.Series(np.resize(bmi, 300_000) + np.linspace(0, 1, 300_000)))
+print(repr(acc.summary()))
+"""
+
+
+def test_a_columns_summary_does_not_depend_on_how_many_threads_blas_has() -> None:
+    """The same batch gives the same report bytes on a 1-core and a many-core machine (a BLAS dot
+    product's threads each sum a share, so its last bits moved with the thread count)."""
+    import os
+    import subprocess
+    import sys
+
+    out = [
+        subprocess.run(
+            [sys.executable, "-c", SUMMARY_IN_A_FRESH_PROCESS],
+            env={**os.environ, "OPENBLAS_NUM_THREADS": str(n), "OMP_NUM_THREADS": str(n)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for n in (1, 2)
+    ]
+    assert "current_std" in out[0]
+    assert out[0] == out[1]

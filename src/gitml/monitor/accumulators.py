@@ -106,7 +106,9 @@ class NumericAccumulator:
         size = len(ordered)
         csum = np.concatenate([[0.0], np.cumsum(ordered)])
         self.total += float(csum[-1])
-        self.total_sq += float(np.dot(ordered, ordered))
+        # Not np.dot: that is BLAS, whose threads split the sum (so its last bits depend on the
+        # core count) and then spin on the other cores between chunks (2x the monitor's CPU).
+        self.total_sq += float(np.einsum("i,i->", ordered, ordered))
         self.low = min(self.low, float(ordered[0]))
         self.high = max(self.high, float(ordered[-1]))
         if self.buffer is not None:
