@@ -33,19 +33,25 @@ ROWS_PER_PART = 1_500
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[str]:
     """A LocalCluster of two single-threaded worker processes; its scheduler's address."""
+    import dask
     from distributed import LocalCluster
 
+    from gitml.dask import WORKER_CONFIG
+
     environ = dict(os.environ)  # the nanny sets OMP_NUM_THREADS=1 etc. in this process
-    with LocalCluster(
-        n_workers=2,
-        processes=True,
-        threads_per_worker=1,
-        dashboard_address=None,
-        host="127.0.0.1",
-        silence_logs=40,
-        # As docs/scale.md starts workers: a preload that failed to import would kill them.
-        preload=["gitml.serve.partitions", "gitml.monitor.partitions"],
-    ) as local:
+    with (
+        dask.config.set(WORKER_CONFIG),
+        LocalCluster(
+            n_workers=2,
+            processes=True,
+            threads_per_worker=1,
+            dashboard_address=None,
+            host="127.0.0.1",
+            silence_logs=40,
+            # As docs/scale.md starts workers: a preload that failed to import would kill them.
+            preload=["gitml.serve.partitions", "gitml.monitor.partitions"],
+        ) as local,
+    ):
         yield local.scheduler_address
     os.environ.clear()
     os.environ.update(environ)
@@ -57,7 +63,60 @@ def test_a_local_cluster_leaves_the_callers_environment_as_it_was() -> None:
     before = dict(os.environ)
     with connect(None, 1) as client:
         assert client.submit(os.getpid).result() != os.getpid()
+        [worker_env] = client.run(lambda: dict(os.environ)).values()
     assert dict(os.environ) == before
+    # Its worker keeps Dask's one-thread settings but glibc's own trim threshold: Dask's
+    # MALLOC_TRIM_THRESHOLD_=65536 costs the monitor's partitions ~10% in page faults.
+    assert worker_env["OMP_NUM_THREADS"] == "1"
+    assert "MALLOC_TRIM_THRESHOLD_" not in worker_env
+
+
+#: docs/scale.md's setting for `dask worker`: the nanny's MALLOC_TRIM_THRESHOLD_ unset.
+GLIBC_TRIM = {"DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON": '{"MALLOC_TRIM_THRESHOLD_": None}'}
+
+
+def test_the_documented_scheduler_and_workers_run_a_monitor_job(
+    ran_template: Path, dataset: Path, tmp_path: Path
+) -> None:
+    """docs/scale.md's `dask scheduler` and `dask worker` lines as real processes: the preloads
+    import, the worker keeps one thread per library and glibc's own trim threshold, and
+    `gitml monitor --engine dask --scheduler ...` runs on them."""
+    from distributed import Client
+
+    dask_cli = str(Path(sys.executable).parent / "dask")
+    env = {**os.environ, **GLIBC_TRIM}
+    address_file = tmp_path / "scheduler.json"
+    quiet = {"env": env, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    procs = [
+        subprocess.Popen(
+            [dask_cli, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+             "--scheduler-file", str(address_file)],
+            **quiet,
+        ),
+        subprocess.Popen(
+            [dask_cli, "worker", "--scheduler-file", str(address_file), "--nworkers", "1",
+             "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1",
+             "--preload", "gitml.serve.partitions", "--preload", "gitml.monitor.partitions"],
+            **quiet,
+        ),
+    ]  # fmt: skip
+    try:
+        with Client(scheduler_file=str(address_file), timeout="60s") as client:
+            client.wait_for_workers(1, timeout=120)
+            [worker_env] = client.run(lambda: dict(os.environ)).values()
+            address = client.scheduler.address
+        assert worker_env["OMP_NUM_THREADS"] == "1"
+        assert "MALLOC_TRIM_THRESHOLD_" not in worker_env
+        done = gitml(ran_template, "monitor", "--profile",
+                     str(ran_template / "data" / "profile.json"), "--format", "json",
+                     "--current", str(dataset / "parts"), "--engine", "dask",
+                     "--scheduler", address, "-o", str(tmp_path / "m.json"))  # fmt: skip
+        assert done.returncode in (0, 1), done.stderr
+        assert json.loads((tmp_path / "m.json").read_text())["rows"] == PARTS * ROWS_PER_PART
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+            proc.wait(timeout=60)
 
 
 def test_without_dask_the_engine_is_one_paragraph_and_writes_nothing(
