@@ -18,11 +18,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field, model_validator
-from pydantic.dataclasses import dataclass as config_dataclass
-
 from gitml import tasks
-from gitml.conftypes import STRICT, Flag, Number, require
 from gitml.intervals import (
     FAIRNESS_RATES,
     GapJudgement,
@@ -33,6 +29,7 @@ from gitml.intervals import (
     metric_intervals,
 )
 from gitml.predictions import pair
+from gitml.rules import MetricRule
 
 if TYPE_CHECKING:
     from gitml.policy import GatePolicy
@@ -48,22 +45,6 @@ class Status(StrEnum):
     REGRESSED = "regressed"
     UNCHANGED = "unchanged"
     WITHIN_TOLERANCE = "within_tolerance"
-
-
-@config_dataclass(frozen=True, config=STRICT)
-class MetricRule:
-    """Direction and thresholds for one metric (one entry of `metrics:` in conf/gitml.yaml)."""
-
-    higher_is_better: Flag = True
-    min_absolute_change: Number = Field(default=0.0, ge=0.0)
-    min_relative_change: Number = Field(default=0.0, ge=0.0)
-    tolerance: Number = Field(default=0.0, ge=0.0)
-    floor: Number | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _direction_is_required(cls, raw: Any) -> Any:
-        return require(raw, "higher_is_better")  # in the file; MetricRule() keeps the default
 
 
 def gain(base: float, head: float, rule: MetricRule) -> float:

@@ -18,7 +18,6 @@ import yaml
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic.dataclasses import dataclass
 
-from gitml.compare import MetricRule
 from gitml.conftypes import (
     POLICY,
     POLICY_PATH,
@@ -37,6 +36,7 @@ from gitml.errors import GitmlError
 from gitml.names import NAME_RE
 from gitml.policy.monitor import MonitorPolicy
 from gitml.policy.serve import ServePolicy
+from gitml.rules import MetricRule
 from gitml.tasks import FAIRNESS_STATS
 
 __all__ = [
