@@ -19,10 +19,12 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # pandas' default missing-value strings for read_csv (keep_default_na=True), frozen here so
 # the contract does not move with the pandas version. The same list as pandas 2.x.
@@ -160,6 +162,8 @@ class InputContract:
 
     def clean_series(self, column: str, series: pd.Series) -> pd.Series:
         """One column with the rules applied, vectorised (its dtype is kept where possible)."""
+        import pandas as pd
+
         markers = self.markers(column)
         kind = series.dtype
         if isinstance(kind, pd.StringDtype) or (
@@ -187,6 +191,8 @@ class InputContract:
 
     def clean_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """A table with the rules applied to every column; the same object when nothing applies."""
+        import pandas as pd
+
         if self.empty:
             return frame
         out: dict[Any, pd.Series] = {}

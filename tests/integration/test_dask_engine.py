@@ -377,6 +377,36 @@ def assert_same(got: Any, want: Any, path: str = "") -> None:
         assert got == want, path
 
 
+#: `gitml monitor ...` in this process, then which of the data libraries it imported.
+CLIENT_IMPORTS = """
+import sys
+from gitml.cli import main
+sys.argv = ["gitml", *sys.argv[1:]]
+try:
+    main()
+finally:
+    print("imported:", [m for m in ("pandas", "pyarrow") if m in sys.modules], file=sys.stderr)
+"""
+
+
+def test_the_dask_monitor_client_never_imports_the_data_libraries(
+    ran_template: Path, dataset: Path, cluster: str, tmp_path: Path
+) -> None:
+    """The client merges summaries and reads no rows: pandas and pyarrow (~0.25 s of its start-up,
+    on the path before the first task is sent) are the workers' to import. (With labels, decay's
+    metrics import pandas on the client at the end, after the workers are done.)"""
+    done = subprocess.run(
+        [sys.executable, "-c", CLIENT_IMPORTS, "monitor", "--profile",
+         str(ran_template / "data" / "profile.json"), "--format", "json",
+         "--current", str(dataset / "parts"), "--root", str(ran_template),
+         "--engine", "dask", "--scheduler", cluster, "-o", str(tmp_path / "m.json")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode in (0, 1), done.stderr
+    assert json.loads((tmp_path / "m.json").read_text())["rows"] == PARTS * ROWS_PER_PART
+    assert "imported: []" in done.stderr, done.stderr[-2000:]
+
+
 def test_monitor_dask_equals_single_process(
     ran_template: Path, dataset: Path, cluster: str, tmp_path: Path
 ) -> None:

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from gitml.errors import GitmlError
 from gitml.monitor import stats
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 TRACK_DISTINCT_MAX = 10_000  # stop counting a numeric column's distinct values beyond this many
 LOW_CARDINALITY_KEYS = 20  # Evidently bins numeric columns by value when the reference has <= 20
@@ -25,6 +27,8 @@ LOW_CARDINALITY_KEYS = 20  # Evidently bins numeric columns by value when the re
 
 def to_float(series: pd.Series, name: str) -> np.ndarray:
     """A column as float64 with NaN for missing and non-finite values; non-numbers are an error."""
+    import pandas as pd
+
     if pd.api.types.is_bool_dtype(series):
         values = series.astype("float64").to_numpy(dtype=float, na_value=np.nan)
     elif pd.api.types.is_datetime64_any_dtype(series):
@@ -251,6 +255,8 @@ class CategoricalAccumulator:
 
     def update(self, series: pd.Series) -> None:
         """Add one chunk of the column (values compared as strings, like the profile's keys)."""
+        import pandas as pd
+
         self.rows += len(series)
         present = series.dropna()
         self.nulls += len(series) - len(present)

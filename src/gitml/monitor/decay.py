@@ -9,7 +9,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from gitml import tasks
 
@@ -31,6 +30,8 @@ def decay(
     from the predicted value for regression. `task` None: read from the recorded metrics' names
     (binary when they name none).
     """
+    import pandas as pd
+
     row = (
         tasks.get(task)
         if task is not None

@@ -18,15 +18,16 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from gitml.contract import InputContract
 from gitml.errors import GitmlError
 from gitml.fileio import open_parquet
 from gitml.monitor.labels import REQUEST_ID, ROW, LabelJoin
 from gitml.serve.predlog import log_files
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 CSV_BLOCK_BYTES = 16 << 20
 
@@ -127,6 +128,7 @@ class BatchSource:
         return wanted
 
     def _parquet(self) -> Iterator[pd.DataFrame]:
+        import pandas as pd
         import pyarrow as pa
 
         try:
@@ -149,6 +151,7 @@ class BatchSource:
             yield pd.DataFrame({c: [] for c in wanted})
 
     def _csv(self) -> Iterator[pd.DataFrame]:
+        import pandas as pd
         import pyarrow as pa
         from pyarrow import csv
 
@@ -214,6 +217,8 @@ class BatchSource:
             yield pd.DataFrame({c: [] for c in (wanted or names)})
 
     def _jsonl(self) -> Iterator[pd.DataFrame]:
+        import pandas as pd
+
         rows: list[dict[str, Any]] = []
         produced = False
         seen: dict[str, None] = {}
@@ -315,6 +320,8 @@ class BatchSource:
         return out
 
     def _frame(self, rows: list[dict[str, Any]]) -> pd.DataFrame:
+        import pandas as pd
+
         frame = pd.DataFrame.from_records(rows)
         for name, kind in self.kinds.items():
             if name in frame.columns and kind == "categorical":
@@ -369,6 +376,8 @@ def read_labels(path: Path, column: str | None) -> LabelJoin:
 
     `column` names the label column; None takes the one column besides the keys.
     """
+    import pandas as pd
+
     if not path.is_file():
         raise GitmlError(f"The labels file '{path}' does not exist.", "Check the path.")
     suffix = path.suffix.lower()

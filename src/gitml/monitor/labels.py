@@ -9,12 +9,14 @@ row of a one-row request). Pure: the caller reads the labels table and hands it 
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from gitml.errors import GitmlError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 REQUEST_ID = "request_id"
 ROW = "row"
@@ -40,6 +42,8 @@ class LabelJoin:
     def from_frame(cls, frame: pd.DataFrame, column: str, source: str) -> LabelJoin:
         """Index a labels table (`request_id`, optional `row`, the label column); a clear error
         when a key column is missing or a key repeats."""
+        import pandas as pd
+
         for needed in (REQUEST_ID, column):
             if needed not in frame.columns:
                 raise GitmlError(
@@ -73,6 +77,8 @@ class LabelJoin:
 
     def apply(self, chunk: pd.DataFrame) -> pd.DataFrame:
         """The chunk with the label column set from the join (None where no label matches)."""
+        import pandas as pd
+
         n = len(chunk)
         self.rows += n
         if REQUEST_ID not in chunk.columns:
