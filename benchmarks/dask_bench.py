@@ -11,10 +11,14 @@ per part), then times, each in a fresh `gitml` process:
 - `gitml predict all.parquet` (single process);
 - `gitml predict --engine dask parts/ --scheduler ...` on a LocalCluster of 1 and of 2 worker
   processes (started here beforehand, so cluster start-up is not in the figure; it is ~3-5 s),
-  their workers started with `--preload gitml.serve.partitions gitml.monitor.partitions` as
-  docs/scale.md starts long-lived workers (`--cold`: without, so the first job pays the imports);
-- `gitml monitor --current all.parquet` and `gitml monitor --engine dask --current parts/` on
-  the 2-worker cluster;
+  their workers started as docs/scale.md starts long-lived workers: with
+  `--preload gitml.serve.partitions gitml.monitor.partitions` (`--cold`: without, so the first
+  job pays the imports) and with glibc's own malloc trim threshold (`gitml.dask.WORKER_CONFIG`;
+  `--dask-malloc`: with Dask's MALLOC_TRIM_THRESHOLD_=65536);
+- `gitml monitor --current all.parquet`, and `gitml monitor --engine dask --current parts/` on a
+  fresh 2-worker cluster twice: its first job (`monitor_dask_2_first`: each worker's first task
+  pays ~0.1-0.2 s of first use, Arrow's pools and fresh heap pages) and the same job again
+  (`monitor_dask_2`: a long-lived cluster's later jobs);
 - the machine's ceiling: the same per-partition work (`batch.predict_file`, one OpenMP thread) in
   1 and in 2 plain processes started together, without Dask, timed after the model is loaded;
 - the monitor's ceiling: whole single-process `gitml monitor` commands, one on all the rows and
@@ -22,6 +26,10 @@ per part), then times, each in a fresh `gitml` process:
   cores give a command whose start-up (~0.6 s of imports and reading the profile) is part of it.
 
 `--monitor-only` skips the predict runs (to measure the monitor at 100M rows in minutes).
+
+Each round takes every measurement once, in the order above; `--rounds` (3) rounds run in turn
+and the figures are the medians (seconds, and ratios taken within each round), with every round's
+ratios printed too: on a shared machine one sample of a 3-4 s command is off by 10-20%.
 
 Memory: the single process's peak RSS (getrusage of the child), and each worker's peak RSS
 (getrusage inside the worker after the run).
@@ -34,10 +42,12 @@ import json
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -159,13 +169,17 @@ def plain_processes(model: str, parts: list[Path], n: int) -> float:
 
 
 def monitor_processes(monitor: list[str], files: list[Path]) -> float:
-    """Wall seconds for one `gitml monitor` command per file, started together."""
+    """Wall seconds for one `gitml monitor` command per file, started together, each with one
+    thread per library (OMP_NUM_THREADS=1, as Dask's workers have it: with a thread pool each,
+    two processes on two cores oversubscribe them)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     start = time.perf_counter()
     procs = [
         subprocess.Popen(
             [GITML, *monitor, "--current", str(f), "-o", str(f.with_suffix(".json"))],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            env=env,
         )
         for f in files
     ]
@@ -185,91 +199,143 @@ def worker_peaks(client: object) -> list[float]:
     return sorted(client.run(peak).values())  # type: ignore[attr-defined]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=10_000_000)
-    parser.add_argument("--parts", type=int, default=40)
-    parser.add_argument(
-        "--cold",
-        action="store_true",
-        help="workers without --preload: the first job on them pays gitml's imports (~3.5 s)",
-    )
-    parser.add_argument("--monitor-only", action="store_true", help="skip the predict runs")
-    args = parser.parse_args()
-    from distributed import Client, LocalCluster
+def local_cluster(args: argparse.Namespace, workers: int) -> Any:
+    """A LocalCluster of `workers` single-threaded processes, started as docs/scale.md starts
+    long-lived workers (gitml's task modules preloaded, glibc's own malloc trim threshold)."""
+    import dask
+    from distributed import LocalCluster
 
-    data = prepare(args.rows, args.parts)
+    from gitml.dask import WORKER_CONFIG
+
+    with dask.config.set({} if args.dask_malloc else WORKER_CONFIG):
+        return LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            host="127.0.0.1",
+            silence_logs=40,
+            preload=[] if args.cold else PRELOAD,
+        )
+
+
+def one_round(args: argparse.Namespace, data: Path) -> dict[str, dict[str, object]]:
+    """Every timing once: the single-process commands, then the clusters, then the ceilings."""
+    from distributed import Client
+
     model = str(WORK / "models" / "model.skops")
     base = ["--model", model, "--root", str(WORK), "--no-progress"]
-    results: dict[str, object] = {"rows": args.rows, "parts": args.parts, "cold": args.cold}
+    results: dict[str, dict[str, object]] = {}
     if not args.monitor_only:
         wall, rss = timed(
             "predict", *base, str(data / "all.parquet"), "-o", str(data / "one.parquet")
         )
         results["predict_single"] = {"seconds": wall, "peak_mb": rss}
-    monitor = ["monitor", "--profile", str(WORK / "profile.json"), "--format", "json"]
-    monitor += ["--root", str(WORK)]
-    wall, rss = timed(*monitor, "--current", str(data / "all.parquet"), "-o", str(data / "m1.json"))
+    wall, rss = timed(*MONITOR, "--current", str(data / "all.parquet"), "-o", str(data / "m1.json"))
     results["monitor_single"] = {"seconds": wall, "peak_mb": rss}
-    for workers in (2,) if args.monitor_only else (1, 2):
-        with (
-            LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                host="127.0.0.1",
-                silence_logs=40,
-                # As docs/scale.md starts long-lived workers: gitml's task modules imported at
-                # worker start, not inside the first job (skip with --cold).
-                preload=[] if args.cold else PRELOAD,
-            ) as cluster,
-            Client(cluster) as client,
-        ):
-            address = cluster.scheduler_address
-            out = str(data / f"dask{workers}")
-            if not args.monitor_only:
-                wall, rss = timed(
-                    "predict", *base, str(data / "parts"), "-o", out, "--engine", "dask",
-                    "--scheduler", address,
-                )  # fmt: skip
-                results[f"predict_dask_{workers}"] = {
-                    "seconds": wall,
-                    "client_peak_mb": rss,
-                    "worker_peak_mb": worker_peaks(client),
-                }
-            if workers == 2:
-                wall, rss = timed(
-                    *monitor, "--current", str(data / "parts"), "--engine", "dask",
-                    "--scheduler", address, "-o", str(data / "m2.json"),
-                )  # fmt: skip
-                results["monitor_dask_2"] = {"seconds": wall, "client_peak_mb": rss}
+    environ = dict(os.environ)  # the nanny writes its workers' settings into this process's
+    for workers in () if args.monitor_only else (1, 2):
+        with local_cluster(args, workers) as cluster, Client(cluster) as client:
+            wall, rss = timed(
+                "predict", *base, str(data / "parts"), "-o", str(data / f"dask{workers}"),
+                "--engine", "dask", "--scheduler", cluster.scheduler_address,
+            )  # fmt: skip
+            results[f"predict_dask_{workers}"] = {
+                "seconds": wall,
+                "client_peak_mb": rss,
+                "worker_peak_mb": worker_peaks(client),
+            }
+        os.environ.clear()  # ... so what runs next starts from the caller's environment
+        os.environ.update(environ)
+    # The monitor on a fresh 2-worker cluster: its first job, then the same job again (what a
+    # long-lived cluster's later jobs see: workers whose first task has run).
+    with local_cluster(args, 2) as cluster, Client(cluster) as client:
+        for key in ("monitor_dask_2_first", "monitor_dask_2"):
+            wall, rss = timed(
+                *MONITOR, "--current", str(data / "parts"), "--engine", "dask",
+                "--scheduler", cluster.scheduler_address, "-o", str(data / "m2.json"),
+            )  # fmt: skip
+            results[key] = {"seconds": wall, "client_peak_mb": rss}
+        results["monitor_dask_2"]["worker_peak_mb"] = worker_peaks(client)
+    os.environ.clear()
+    os.environ.update(environ)
     parts = sorted((data / "parts").glob("*.parquet"))
     if not args.monitor_only:
         results["plain_1"] = {"seconds": plain_processes(model, parts, 1)}
         results["plain_2"] = {"seconds": plain_processes(model, parts, 2)}
-    results["monitor_plain_1"] = {"seconds": monitor_processes(monitor, [data / "all.parquet"])}
-    results["monitor_plain_2"] = {"seconds": monitor_processes(monitor, halves(data))}
+    results["monitor_plain_1"] = {"seconds": monitor_processes(MONITOR, [data / "all.parquet"])}
+    results["monitor_plain_2"] = {"seconds": monitor_processes(MONITOR, halves(data))}
     one = json.loads((data / "m1.json").read_text())
     two = json.loads((data / "m2.json").read_text())
-    results["monitor_same_decisions"] = (
-        one["drifted_columns"] == two["drifted_columns"] and one["status"] == two["status"]
-    )
-    s = {k: v["seconds"] for k, v in results.items() if isinstance(v, dict)}
-    ratios = {"monitor_dask2_vs_single": s["monitor_single"] / s["monitor_dask_2"]}
-    # Whole monitor commands on half the rows each, no Dask: what two cores give the command.
-    ratios["monitor_plain2_vs_plain1"] = s["monitor_plain_1"] / s["monitor_plain_2"]
-    if not args.monitor_only:
-        ratios["dask2_vs_dask1"] = s["predict_dask_1"] / s["predict_dask_2"]
-        ratios["dask2_vs_single_predict"] = s["predict_single"] / s["predict_dask_2"]
+    same = one["drifted_columns"] == two["drifted_columns"] and one["status"] == two["status"]
+    results["monitor_same_decisions"] = {"value": same}
+    return results
+
+
+def ratios(seconds: dict[str, float]) -> dict[str, float]:
+    """Each speed-up of one round (the bigger, the faster the second is)."""
+    pairs = {
+        # The monitor's first job on fresh workers, and a later one on the same workers.
+        "monitor_dask2_first_vs_single": ("monitor_single", "monitor_dask_2_first"),
+        "monitor_dask2_vs_single": ("monitor_single", "monitor_dask_2"),
+        # Whole monitor commands on half the rows each, no Dask: what two cores give the command.
+        "monitor_plain2_vs_plain1": ("monitor_plain_1", "monitor_plain_2"),
+        "dask2_vs_dask1": ("predict_dask_1", "predict_dask_2"),
+        "dask2_vs_single_predict": ("predict_single", "predict_dask_2"),
         # The same work in plain processes, no Dask: what two cores give this machine.
-        ratios["plain2_vs_plain1"] = s["plain_1"] / s["plain_2"]
-    results["ratios"] = ratios
-    results["machine"] = (
-        f"{platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, "
-        f"Python {platform.python_version()}"
+        "plain2_vs_plain1": ("plain_1", "plain_2"),
+    }
+    return {k: seconds[a] / seconds[b] for k, (a, b) in pairs.items() if b in seconds}
+
+
+#: The single-process and Dask monitor commands' common arguments.
+MONITOR = ["monitor", "--profile", str(WORK / "profile.json"), "--format", "json"]
+MONITOR += ["--root", str(WORK)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--parts", type=int, default=40)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="times every measurement is repeated, in turn; the figures are the medians",
     )
-    results["finished"] = time.strftime("%Y-%m-%d %H:%M")
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="workers without --preload: the first job on them pays gitml's imports (~3.5 s)",
+    )
+    parser.add_argument(
+        "--dask-malloc",
+        action="store_true",
+        help="workers with Dask's MALLOC_TRIM_THRESHOLD_=65536 (not gitml.dask.WORKER_CONFIG)",
+    )
+    parser.add_argument("--monitor-only", action="store_true", help="skip the predict runs")
+    args = parser.parse_args()
+    data = prepare(args.rows, args.parts)
+    rounds = [one_round(args, data) for _ in range(args.rounds)]
+    seconds = [{k: float(v["seconds"]) for k, v in r.items() if "seconds" in v} for r in rounds]  # type: ignore[arg-type]
+    by_round = [ratios(s) for s in seconds]
+    results: dict[str, object] = {
+        "rows": args.rows,
+        "parts": args.parts,
+        "rounds": args.rounds,
+        "cold": args.cold,
+        "dask_malloc": args.dask_malloc,
+        "median_seconds": {k: statistics.median(s[k] for s in seconds) for k in seconds[0]},
+        "ratios": {k: statistics.median(r[k] for r in by_round) for k in by_round[0]},
+        "ratios_by_round": by_round,
+        "monitor_same_decisions": all(r["monitor_same_decisions"]["value"] for r in rounds),
+        "rounds_detail": rounds,
+        "machine": (
+            f"{platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, "
+            f"Python {platform.python_version()}"
+        ),
+        "finished": time.strftime("%Y-%m-%d %H:%M"),
+    }
     print(json.dumps(results, indent=2))
 
 
