@@ -34,8 +34,8 @@ CONNECT_TIMEOUT = "10s"
 DRAIN_SECONDS = 120.0
 #: Dask's nanny starts each worker with MALLOC_TRIM_THRESHOLD_=65536. Setting it stops glibc from
 #: raising its mmap threshold, so every column-sized array of a partition is a fresh mmap paid in
-#: page faults: on the monitor's partitions, 40% more faults and 3-10% more time than the same
-#: work in a plain process. gitml's tasks keep nothing between partitions, so its workers run
+#: page faults: on the monitor's partitions, 40% more faults and 3-10% more time than with
+#: glibc's defaults. gitml's tasks keep nothing between partitions, so its workers run
 #: with glibc's defaults (docs/scale.md sets the same for `dask worker`).
 WORKER_CONFIG = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
 
