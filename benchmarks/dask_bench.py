@@ -38,6 +38,7 @@ Memory: the single process's peak RSS (getrusage of the child), and each worker'
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -47,7 +48,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -199,30 +199,19 @@ def worker_peaks(client: object) -> list[float]:
     return sorted(client.run(peak).values())  # type: ignore[attr-defined]
 
 
-def local_cluster(args: argparse.Namespace, workers: int) -> Any:
-    """A LocalCluster of `workers` single-threaded processes, started as docs/scale.md starts
-    long-lived workers (gitml's task modules preloaded, glibc's own malloc trim threshold)."""
-    import dask
-    from distributed import LocalCluster
-
-    from gitml.dask import WORKER_CONFIG
-
-    with dask.config.set({} if args.dask_malloc else WORKER_CONFIG):
-        return LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            host="127.0.0.1",
-            silence_logs=40,
-            preload=[] if args.cold else PRELOAD,
-        )
-
-
 def one_round(args: argparse.Namespace, data: Path) -> dict[str, dict[str, object]]:
     """Every timing once: the single-process commands, then the clusters, then the ceilings."""
     from distributed import Client
 
+    from gitml.dask import WORKER_CONFIG, local_cluster
+
+    # As docs/scale.md starts long-lived workers (skip the preloads with --cold, glibc's trim
+    # threshold with --dask-malloc).
+    cluster_of = functools.partial(
+        local_cluster,
+        preload=[] if args.cold else PRELOAD,
+        worker_config={} if args.dask_malloc else WORKER_CONFIG,
+    )
     model = str(WORK / "models" / "model.skops")
     base = ["--model", model, "--root", str(WORK), "--no-progress"]
     results: dict[str, dict[str, object]] = {}
@@ -233,9 +222,8 @@ def one_round(args: argparse.Namespace, data: Path) -> dict[str, dict[str, objec
         results["predict_single"] = {"seconds": wall, "peak_mb": rss}
     wall, rss = timed(*MONITOR, "--current", str(data / "all.parquet"), "-o", str(data / "m1.json"))
     results["monitor_single"] = {"seconds": wall, "peak_mb": rss}
-    environ = dict(os.environ)  # the nanny writes its workers' settings into this process's
     for workers in () if args.monitor_only else (1, 2):
-        with local_cluster(args, workers) as cluster, Client(cluster) as client:
+        with cluster_of(workers) as cluster, Client(cluster) as client:
             wall, rss = timed(
                 "predict", *base, str(data / "parts"), "-o", str(data / f"dask{workers}"),
                 "--engine", "dask", "--scheduler", cluster.scheduler_address,
@@ -245,11 +233,9 @@ def one_round(args: argparse.Namespace, data: Path) -> dict[str, dict[str, objec
                 "client_peak_mb": rss,
                 "worker_peak_mb": worker_peaks(client),
             }
-        os.environ.clear()  # ... so what runs next starts from the caller's environment
-        os.environ.update(environ)
     # The monitor on a fresh 2-worker cluster: its first job, then the same job again (what a
     # long-lived cluster's later jobs see: workers whose first task has run).
-    with local_cluster(args, 2) as cluster, Client(cluster) as client:
+    with cluster_of(2) as cluster, Client(cluster) as client:
         for key in ("monitor_dask_2_first", "monitor_dask_2"):
             wall, rss = timed(
                 *MONITOR, "--current", str(data / "parts"), "--engine", "dask",
@@ -257,8 +243,6 @@ def one_round(args: argparse.Namespace, data: Path) -> dict[str, dict[str, objec
             )  # fmt: skip
             results[key] = {"seconds": wall, "client_peak_mb": rss}
         results["monitor_dask_2"]["worker_peak_mb"] = worker_peaks(client)
-    os.environ.clear()
-    os.environ.update(environ)
     parts = sorted((data / "parts").glob("*.parquet"))
     if not args.monitor_only:
         results["plain_1"] = {"seconds": plain_processes(model, parts, 1)}

@@ -18,7 +18,7 @@ import shutil
 import tempfile
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -142,8 +142,7 @@ def connect(scheduler: str | None, n_workers: int | None = None) -> Iterator[Any
     with one thread (scoring is CPU-bound Python and NumPy: processes, not threads, scale it).
     """
     try:
-        import dask
-        from distributed import Client, LocalCluster
+        from distributed import Client
     except ImportError:
         raise GitmlError(
             "--engine dask needs Dask's `distributed`, which is not installed in this environment.",
@@ -163,24 +162,42 @@ def connect(scheduler: str | None, n_workers: int | None = None) -> Iterator[Any
         with client:
             yield client
         return
-    workers = n_workers or os.cpu_count() or 1
+    with (
+        local_cluster(n_workers or os.cpu_count() or 1) as cluster,
+        Client(cluster, set_as_default=False) as client,
+    ):
+        yield client
+
+
+@contextmanager
+def local_cluster(
+    n_workers: int,
+    preload: Sequence[str] = (),
+    worker_config: Mapping[str, Any] = WORKER_CONFIG,
+) -> Iterator[Any]:
+    """A `distributed.LocalCluster` of `n_workers` single-threaded processes on 127.0.0.1, no
+    dashboard, workers started with `worker_config` and importing `preload` (the test suite and
+    the benchmark start theirs as docs/scale.md starts long-lived workers)."""
+    import dask
+    from distributed import LocalCluster
+
     # The nanny writes its workers' settings (OMP_NUM_THREADS=1, ...) into this process's
     # environment: put it back afterwards, so later subprocesses (dvc, stages) are not affected.
     environ = dict(os.environ)
     try:
         with (
-            dask.config.set(WORKER_CONFIG),
+            dask.config.set(dict(worker_config)),
             LocalCluster(
-                n_workers=workers,
+                n_workers=n_workers,
                 threads_per_worker=1,
                 processes=True,
                 host="127.0.0.1",
                 dashboard_address=None,
                 silence_logs=logging.ERROR,
+                preload=list(preload) or None,  # None: the dask config's own preloads
             ) as cluster,
-            Client(cluster, set_as_default=False) as client,
         ):
-            yield client
+            yield cluster
     finally:
         os.environ.clear()
         os.environ.update(environ)

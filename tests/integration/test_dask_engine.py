@@ -33,28 +33,11 @@ ROWS_PER_PART = 1_500
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[str]:
     """A LocalCluster of two single-threaded worker processes; its scheduler's address."""
-    import dask
-    from distributed import LocalCluster
+    from gitml.dask import local_cluster
 
-    from gitml.dask import WORKER_CONFIG
-
-    environ = dict(os.environ)  # the nanny sets OMP_NUM_THREADS=1 etc. in this process
-    with (
-        dask.config.set(WORKER_CONFIG),
-        LocalCluster(
-            n_workers=2,
-            processes=True,
-            threads_per_worker=1,
-            dashboard_address=None,
-            host="127.0.0.1",
-            silence_logs=40,
-            # As docs/scale.md starts workers: a preload that failed to import would kill them.
-            preload=["gitml.serve.partitions", "gitml.monitor.partitions"],
-        ) as local,
-    ):
+    # As docs/scale.md starts workers: a preload that failed to import would kill them.
+    with local_cluster(2, preload=["gitml.serve.partitions", "gitml.monitor.partitions"]) as local:
         yield local.scheduler_address
-    os.environ.clear()
-    os.environ.update(environ)
 
 
 def test_a_local_cluster_leaves_the_callers_environment_as_it_was() -> None:

@@ -68,7 +68,7 @@ def seed_means_change(
     tail = vb**2 / (base.n - 1) + vh**2 / (head.n - 1)
     df = var**2 / tail if tail > 0 else math.inf
     # scipy.special's quantiles (what scipy.stats.norm/t.ppf call), so importing this module
-    # does not import scipy.stats (~0.5 s for every command that reads a policy).
+    # does not import scipy.stats (~0.5 s for every command that compares metrics).
     level = 0.5 + confidence / 2
     q = float(special.ndtri(level) if math.isinf(df) else special.stdtrit(df, level))
     se = math.sqrt(var)
