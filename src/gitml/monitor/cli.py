@@ -273,10 +273,12 @@ def is_labels_file(value: str) -> bool:
 
 def _consume(monitor: object, source: object) -> None:
     """Feed the batch to the monitor, with a progress bar on an interactive terminal."""
+    from gitml.malloc import keep_freed_memory
     from gitml.monitor.core import Monitor
     from gitml.monitor.io import BatchSource
 
     assert isinstance(monitor, Monitor) and isinstance(source, BatchSource)
+    keep_freed_memory()  # chunk after chunk: reuse the freed pages (gitml.malloc)
     if not sys.stderr.isatty():
         for chunk in source:
             monitor.update(chunk)

@@ -16,6 +16,7 @@ from typing import Any, Generic, TypeVar
 
 from gitml import dask as cluster
 from gitml.errors import GitmlError
+from gitml.malloc import keep_freed_memory
 from gitml.monitor.core import Inputs, Monitor
 from gitml.monitor.io import BatchSource
 
@@ -53,6 +54,7 @@ def monitor_partition(item: tuple[int, str], job: MonitorJob) -> Monitor:
     import pyarrow as pa
 
     index, url = item
+    keep_freed_memory()  # partition after partition: reuse the freed pages (gitml.malloc)
     monitor = Monitor(job.inputs)
     with cluster.local_copy(url) as path:
         try:

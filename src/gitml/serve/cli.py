@@ -344,9 +344,11 @@ def register(app: typer.Typer) -> None:
                     err=True,
                 )
                 return
+            from gitml.malloc import keep_freed_memory
             from gitml.serve.batcher import limit_threads
 
             limit_threads(settings.predict_threads)
+            keep_freed_memory()  # chunk after chunk: reuse the freed pages (gitml.malloc)
             rows = _predict_with_progress(
                 batch,
                 bundle,

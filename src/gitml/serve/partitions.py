@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 from gitml import dask as cluster
 from gitml.errors import GitmlError
 from gitml.fileio import md5_bytes
+from gitml.malloc import keep_freed_memory
 from gitml.serve import batch
 from gitml.serve.bundle import ModelBundle, from_bytes
 from gitml.serve.bundle import signature_from_bytes as _signature
@@ -95,6 +96,7 @@ def score_partition(item: tuple[int, str], job: ScoringJob) -> int:
     import pyarrow as pa
 
     index, url = item
+    keep_freed_memory()  # partition after partition: reuse the freed pages (gitml.malloc)
     if not Path(job.out_dir).is_dir():  # the run failed and was cleaned up: write nothing
         raise GitmlError("The run was aborted.", None)
     bundle = worker_bundle(job)
