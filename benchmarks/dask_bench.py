@@ -13,11 +13,10 @@ per part), then times, each in a fresh `gitml` process:
   processes (started here beforehand, so cluster start-up is not in the figure; it is ~3-5 s),
   their workers started as docs/scale.md starts long-lived workers: with
   `--preload gitml.serve.partitions gitml.monitor.partitions` (`--cold`: without, so the first
-  job pays the imports) and with glibc's own malloc trim threshold (`gitml.dask.WORKER_CONFIG`;
-  `--dask-malloc`: with Dask's MALLOC_TRIM_THRESHOLD_=65536);
+  job pays the imports);
 - `gitml monitor --current all.parquet`, and `gitml monitor --engine dask --current parts/` on a
-  fresh 2-worker cluster twice: its first job (`monitor_dask_2_first`: each worker's first task
-  pays ~0.1-0.2 s of first use, Arrow's pools and fresh heap pages) and the same job again
+  fresh cluster of 1 and of 2 workers, twice each: its first job (`monitor_dask_2_first`: each
+  worker's first tasks pay ~0.15 s of fresh heap pages) and the same job again
   (`monitor_dask_2`: a long-lived cluster's later jobs);
 - the machine's ceiling: the same per-partition work (`batch.predict_file`, one OpenMP thread) in
   1 and in 2 plain processes started together, without Dask, timed after the model is loaded;
@@ -203,15 +202,10 @@ def one_round(args: argparse.Namespace, data: Path) -> dict[str, dict[str, objec
     """Every timing once: the single-process commands, then the clusters, then the ceilings."""
     from distributed import Client
 
-    from gitml.dask import WORKER_CONFIG, local_cluster
+    from gitml.dask import local_cluster
 
-    # As docs/scale.md starts long-lived workers (skip the preloads with --cold, glibc's trim
-    # threshold with --dask-malloc).
-    cluster_of = functools.partial(
-        local_cluster,
-        preload=[] if args.cold else PRELOAD,
-        worker_config={} if args.dask_malloc else WORKER_CONFIG,
-    )
+    # As docs/scale.md starts long-lived workers (skip the preloads with --cold).
+    cluster_of = functools.partial(local_cluster, preload=[] if args.cold else PRELOAD)
     model = str(WORK / "models" / "model.skops")
     base = ["--model", model, "--root", str(WORK), "--no-progress"]
     results: dict[str, dict[str, object]] = {}
@@ -233,16 +227,17 @@ def one_round(args: argparse.Namespace, data: Path) -> dict[str, dict[str, objec
                 "client_peak_mb": rss,
                 "worker_peak_mb": worker_peaks(client),
             }
-    # The monitor on a fresh 2-worker cluster: its first job, then the same job again (what a
-    # long-lived cluster's later jobs see: workers whose first task has run).
-    with cluster_of(2) as cluster, Client(cluster) as client:
-        for key in ("monitor_dask_2_first", "monitor_dask_2"):
-            wall, rss = timed(
-                *MONITOR, "--current", str(data / "parts"), "--engine", "dask",
-                "--scheduler", cluster.scheduler_address, "-o", str(data / "m2.json"),
-            )  # fmt: skip
-            results[key] = {"seconds": wall, "client_peak_mb": rss}
-        results["monitor_dask_2"]["worker_peak_mb"] = worker_peaks(client)
+    # The monitor on a fresh cluster of 1 and of 2 workers: its first job, then the same job
+    # again (what a long-lived cluster's later jobs see: workers whose first task has run).
+    for workers in (1, 2):
+        with cluster_of(workers) as cluster, Client(cluster) as client:
+            for key in (f"monitor_dask_{workers}_first", f"monitor_dask_{workers}"):
+                wall, rss = timed(
+                    *MONITOR, "--current", str(data / "parts"), "--engine", "dask",
+                    "--scheduler", cluster.scheduler_address, "-o", str(data / "m2.json"),
+                )  # fmt: skip
+                results[key] = {"seconds": wall, "client_peak_mb": rss}
+            results[f"monitor_dask_{workers}"]["worker_peak_mb"] = worker_peaks(client)
     parts = sorted((data / "parts").glob("*.parquet"))
     if not args.monitor_only:
         results["plain_1"] = {"seconds": plain_processes(model, parts, 1)}
@@ -262,6 +257,8 @@ def ratios(seconds: dict[str, float]) -> dict[str, float]:
         # The monitor's first job on fresh workers, and a later one on the same workers.
         "monitor_dask2_first_vs_single": ("monitor_single", "monitor_dask_2_first"),
         "monitor_dask2_vs_single": ("monitor_single", "monitor_dask_2"),
+        # The Dask monitor's own scaling: 2 workers against 1 (later jobs).
+        "monitor_dask2_vs_dask1": ("monitor_dask_1", "monitor_dask_2"),
         # Whole monitor commands on half the rows each, no Dask: what two cores give the command.
         "monitor_plain2_vs_plain1": ("monitor_plain_1", "monitor_plain_2"),
         "dask2_vs_dask1": ("predict_dask_1", "predict_dask_2"),
@@ -292,11 +289,6 @@ def main() -> None:
         action="store_true",
         help="workers without --preload: the first job on them pays gitml's imports (~3.5 s)",
     )
-    parser.add_argument(
-        "--dask-malloc",
-        action="store_true",
-        help="workers with Dask's MALLOC_TRIM_THRESHOLD_=65536 (not gitml.dask.WORKER_CONFIG)",
-    )
     parser.add_argument("--monitor-only", action="store_true", help="skip the predict runs")
     args = parser.parse_args()
     data = prepare(args.rows, args.parts)
@@ -308,7 +300,6 @@ def main() -> None:
         "parts": args.parts,
         "rounds": args.rounds,
         "cold": args.cold,
-        "dask_malloc": args.dask_malloc,
         "median_seconds": {k: statistics.median(s[k] for s in seconds) for k in seconds[0]},
         "ratios": {k: statistics.median(r[k] for r in by_round) for k in by_round[0]},
         "ratios_by_round": by_round,

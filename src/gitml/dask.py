@@ -18,7 +18,7 @@ import shutil
 import tempfile
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,12 +32,6 @@ T = TypeVar("T")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 CONNECT_TIMEOUT = "10s"
 DRAIN_SECONDS = 120.0
-#: Dask's nanny starts each worker with MALLOC_TRIM_THRESHOLD_=65536. Setting it stops glibc from
-#: raising its mmap threshold, so every column-sized array of a partition is a fresh mmap paid in
-#: page faults: on the monitor's partitions, 40% more faults and 3-10% more time than with
-#: glibc's defaults. gitml's tasks keep nothing between partitions, so its workers run
-#: with glibc's defaults (docs/scale.md sets the same for `dask worker`).
-WORKER_CONFIG = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
 
 _cache: dict[str, Any] = {}
 _cache_lock = threading.Lock()
@@ -170,33 +164,29 @@ def connect(scheduler: str | None, n_workers: int | None = None) -> Iterator[Any
 
 
 @contextmanager
-def local_cluster(
-    n_workers: int,
-    preload: Sequence[str] = (),
-    worker_config: Mapping[str, Any] = WORKER_CONFIG,
-) -> Iterator[Any]:
+def local_cluster(n_workers: int, preload: Sequence[str] = ()) -> Iterator[Any]:
     """A `distributed.LocalCluster` of `n_workers` single-threaded processes on 127.0.0.1, no
-    dashboard, workers started with `worker_config` and importing `preload` (the test suite and
-    the benchmark start theirs as docs/scale.md starts long-lived workers)."""
-    import dask
+    dashboard, workers importing `preload` (the test suite and the benchmark start theirs as
+    docs/scale.md starts long-lived workers).
+
+    Dask's nanny gives each worker MALLOC_TRIM_THRESHOLD_=65536; gitml's tasks set glibc's
+    thresholds for batch work themselves (`gitml.malloc`), so no worker setting is needed.
+    """
     from distributed import LocalCluster
 
     # The nanny writes its workers' settings (OMP_NUM_THREADS=1, ...) into this process's
     # environment: put it back afterwards, so later subprocesses (dvc, stages) are not affected.
     environ = dict(os.environ)
     try:
-        with (
-            dask.config.set(dict(worker_config)),
-            LocalCluster(
-                n_workers=n_workers,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address=None,
-                silence_logs=logging.ERROR,
-                preload=list(preload) or None,  # None: the dask config's own preloads
-            ) as cluster,
-        ):
+        with LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+            preload=list(preload) or None,  # None: the dask config's own preloads
+        ) as cluster:
             yield cluster
     finally:
         os.environ.clear()
