@@ -79,7 +79,7 @@ def jensenshannon(reference_counts: np.ndarray, current_counts: np.ndarray) -> f
 
 
 def _rel_entr(x: float, y: float) -> float:
-    """`scipy.special.rel_entr` (scipy >= 1.15) on one pair, in C doubles as Python's floats are:
+    """`scipy.special.rel_entr` (as in scipy 1.17) on one pair, in C doubles as Python's floats are:
     x * log(x / y), through log1p when x and y are close, through two logs when x / y would
     underflow or overflow."""
     if math.isnan(x) or math.isnan(y):
