@@ -25,6 +25,9 @@ per part), then times, each in a fresh `gitml` process:
   cores give a command whose start-up (~0.6 s of imports and reading the profile) is part of it.
 
 `--monitor-only` skips the predict runs (to measure the monitor at 100M rows in minutes).
+`--contract` monitors with the repository's data contract (`--params params.yaml`), so every chunk
+also gets the contract's schema checks, as `gitml monitor --stage ...` runs them; without it the
+monitor compares the profile only, as the issue's baseline did.
 
 Each round takes every measurement once, in the order above; `--rounds` (3) rounds run in turn
 and the figures are the medians (seconds, and ratios taken within each round), with every round's
@@ -208,13 +211,14 @@ def one_round(args: argparse.Namespace, data: Path) -> dict[str, dict[str, objec
     cluster_of = functools.partial(local_cluster, preload=[] if args.cold else PRELOAD)
     model = str(WORK / "models" / "model.skops")
     base = ["--model", model, "--root", str(WORK), "--no-progress"]
+    monitor = [*MONITOR, "--params", str(ROOT / "params.yaml")] if args.contract else MONITOR
     results: dict[str, dict[str, object]] = {}
     if not args.monitor_only:
         wall, rss = timed(
             "predict", *base, str(data / "all.parquet"), "-o", str(data / "one.parquet")
         )
         results["predict_single"] = {"seconds": wall, "peak_mb": rss}
-    wall, rss = timed(*MONITOR, "--current", str(data / "all.parquet"), "-o", str(data / "m1.json"))
+    wall, rss = timed(*monitor, "--current", str(data / "all.parquet"), "-o", str(data / "m1.json"))
     results["monitor_single"] = {"seconds": wall, "peak_mb": rss}
     for workers in () if args.monitor_only else (1, 2):
         with cluster_of(workers) as cluster, Client(cluster) as client:
@@ -233,7 +237,7 @@ def one_round(args: argparse.Namespace, data: Path) -> dict[str, dict[str, objec
         with cluster_of(workers) as cluster, Client(cluster) as client:
             for key in (f"monitor_dask_{workers}_first", f"monitor_dask_{workers}"):
                 wall, rss = timed(
-                    *MONITOR, "--current", str(data / "parts"), "--engine", "dask",
+                    *monitor, "--current", str(data / "parts"), "--engine", "dask",
                     "--scheduler", cluster.scheduler_address, "-o", str(data / "m2.json"),
                 )  # fmt: skip
                 results[key] = {"seconds": wall, "client_peak_mb": rss}
@@ -242,8 +246,8 @@ def one_round(args: argparse.Namespace, data: Path) -> dict[str, dict[str, objec
     if not args.monitor_only:
         results["plain_1"] = {"seconds": plain_processes(model, parts, 1)}
         results["plain_2"] = {"seconds": plain_processes(model, parts, 2)}
-    results["monitor_plain_1"] = {"seconds": monitor_processes(MONITOR, [data / "all.parquet"])}
-    results["monitor_plain_2"] = {"seconds": monitor_processes(MONITOR, halves(data))}
+    results["monitor_plain_1"] = {"seconds": monitor_processes(monitor, [data / "all.parquet"])}
+    results["monitor_plain_2"] = {"seconds": monitor_processes(monitor, halves(data))}
     one = json.loads((data / "m1.json").read_text())
     two = json.loads((data / "m2.json").read_text())
     same = one["drifted_columns"] == two["drifted_columns"] and one["status"] == two["status"]
@@ -293,6 +297,12 @@ def main() -> None:
         help="workers without --preload: the first job on them pays gitml's imports (~3.5 s)",
     )
     parser.add_argument("--monitor-only", action="store_true", help="skip the predict runs")
+    parser.add_argument(
+        "--contract",
+        action="store_true",
+        help="monitor with the data contract (--params params.yaml): every chunk's schema "
+        "checks, as `gitml monitor --stage` runs them",
+    )
     args = parser.parse_args()
     data = prepare(args.rows, args.parts)
     rounds = [one_round(args, data) for _ in range(args.rounds)]
@@ -303,6 +313,7 @@ def main() -> None:
         "parts": args.parts,
         "rounds": args.rounds,
         "cold": args.cold,
+        "contract": args.contract,
         "median_seconds": {k: statistics.median(s[k] for s in seconds) for k in seconds[0]},
         "ratios": {k: statistics.median(r[k] for r in by_round) for k in by_round[0]},
         "ratios_by_round": by_round,

@@ -87,6 +87,9 @@ def test_the_documented_scheduler_and_workers_run_a_monitor_job(
             client.wait_for_workers(1, timeout=120)
             [worker_env] = client.run(lambda: dict(os.environ)).values()
             assert list(client.run(malloc_set).values()) == [False]
+            # The monitor's preload readied its task: the reader's and the contract's libraries.
+            ready = client.run(lambda: [m in sys.modules for m in ("pyarrow.parquet", "pandera")])
+            assert list(ready.values()) == [[True, True]]
             address = client.scheduler.address
             assert worker_env["OMP_NUM_THREADS"] == "1"
             done = gitml(ran_template, "monitor", "--profile",
