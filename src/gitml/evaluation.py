@@ -52,7 +52,7 @@ def classification_metrics(
             "average_precision": float(average_precision_score(y_bin, proba[:, 1])),
             "accuracy": float(accuracy_score(y, pred)),
             "f1": float(f1_score(y_bin, (pred == pos).astype(int))),
-            "log_loss": float(log_loss(y, proba, labels=classes)),
+            "log_loss": _log_loss(y, proba, classes),
             "brier": float(brier_score_loss(y_bin, proba[:, 1])),
         }
     onehot = (np.asarray(y)[:, None] == np.asarray(classes)[None, :]).astype(float)
@@ -61,9 +61,20 @@ def classification_metrics(
         "average_precision": float(average_precision_score(onehot, proba, average="macro")),
         "accuracy": float(accuracy_score(y, pred)),
         "f1": float(f1_score(y, pred, average="macro")),
-        "log_loss": float(log_loss(y, proba, labels=classes)),
+        "log_loss": _log_loss(y, proba, classes),
         "brier": float(np.mean(np.sum((proba - onehot) ** 2, axis=1))),
     }
+
+
+def _log_loss(y: np.ndarray, proba: np.ndarray, classes: list[Any]) -> float:
+    """scikit-learn's log loss, with `proba`'s columns in `classes`' order.
+
+    `log_loss(labels=...)` sorts the labels and reads the columns in that sorted order; gitml
+    puts the positive class last (binary), which need not sort last (`female`/`male` with
+    `female` positive): put the columns in sorted order first.
+    """
+    order = sorted(range(len(classes)), key=lambda i: classes[i])
+    return float(log_loss(y, proba[:, order], labels=[classes[i] for i in order]))
 
 
 def per_class_metrics(
