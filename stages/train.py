@@ -55,6 +55,34 @@ def fit(frame: pd.DataFrame, data: DataConfig, model: ModelParams) -> Pipeline:
     return pipeline
 
 
+CONSTANT_CHECK_ROWS = 10_000
+
+
+def constant_model(pipeline: Pipeline, frame: pd.DataFrame, data: DataConfig) -> bool:
+    """Whether the fitted model gives every training row (the first 10,000) the same output: a
+    model that learned nothing, e.g. boosting whose `min_samples_leaf` exceeds half the rows, so
+    no tree can split."""
+    x = prepare_features(frame.head(CONSTANT_CHECK_ROWS), feature_specs(data))
+    scorer = getattr(pipeline, "predict_proba", None) if hasattr(pipeline, "classes_") else None
+    out = np.asarray(scorer(x) if scorer is not None else pipeline.predict(x), dtype=float)
+    return bool(np.all(np.ptp(out, axis=0) == 0))
+
+
+def constant_model_advice(rows: int, model: ModelParams) -> str:
+    """What to do about a constant model (`constant_model`), for the train stage's warning."""
+    leaf = model.kwargs.get("min_samples_leaf")
+    why = (
+        f" {model.name}'s min_samples_leaf: {leaf} leaves no split on {rows} training rows;"
+        if isinstance(leaf, int) and rows < 2 * leaf
+        else ""
+    )
+    return (
+        f"the model predicts the same output for every training row: it learned nothing.{why} "
+        f"try a model for small data (-S model=random_forest, or random_forest_regressor for a "
+        f"regression) or lower its min_samples_leaf (-S model.min_samples_leaf=5)."
+    )
+
+
 def choose(frame: pd.DataFrame, p: Params) -> float | None:
     """The binary decision threshold, chosen on a validation slice of `frame` (None: not binary)."""
     t: ThresholdParams = p.threshold
@@ -92,6 +120,8 @@ def run(params: str, train: str, model: str, signature: str) -> None:
     frame = pd.read_parquet(train)
     threshold = choose(frame, p)
     pipeline = fit(frame, p.data, p.model)
+    if constant_model(pipeline, frame, p.data):
+        log.warning("warning: %s", constant_model_advice(len(frame), p.model))
     write_bytes(Path(model), dumps_model(pipeline))
     # A regressor has no classes_: its signature lists none (and no positive class).
     classes = [c.item() if hasattr(c, "item") else c for c in getattr(pipeline, "classes_", [])]

@@ -1,0 +1,81 @@
+"""The train stage warns when the fitted model learned nothing (a constant output on its rows)."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from gitml.config import Params, files_under, load_params, with_schema
+from gitml.data.sources import load_source
+from gitml.fileio import write_parquet
+from gitml.schema import coerce
+from stages import train as train_stage
+from stages.train import constant_model, constant_model_advice, fit
+
+pytestmark = pytest.mark.unit
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def composed(model: str, data: str) -> Params:
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
+        cfg = compose("config", overrides=[f"model={model}", f"data={data}"])
+    OmegaConf.resolve(cfg)
+    return Params.parse(with_schema(OmegaConf.to_container(cfg), files_under(ROOT)))
+
+
+def rows(params: Params, n: int) -> pd.DataFrame:
+    frame = coerce(load_source(params.data, params.seed), params.data)
+    return frame.sample(n=n, random_state=0) if n < len(frame) else frame
+
+
+@pytest.mark.parametrize(
+    ("model", "data", "n", "learned"),
+    [
+        # scikit-learn's breast cancer table: 60 rows cannot give min_samples_leaf=50 a split
+        ("hist_gradient_boosting", "breast_cancer", 60, False),
+        ("hist_gradient_boosting", "breast_cancer", 569, True),
+        ("random_forest", "breast_cancer", 60, True),
+        # its diabetes table, a regression: min_samples_leaf=20 on 30 rows
+        ("hist_gradient_boosting_regressor", "diabetes", 30, False),
+        ("hist_gradient_boosting_regressor", "diabetes", 442, True),
+        ("ridge", "diabetes", 30, True),
+    ],
+)
+def test_a_model_that_learned_nothing_is_told_apart(
+    model: str, data: str, n: int, learned: bool
+) -> None:
+    params = composed(model, data)
+    frame = rows(params, n)
+    pipeline = fit(frame, params.data, params.model)
+    assert constant_model(pipeline, frame, params.data) is not learned
+
+
+def test_the_advice_names_the_setting_that_blocked_every_split() -> None:
+    params = composed("hist_gradient_boosting", "breast_cancer")
+    advice = constant_model_advice(60, params.model)
+    assert "min_samples_leaf: 50 leaves no split on 60 training rows" in advice
+    assert "-S model=random_forest" in advice
+    assert "leaves no split" not in constant_model_advice(60, composed("ridge", "diabetes").model)
+
+
+def test_the_stage_warns_and_still_writes_the_model(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
+        cfg = compose("config", overrides=["data=breast_cancer"])
+    shutil.copytree(ROOT / "conf", tmp_path / "conf")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(OmegaConf.to_container(cfg, resolve=True)))
+    params = load_params(tmp_path / "params.yaml")
+    write_parquet(tmp_path / "train.parquet", rows(params, 60))
+    paths = {k: str(tmp_path / f) for k, f in [("model", "m.skops"), ("signature", "s.json")]}
+    with caplog.at_level(logging.WARNING):
+        train_stage.run(str(tmp_path / "params.yaml"), str(tmp_path / "train.parquet"), **paths)
+    assert "learned nothing" in caplog.text
+    assert (tmp_path / "m.skops").stat().st_size > 0
