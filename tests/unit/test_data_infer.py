@@ -217,7 +217,10 @@ def test_rendered_config_loads_with_the_pipeline_loader() -> None:
     inference = infer(frame, "label")
     text = render_yaml(inference, "gitml data init t.csv --target label")
     assert text.startswith("# t: inferred by") and "To use: dvc exp run -S data=t" in text
-    config = DataConfig.parse(yaml.safe_load(text))
+    raw = yaml.safe_load(text)
+    # 60 rows: the config selects a random forest, in a Hydra defaults list Hydra consumes
+    assert raw.pop("defaults") == [{"override /model@_global_.model": "random_forest"}]
+    config = DataConfig.parse(raw)
     assert config.task == "binary" and config.positive_class == "yes"
     assert config.column("label").categories == ("no", "yes")
     assert config.column("on").categories == ("no", "yes")  # quoted: not YAML booleans
@@ -265,35 +268,43 @@ def test_parquet_and_csv_scans_agree(tmp_path: Path) -> None:
     assert as_dicts[0][1]["nullable"] is True and as_dicts[0][2]["categories"] == ["a", "b", "c"]
 
 
-def test_a_regression_config_selects_a_regressor_unless_the_command_line_picks_one(
+def test_a_config_selects_a_model_for_its_task_and_size_unless_the_command_line_picks_one(
     tmp_path: Path,
 ) -> None:
-    """`dvc exp run -S data=<name>` on regression data trains a regressor (Hydra, as DVC composes)."""
+    """`dvc exp run -S data=<name>` trains a regressor on regression data, and a random forest on
+    fewer than 1,000 rows (boosting's leaves of 50 rows learned nothing from 24 training rows, and
+    0.73 accuracy on iris); Hydra composes as DVC does."""
     from hydra import compose, initialize_config_dir
 
     from gitml.data.cli import split_schema
 
-    frame = pd.DataFrame(
-        {"x": [str(i % 9) for i in range(60)], "y": [str(i * 0.7) for i in range(60)]}
-    )
-    inference = infer_config(stats_of(frame), "y", "sales", "csv", "data/external/sales.csv", {})
-    assert inference.task == "regression"
-    config, _ = split_schema(
-        render_yaml(inference, "gitml data init sales.csv --target y"), "sales"
-    )
     conf = tmp_path / "conf"
     shutil.copytree(ROOT / "conf", conf)
-    (conf / "data" / "sales.yaml").write_text(config)
+    for name, rows, target in [
+        ("sales", 1200, lambda i: str(i * 0.7)),
+        ("shop", 60, lambda i: str(i * 0.7)),
+        ("churn", 60, lambda i: "yes" if i % 3 else "no"),
+        ("loans", 1200, lambda i: "yes" if i % 3 else "no"),
+    ]:
+        frame = pd.DataFrame(
+            {"x": [str(i % 9) for i in range(rows)], "y": [target(i) for i in range(rows)]}
+        )
+        inference = infer_config(stats_of(frame), "y", name, "csv", f"data/external/{name}.csv", {})
+        config, _ = split_schema(render_yaml(inference, "gitml data init --target y"), name)
+        (conf / "data" / f"{name}.yaml").write_text(config)
+    runs = [["data=sales"], ["data=sales", "model=ridge"], ["data=shop"], ["data=churn"]]
+    runs += [["data=churn", "model=logistic_regression"], ["data=loans"], ["data=breast_cancer"]]
     with initialize_config_dir(config_dir=str(conf), version_base=None):
-        chosen = {
-            tuple(o): compose(config_name="config", overrides=o).model.name
-            for o in (["data=sales"], ["data=sales", "model=ridge"], ["data=breast_cancer"])
-        }
+        chosen = {o[-1]: compose(config_name="config", overrides=o).model.name for o in runs}
         composed = compose(config_name="config", overrides=["data=sales"])
     assert chosen == {
-        ("data=sales",): "hist_gradient_boosting_regressor",
-        ("data=sales", "model=ridge"): "ridge",
-        ("data=breast_cancer",): "hist_gradient_boosting",
+        "data=sales": "hist_gradient_boosting_regressor",
+        "model=ridge": "ridge",
+        "data=shop": "random_forest_regressor",
+        "data=churn": "random_forest",
+        "model=logistic_regression": "logistic_regression",
+        "data=loans": "hist_gradient_boosting",
+        "data=breast_cancer": "hist_gradient_boosting",
     }
     assert "defaults" not in composed.data
 

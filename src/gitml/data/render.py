@@ -13,6 +13,29 @@ from gitml.data.infer import Inference
 
 #: The model a regression's data config selects (conf/model/<name>.yaml).
 DEFAULT_REGRESSOR = "hist_gradient_boosting_regressor"
+#: Below this many rows a data config selects a random forest: the project's default boosting
+#: (min_samples_leaf: 50, or 20 for the regressor) has too few rows per leaf to learn much once
+#: the split and the threshold's validation slice have taken theirs (iris: accuracy 0.73).
+SMALL_ROWS = 1_000
+SMALL_MODELS = {"classifier": "random_forest", "regressor": "random_forest_regressor"}
+
+
+def default_model(inf: Inference) -> tuple[str | None, str]:
+    """The model a data config selects (None: the project's default) and why, as a comment."""
+    kind = "regressor" if inf.task == "regression" else "classifier"
+    if inf.rows < SMALL_ROWS:
+        return SMALL_MODELS[kind], (
+            f"{inf.rows} rows, fewer than {SMALL_ROWS:,}: this config's default model is "
+            f"{SMALL_MODELS[kind]} (min_samples_leaf: 5), since boosting's larger leaves "
+            "would leave it little to learn; -S model=... picks another (conf/model/)."
+        )
+    if kind == "regressor":
+        return DEFAULT_REGRESSOR, (
+            "A regression trains a regressor: this config's default model, unless -S model=... "
+            "picks another (conf/model/: hist_gradient_boosting_regressor, "
+            "random_forest_regressor, ridge)."
+        )
+    return None, ""
 
 
 def na_values(stats: Iterable[ColumnStats]) -> list[str]:
@@ -33,6 +56,13 @@ def _comment(text: str) -> str:
     return "# " + " ".join(text.split())
 
 
+def _wrapped(text: str, width: int = 98) -> list[str]:
+    """`text` as comment lines of at most `width` characters."""
+    import textwrap
+
+    return ["# " + line for line in textwrap.wrap(" ".join(text.split()), width - 2)]
+
+
 def render_yaml(inf: Inference, command: str) -> str:
     """The data config as commented YAML: each choice visible, opening with a usage comment."""
     lines = [
@@ -43,14 +73,9 @@ def render_yaml(inf: Inference, command: str) -> str:
             "this file: see docs/data.md."
         ),
     ]
-    if inf.task == "regression":
-        lines += [
-            "# A regression trains a regressor: this config's default model, unless -S model=...",
-            "# picks another (conf/model/: hist_gradient_boosting_regressor, random_forest_regressor,",
-            "# ridge).",
-            "defaults:",
-            f"  - override /model@_global_.model: {DEFAULT_REGRESSOR}",
-        ]
+    model, why = default_model(inf)
+    if model is not None:
+        lines += [*_wrapped(why), "defaults:", f"  - override /model@_global_.model: {model}"]
     lines += [
         f"name: {_flow(inf.name)}",
         f"source: {inf.source}",
