@@ -53,6 +53,8 @@ def test_data_init_writes_a_commented_config_and_stages_it(pipeline_repo: Path) 
     text = config_path.read_text(encoding="utf-8")
     assert text.startswith("# wine_messy: inferred by") and "dvc exp run -S data=wine_messy" in text
     raw = yaml.safe_load(text)
+    # 178 rows: a random forest, through the Hydra defaults list (Hydra consumes it)
+    assert raw.pop("defaults") == [{"override /model@_global_.model": "random_forest"}]
     assert raw["schema"] == "conf/schema/wine_messy.yaml" and "columns" not in raw
     schema = (repo / raw["schema"]).read_text(encoding="utf-8")
     config = DataConfig.parse(with_schema({"data": raw}, files_under(repo))["data"])
