@@ -116,7 +116,7 @@ CASES = [
         "cultivar",
         "sample_id",
         "multiclass",
-        ("model.max_iter=20",),
+        ("model.n_estimators=20",),
     ),
     Case(
         "diabetes_table",
@@ -124,7 +124,7 @@ CASES = [
         "progression",
         "patient_id",
         "regression",
-        ("model.max_iter=20",),  # the regressor: data init's config selects it
+        ("model.n_estimators=20",),  # random_forest_regressor: data init selects it (442 rows)
     ),
     Case(
         "breast_messy",
@@ -132,7 +132,7 @@ CASES = [
         "diagnosis",
         "record_id",
         "binary",
-        ("model.max_iter=20",),
+        ("model.n_estimators=20",),
         pii=("contact_email",),
     ),
 ]
