@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from sklearn.datasets import load_diabetes, load_wine
+from sklearn.datasets import load_diabetes, load_iris, load_wine
 
 from gitml.config import DataConfig
 from gitml.data.colstats import MAX_TRACKED, ColumnStats, is_marker
@@ -337,3 +337,115 @@ def test_a_decimal_comma_export_reads_as_numbers(tmp_path: Path) -> None:
     wine.to_csv(dotted, sep=";", index=False)
     plain, _ = build(dotted, "data/external/wine_dot.csv", "target", "wine_dot")
     assert "decimal" not in plain.read_options and plain.read_options["sep"] == ";"
+
+
+def read_as_the_pipeline(path: Path, text: str) -> tuple[DataConfig, pd.DataFrame]:
+    """The rendered config parsed, and the file read with its read options (as `ingest` does)."""
+    from gitml.data.sources import read_table
+
+    config = DataConfig.parse(yaml.safe_load(text))
+    return config, read_table(path, "csv", config.read_options, [c.name for c in config.columns])
+
+
+def test_an_empty_column_without_a_header_is_declared_as_pandas_reads_it(tmp_path: Path) -> None:
+    """An Excel/R export ending every line with a comma: one unnamed, empty last column."""
+    from gitml.data.cli import build
+    from gitml.schema import validate_frame
+
+    iris = load_iris(as_frame=True).frame
+    path = tmp_path / "iris.csv"
+    lines = iris.to_csv(index=False).splitlines()
+    path.write_text("".join(f"{line},\n" for line in lines), encoding="utf-8")
+    inference, text = build(path, "data/external/iris.csv", "target", "iris")
+    unnamed = inference.columns[-1]
+    assert (unnamed.name, unnamed.role) == ("Unnamed: 5", "ignore")
+    assert "no name in the header and no value" in text
+    config, frame = read_as_the_pipeline(path, text)
+    assert list(frame.columns) == [c.name for c in config.columns]
+    assert validate_frame(frame, config).passed
+
+
+def test_a_column_without_a_header_that_holds_values_is_named_in_the_error(
+    tmp_path: Path,
+) -> None:
+    from gitml.data.cli import build
+
+    path = tmp_path / "t.csv"
+    path.write_text("a,,y\n1,x,0\n2,,1\n3,z,0\n4,w,1\n", encoding="utf-8")
+    with pytest.raises(GitmlError, match=r"Column 2 of the file \(after 'a'\) has no name") as err:
+        build(path, "data/external/t.csv", "y", "t")
+    assert "Give it a name in the file's first line" in err.value.render()
+
+
+def test_numbers_with_thousands_separators_are_numbers(tmp_path: Path) -> None:
+    """wine's proline written `1,065` (quoted in the CSV) is a feature, read with thousands."""
+    from gitml.data.cli import build
+    from gitml.schema import validate_frame
+
+    wine = load_wine(as_frame=True).frame.rename(columns={"od280/od315_of_diluted_wines": "od"})
+    written = wine.assign(proline=[f"{int(v):,}" for v in wine["proline"]])
+    path = tmp_path / "wine.csv"
+    written.to_csv(path, index=False)
+    inference, text = build(path, "data/external/wine.csv", "target", "wine")
+    proline = next(c for c in inference.columns if c.name == "proline")
+    assert (proline.dtype, proline.role) == ("int64", "feature")
+    assert (proline.min, proline.max) == (278, 1680)
+    assert inference.read_options["thousands"] == ","
+    assert "thousands separators ('1," in text
+    config, frame = read_as_the_pipeline(path, text)
+    assert frame["proline"].tolist() == wine["proline"].astype(int).tolist()
+    assert validate_frame(frame, config).passed
+
+    # a column pandas' thousands="," would also turn into numbers (`1,2` -> 12): not set
+    loose = written.assign(grade=[f"{i % 3},{i % 7}" for i in range(len(wine))])
+    path = tmp_path / "loose.csv"
+    loose.to_csv(path, index=False)
+    inference, text = build(path, "data/external/loose.csv", "target", "loose")
+    assert "thousands" not in inference.read_options
+    proline = next(c for c in inference.columns if c.name == "proline")
+    assert proline.role == "ignore" and "remove the separators" in " ".join(proline.notes)
+    config, frame = read_as_the_pipeline(path, text)
+    assert validate_frame(frame, config).passed
+
+
+def test_thousands_do_not_depend_on_the_chunk_where_the_first_comma_is() -> None:
+    values = ["7", "12", "999", "1,000", "-2,500.5", "1,234,567"]
+    frame = pd.DataFrame({"x": values, "y": ["0", "1"] * 3})
+    guess = infer(frame, "y", chunk=2).columns[0]
+    assert (guess.dtype, guess.role, guess.min, guess.max) == (
+        "float64",
+        "feature",
+        -2500.5,
+        1234567,
+    )
+    stats = stats_of(pd.DataFrame({"x": values}), chunk=2)[0]
+    assert stats.thousands and not stats.grouped_loosely
+    assert not stats_of(pd.DataFrame({"x": ["1,2", "3"]}))[0].thousands
+    assert stats_of(pd.DataFrame({"x": ["1,2", "3"]}))[0].grouped_loosely
+    assert not stats_of(pd.DataFrame({"x": ["1,000", "n/a?"]}))[0].grouped
+
+
+def test_non_ascii_names_are_written_as_text_and_compose(tmp_path: Path) -> None:
+    """`Température °C`, not `"Temp\\xE9rature \\xB0C"`; Hydra and the schema loader read it."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from gitml.config import files_under, with_schema
+    from gitml.data.cli import split_schema
+
+    frame = pd.DataFrame(
+        {"Température °C": [str(20 + i % 7) for i in range(40)], "é": ["0", "1"] * 20}
+    )
+    inference = infer_config(stats_of(frame), "é", "météo", "csv", "data/external/météo.csv", {})
+    config, schema = split_schema(render_yaml(inference, "gitml data init --target é"), "meteo")
+    assert "Température °C: {dtype: int64" in schema and "\\x" not in schema + config
+    conf = tmp_path / "conf"
+    shutil.copytree(ROOT / "conf", conf)
+    (conf / "data" / "meteo.yaml").write_text(config, encoding="utf-8")
+    (conf / "schema" / "meteo.yaml").write_text(schema, encoding="utf-8")
+    with initialize_config_dir(config_dir=str(conf), version_base=None):
+        composed = compose(config_name="config", overrides=["data=meteo"])
+    raw = OmegaConf.to_container(composed, resolve=True)
+    data = DataConfig.parse(with_schema(raw, files_under(tmp_path))["data"])
+    assert [c.name for c in data.columns] == ["Température °C", "é"]
+    assert (data.target, data.name, data.path) == ("é", "météo", "data/external/météo.csv")

@@ -10,7 +10,7 @@ for pattern checks (email, phone, national id, dates), min/max, and the missing-
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -28,6 +28,8 @@ PANDAS_NA = frozenset(CSV_DEFAULT_MISSING)
 EXTRA_MARKERS = frozenset(
     {"?", "??", "-", "--", ".", "na", "none", "missing", "unknown", "not available", "#n/a"}
 )
+#: A number written with `,` between groups of three digits (`52,791`, `-1,234.5`), or without.
+GROUPED_RE = re.compile(r"^[+-]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?$")
 DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$")
 BOOL_TEXT = {
     "True": True,
@@ -97,11 +99,38 @@ class ColumnStats:
     smin: str | None = None  # text min/max (ISO dates order as text)
     smax: str | None = None
     padded: int = 0  # values carrying leading/trailing whitespace
+    # Thousands separators (text only): pandas' `thousands=","` drops every comma of a value
+    # and reads a number if what is left is one; `grouped` is that, `grouping` the strict form
+    # (GROUPED_RE), `separated` how many values held a comma. vmin/vmax/integral are kept on.
+    grouped: bool = True  # every non-missing value so far is a number once its commas go
+    grouping: bool = True  # ... and each is written as GROUPED_RE (groups of three digits)
+    separated: int = 0  # values holding a comma
+    unnamed: bool = False  # the CSV header gives the column no name (pandas: 'Unnamed: <i>')
 
     @property
     def present(self) -> int:
         """Number of non-missing values."""
         return self.rows - self.missing
+
+    @property
+    def thousands(self) -> bool:
+        """Text that is numbers with `,` thousands separators (`52,791`), consistently."""
+        return not self.numeric and self.grouping and self.separated > 0
+
+    @property
+    def grouped_loosely(self) -> bool:
+        """Text that pandas' `thousands=","` would turn into numbers although its commas do not
+        separate groups of three digits (`1,2` -> 12)."""
+        return not self.numeric and self.grouped and not self.grouping
+
+    def with_thousands(self) -> ColumnStats:
+        """These statistics as the pipeline sees the column when read with `thousands=","`:
+        numbers (the tracked values without their separators)."""
+        counts: dict[Any, int] = {}
+        for raw, count in self.counts.items():
+            key = str(raw).replace(",", "")
+            counts[key] = counts.get(key, 0) + count
+        return replace(self, numeric=True, counts=counts, separated=0)
 
     @property
     def distinct(self) -> float:
@@ -181,6 +210,8 @@ class ColumnStats:
                     self.dates = False
             else:
                 self._minmax(numbers)
+        if not self.numeric and self.grouped:
+            self._update_grouped(present)
         if self.boolean and not pc.all(pc.is_in(present, value_set=_BOOL_TEXT)).as_py():
             self.boolean = False
         if not self.numeric and self.dates:
@@ -196,6 +227,23 @@ class ColumnStats:
         # the written read_options make it do; trailing ones stay), so they match the pipeline.
         self._track(present_raw, numbers if self.numeric else None)
 
+    def _update_grouped(self, present: pa.Array) -> None:
+        """Track numbers written with `,` thousands separators (what pandas' thousands=","
+        reads): bounds as numbers, whether every value groups its digits by three."""
+        commas = pc.match_substring(present, ",")
+        try:
+            numbers = pc.cast(pc.replace_substring(present, ",", ""), pa.float64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            self.grouped = self.grouping = False
+            return
+        self.separated += int(pc.sum(commas).as_py() or 0)
+        if (
+            self.grouping
+            and not pc.all(pc.match_substring_regex(present, GROUPED_RE.pattern)).as_py()
+        ):
+            self.grouping = False
+        self._minmax(numbers.to_numpy(zero_copy_only=False))
+
     def _update_typed(self, values: pd.Series) -> None:
         isna = values.isna()
         self.missing += int(isna.sum())
@@ -206,7 +254,7 @@ class ColumnStats:
             self.numeric = self.dates = False
             self._track(pa.array(present.astype(bool)), None)
             return
-        self.boolean = False
+        self.boolean = self.grouped = False  # typed text is not parsed: no thousands
         if pd.api.types.is_numeric_dtype(present.dtype):
             self.dates = False
             numbers = present.to_numpy(dtype=np.float64)

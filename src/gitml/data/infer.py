@@ -123,6 +123,11 @@ def infer_column(stats: ColumnStats, target: str) -> ColumnGuess:
     if nullable:
         notes.append(f"{stats.missing} missing of {stats.rows}")
     if stats.present == 0:
+        if stats.unnamed:
+            notes.append(
+                "no name in the header and no value (every line ends with a delimiter): pandas "
+                f"reads it as '{name}'; ignored"
+            )
         return ColumnGuess(name, "string", "ignore", True, notes=[*notes, "every value missing"])
     unique_share = stats.distinct / stats.present
     guess: ColumnGuess
@@ -276,6 +281,67 @@ def typed_counts(stats: ColumnStats) -> dict[Any, int]:
     return dict(sorted(out.items(), key=lambda kv: _sort_key(kv[0])))
 
 
+def _check_unnamed(stats: list[ColumnStats]) -> None:
+    """A column without a name in the header that holds values cannot be declared: say which."""
+    for i, s in enumerate(stats):
+        if s.unnamed and s.present:
+            after = f" (after '{stats[i - 1].name}')" if i else ""
+            example = f", e.g. {s.sample[0]!r}" if s.sample else ""
+            raise GitmlError(
+                f"Column {i + 1} of the file{after} has no name in the header line but holds "
+                f"{s.present} value(s){example}.",
+                "Give it a name in the file's first line (or delete the column, or the trailing "
+                "delimiter that made it), then run gitml data init again.",
+            )
+
+
+def _thousands(
+    stats: list[ColumnStats], read_options: dict[str, Any]
+) -> tuple[list[ColumnStats], dict[str, Any], dict[str, ColumnStats | None]]:
+    """Numbers written with `,` thousands separators (`52,791`): read them as numbers with
+    pandas' `thousands: ","` when that is safe. Returns the statistics as the pipeline will see
+    them, the read options, and the separated columns (None: read as numbers; else the raw
+    statistics of a column left as text, with the reason in `_separated`).
+
+    Not safe, and the columns are left as text: a decimal comma (`decimal: ","`), or another
+    column pandas would also turn into numbers (`1,2` -> 12) although it is not grouped by
+    three digits."""
+    separated = [s for s in stats if s.thousands]
+    if not separated:
+        return stats, read_options, {}
+    blocked = read_options.get("decimal") == "," or any(s.grouped_loosely for s in stats)
+    if blocked:
+        return stats, read_options, {s.name: s for s in separated}
+    converted = [s.with_thousands() if s.thousands else s for s in stats]
+    return converted, {**read_options, "thousands": ","}, dict.fromkeys(s.name for s in separated)
+
+
+def _separated(stats: ColumnStats, text: ColumnStats | None, target: str) -> ColumnGuess:
+    """A column of numbers with `,` thousands separators: numeric (read with thousands: ','),
+    or, when that is not safe (`text` holds its raw statistics), ignored with what to do."""
+    example = next((v for v in (text or stats).sample if "," in v), "")
+    if text is None or stats.name == target:
+        guess = infer_column(stats, target)
+        guess.notes.insert(
+            0,
+            f"numbers written with ',' thousands separators ({example!r}): read as numbers with "
+            "read_options.thousands: ','",
+        )
+        return guess
+    return ColumnGuess(
+        stats.name,
+        "string",
+        "ignore",
+        stats.missing > 0,
+        notes=[
+            f"numbers written with ',' thousands separators ({example!r}), but read_options "
+            "cannot say so here (a decimal comma, or another column pandas would also read as "
+            "numbers): ignored. To use it, remove the separators in the file, declare it "
+            "float64 and run again",
+        ],
+    )
+
+
 def infer_config(
     stats: list[ColumnStats],
     target: str,
@@ -292,10 +358,15 @@ def infer_config(
             f"The file has no column '{target}' to use as the target.",
             f"Its columns: {', '.join(names)}. Pass one of them to --target.",
         )
+    _check_unnamed(stats)
+    stats, read_options, separated = _thousands(stats, read_options)
     by_name = {s.name: s for s in stats}
     tstats = by_name[target]
     chosen = guess_task(tstats, task)
-    guesses = [infer_column(s, target) for s in stats]
+    guesses = [
+        _separated(s, separated[s.name], target) if s.name in separated else infer_column(s, target)
+        for s in stats
+    ]
     tguess = next(g for g in guesses if g.name == target)
     notes = [f"task {chosen}" + (" (guessed)" if task == "auto" else " (--task)")]
     positive: Any = None

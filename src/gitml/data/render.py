@@ -47,8 +47,11 @@ def na_values(stats: Iterable[ColumnStats]) -> list[str]:
 
 
 def _flow(value: Any) -> str:
-    """One YAML scalar or flow mapping/list on one line."""
-    text = yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=math.inf)
+    """One YAML scalar or flow mapping/list on one line; non-ASCII text as written
+    (`Température °C`, not `"Temp\\xE9rature \\xB0C"`), so a reviewer can read it."""
+    text = yaml.safe_dump(
+        value, default_flow_style=True, sort_keys=False, width=math.inf, allow_unicode=True
+    )
     return text.removesuffix("\n...\n").strip()
 
 
@@ -84,6 +87,10 @@ def render_yaml(inf: Inference, command: str) -> str:
     if inf.read_options:
         lines.append(
             "# Passed to pandas.read_csv. na_values: the missing-value markers found in the file."
+        )
+    if inf.read_options.get("thousands"):
+        lines.append(
+            "# thousands: numbers in the file are written with ',' between digit groups (52,791)."
         )
     lines.append(f"read_options: {_flow(inf.read_options)}")
     lines.append("n_rows: null")

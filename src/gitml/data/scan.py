@@ -152,6 +152,10 @@ def scan(
             names = [str(c) for c in (chunk.schema.names if fmt == "csv" else chunk.columns)]
             if not stats:
                 stats = [ColumnStats(name) for name in names]
+                if fmt == "csv":  # an empty header cell: pandas names the column 'Unnamed: <i>'
+                    for i, s in enumerate(stats):
+                        if not s.name:
+                            s.name, s.unnamed = f"Unnamed: {i}", True
                 if target is not None and target not in names and len(names) > 1:
                     raise GitmlError(
                         f"The file has no column '{target}' to use as the target.",
