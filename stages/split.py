@@ -14,11 +14,19 @@ from gitml.config import DataConfig, SplitParams, load_params
 from gitml.errors import GitmlError
 from gitml.fileio import write_json, write_parquet
 from gitml.profile import build_profile
-from gitml.schema import coerce
+from gitml.schema import coerce, labelled
 from gitml.stagekit import stage_main
 from gitml.tasks import get as get_task
 
 log = logging.getLogger(__name__)
+
+
+def method(data: DataConfig, split: SplitParams) -> str:
+    """How the rows are split: "time", "stratified", or "random" (seeded) for a task whose row
+    in `gitml.tasks` does not stratify (regression) under split=stratified."""
+    if split.method == "time":
+        return "time"
+    return "stratified" if get_task(data.task).stratify else "random"
 
 
 def split_frame(
@@ -28,7 +36,8 @@ def split_frame(
 
     A task whose row in `gitml.tasks` does not stratify (regression) gets a seeded random split.
     """
-    if split.method == "time":
+    how = method(data, split)
+    if how == "time":
         if not data.time_column:
             raise GitmlError(
                 f"split=time needs a time column, but data config '{data.name}' has none.",
@@ -40,7 +49,7 @@ def split_frame(
         if get_task(data.task).stratify:
             _every_test_class_trained(train[data.target], test[data.target], split.test_size)
         return train, test
-    if not get_task(data.task).stratify:
+    if how == "random":
         train, test = train_test_split(frame, test_size=split.test_size, random_state=seed)
         return train, test
     counts = frame[data.target].value_counts()
@@ -70,26 +79,6 @@ def _every_test_class_trained(train: pd.Series, test: pd.Series, test_size: floa
         )
 
 
-def labelled(frame: pd.DataFrame, target: str) -> pd.DataFrame:
-    """The rows whose target is known: a row without one can be neither learned nor scored
-    (statsmodels' fertility: 17 of 219 countries lack the 2011 rate). The count is logged."""
-    known = frame[target].notna().to_numpy()
-    if known.all():
-        return frame
-    if not known.any():
-        raise GitmlError(
-            f"Every row's target '{target}' is missing: there is nothing to learn from.",
-            "Pick another target in the data config, or add labelled rows.",
-        )
-    log.warning(
-        "%d of %d rows have no '%s' (the target): left out of training and testing",
-        int((~known).sum()),
-        len(frame),
-        target,
-    )
-    return frame[known]
-
-
 def run(params: str, data: str, validation: str, train: str, test: str, profile: str) -> None:
     """Split `data` (which `validation` must have passed) into `train`/`test`, write `profile`."""
     p = load_params(params)
@@ -99,7 +88,7 @@ def run(params: str, data: str, validation: str, train: str, test: str, profile:
             f"{validation} says the data did not pass validation.",
             "Run the validate stage and fix what it reports.",
         )
-    frame = labelled(coerce(pd.read_parquet(data), p.data), p.data.target)
+    frame = labelled(coerce(pd.read_parquet(data), p.data), p.data.column(p.data.target))
     train_df, test_df = split_frame(frame, p.data, p.split, p.seed)
     write_parquet(Path(train), train_df.reset_index(drop=True))
     write_parquet(Path(test), test_df.reset_index(drop=True))
@@ -109,7 +98,8 @@ def run(params: str, data: str, validation: str, train: str, test: str, profile:
             train_df, p.data.numeric_features, p.data.categorical_features, p.split.profile_bins
         ),
     )
-    log.info("%s split: %d train / %d test rows", p.split.method, len(train_df), len(test_df))
+    how = method(p.data, p.split)
+    log.info("%s split: %d train / %d test rows", how, len(train_df), len(test_df))
 
 
 def main(argv: list[str] | None = None) -> None:

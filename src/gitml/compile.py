@@ -42,8 +42,11 @@ def parity(
     ref_proba: np.ndarray,
     tolerance: float,
 ) -> dict[str, Any]:
-    """Compare the compiled model's outputs with scikit-learn's (pure)."""
-    same = np.asarray(labels).astype(str) == np.asarray(ref_labels).astype(str)
+    """Compare the compiled model's outputs with scikit-learn's (pure).
+
+    The labels are compared as values, so both must be the model's classes (`as_classes`).
+    """
+    same = np.asarray(labels) == np.asarray(ref_labels)
     diff = float(np.max(np.abs(proba - ref_proba))) if len(proba) else 0.0
     return {
         "rows": len(ref_labels),
@@ -127,6 +130,8 @@ def compile_pipeline(
         data = onnx_adapter.convert(pipeline, features)
         runtime = onnx_adapter.Runtime.load(data, features)
         labels, proba = runtime.predict(frame)
+        if proba is not None:  # labels as scikit-learn gives them (a bool target: True/False)
+            labels = onnx_adapter.as_classes(labels, pipeline.classes_)
     except Exception as exc:  # any conversion gap is a record, never a failed pipeline
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         return not_compiled(

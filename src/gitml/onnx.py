@@ -532,6 +532,26 @@ class Runtime:
         return self.run(feeds(frame, self.features, self.dtype))
 
 
+def as_classes(labels: np.ndarray, classes: Any) -> np.ndarray:
+    """ONNX labels as the model's own class values (`classes_`: its dtype, so its types).
+
+    skl2onnx outputs integer and boolean classes as int64 (True is 1) and others as strings, so
+    a bool target's labels come back 1/0 where scikit-learn predicts True/False. Raises
+    ValueError for a label that is none of the classes.
+    """
+    classes = np.asarray(classes)
+    labels = np.asarray(labels).reshape(-1)
+    if classes.dtype.kind in "iub":
+        keys = pd.Index(classes.astype(np.int64))
+        where = keys.get_indexer(labels) if labels.dtype.kind in "iu" else np.full(len(labels), -1)
+    else:
+        where = pd.Index(classes.astype(str)).get_indexer(labels.astype(str))
+    if (where < 0).any():
+        unknown = labels[where < 0][0]
+        raise ValueError(f"the compiled model labels a row {unknown!r}, none of {classes.tolist()}")
+    return classes[where]
+
+
 def opsets(data: bytes) -> dict[str, int]:
     """The opsets an ONNX model imports, by domain ("" is the main ONNX domain)."""
     model = onnx.load_from_string(data)

@@ -16,6 +16,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from gitml.config import ColumnSpec, DataConfig
+from gitml.errors import GitmlError
 
 log = logging.getLogger(__name__)
 
@@ -169,15 +170,55 @@ def column_summary(frame: pd.DataFrame, data: DataConfig) -> dict[str, dict[str,
     return out
 
 
+def not_whole(frame: pd.DataFrame, data: DataConfig) -> list[dict[str, Any]]:
+    """Failures for int64 columns read as floats that hold a fraction (0.5 in a 0/1 target).
+
+    pandera's coercion would truncate them silently (non-nullable int64) or fail without naming
+    the value (nullable: Int64), so they are found here, before it.
+    """
+    rows: list[dict[str, Any]] = []
+    for spec in data.columns:
+        if spec.dtype != "int64" or spec.name not in frame.columns:
+            continue
+        series = frame[spec.name]
+        if not pd.api.types.is_float_dtype(series.dtype):
+            continue
+        values = series.to_numpy(dtype="float64", na_value=np.nan)
+        bad = ~np.isnan(values) & (values != np.round(values))
+        if bad.any():
+            examples = list(dict.fromkeys(values[bad].tolist()))[:3]
+            rows.append(
+                {
+                    "column": spec.name,
+                    "check": "whole numbers (int64)",
+                    "failures": int(bad.sum()),
+                    "examples": examples,
+                }
+            )
+    return rows
+
+
 def validate_frame(frame: pd.DataFrame, data: DataConfig) -> ValidationResult:
     """Validate lazily: every failing (column, check) is collected, not just the first."""
     schema = build_schema(data)
+    fractions = not_whole(frame, data)
     try:
         schema.validate(frame, lazy=True)
+        failures: list[dict[str, Any]] = []
     except pa.errors.SchemaErrors as exc:
         failures = _summarise(exc.failure_cases)
-        return ValidationResult(False, len(frame), failures, column_summary(frame, data))
-    return ValidationResult(True, len(frame), [], column_summary(frame, data))
+    if fractions:  # a fraction fails Int64's coercion too: the whole-number row names it
+        named = {r["column"] for r in fractions}
+        failures = sorted(
+            fractions
+            + [
+                r
+                for r in failures
+                if not (r["column"] in named and r["check"].startswith("dtype "))
+            ],
+            key=lambda r: (str(r["column"]), str(r["check"])),
+        )
+    return ValidationResult(not failures, len(frame), failures, column_summary(frame, data))
 
 
 def coerce(frame: pd.DataFrame, data: DataConfig, columns: list[str] | None = None) -> pd.DataFrame:
@@ -198,3 +239,41 @@ def coerce(frame: pd.DataFrame, data: DataConfig, columns: list[str] | None = No
         else:
             out[name] = series.astype("string")
     return pd.DataFrame(out, index=frame.index)
+
+
+def labelled(frame: pd.DataFrame, target: ColumnSpec) -> pd.DataFrame:
+    """The rows whose target is known, the target in its declared dtype (the count is logged).
+
+    A row without a target can be neither learned nor scored (statsmodels' fertility: 17 of 219
+    countries lack the 2011 rate). `coerce` stores a nullable int64 column as float64 (NaN is
+    its missing value); without its nulls the target goes back to int64, so a 0/1 target with
+    blanks gives classes 0 and 1, not 0.0 and 1.0. A value that is not a whole number is an
+    error, never truncated.
+    """
+    name = target.name
+    known = frame[name].notna().to_numpy()
+    if not known.any():
+        raise GitmlError(
+            f"Every row's target '{name}' is missing: there is nothing to learn from.",
+            "Pick another target in the data config, or add labelled rows.",
+        )
+    if not known.all():
+        log.warning(
+            "%d of %d rows have no '%s' (the target): left out of training and testing",
+            int((~known).sum()),
+            len(frame),
+            name,
+        )
+        frame = frame[known]
+    values = frame[name]
+    if target.dtype != "int64" or values.dtype == np.int64:
+        return frame
+    numbers = values.to_numpy(dtype="float64")
+    whole = numbers == np.round(numbers)
+    if not whole.all():
+        raise GitmlError(
+            f"Target '{name}' is declared int64 but holds {float(numbers[~whole][0])!r}, which is not a "
+            "whole number.",
+            f"Declare '{name}' as float64 (a regression target) or category, or fix the value.",
+        )
+    return frame.assign(**{name: values.astype("int64")})

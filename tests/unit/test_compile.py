@@ -24,6 +24,7 @@ from sklearn.neighbors import NearestCentroid
 from sklearn.pipeline import Pipeline
 
 from gitml import onnx as onnx_adapter
+from gitml import scoring
 from gitml.compile import MODEL_FILE, compile_pipeline
 from gitml.config import Params, files_under, with_schema
 from gitml.data.sources import load_source
@@ -33,6 +34,7 @@ from gitml.fileio import write_bytes, write_json, write_parquet
 from gitml.modeling import Signature, dumps_model, feature_specs, prepare_features
 from gitml.policy import CompilePolicy, parse_policy
 from gitml.schema import coerce
+from gitml.serve.compiled import CompiledModel
 from stages import compile as stage
 from stages.train import fit
 
@@ -291,3 +293,43 @@ def test_column_names_that_are_not_onnx_identifiers_compile(diabetes: pd.DataFra
         runtime.inputs["1960"] == "_1960" and runtime.inputs["Indicator Name"] != "Indicator Name"
     )
     agree(pipeline, result.model, specs, frame.iloc[342:])
+
+
+@pytest.mark.parametrize("option", CLASSIFIERS)
+def test_a_bool_target_compiles_and_serves_true_and_false(option: str) -> None:
+    """A True/False target: ONNX outputs its labels as int64 1/0, scikit-learn as bools. The
+    parity check compares them as the model's classes, and the compiled serving path answers
+    True/False like the skops one."""
+    params = composed(option, "breast_cancer")
+    target = params.data.target
+    columns = tuple(
+        dataclasses.replace(c, dtype="bool") if c.name == target else c for c in params.data.columns
+    )
+    data = dataclasses.replace(params.data, columns=columns, positive_class=True)
+    raw = load_source(params.data, params.seed)
+    frame = coerce(raw.assign(**{target: raw[target].astype(bool)}), data)
+    pipeline = fit(frame.iloc[:400], data, params.model)
+    assert pipeline.classes_.tolist() == [False, True]
+    specs = feature_specs(data)
+    rows = frame.iloc[400:]
+    result = compile_pipeline(pipeline, specs, prepare_features(rows, specs), TOLERANCE)
+    assert result.record["compiled"], result.record["reason"]
+    assert result.model is not None and result.record["parity"]["labels_identical"]
+
+    sig = Signature(
+        features=specs,
+        target=target,
+        task="binary",
+        classes=[False, True],
+        positive_class=True,
+        training_data_md5="test",
+        model=params.model.name,
+        estimator=params.model.target,
+    )
+    cols = scoring.validate({c: rows[c] for c in sig.feature_names}, sig)
+    session = onnx_adapter.Runtime.load(result.model, specs)
+    compiled = CompiledModel(session, "md5", result.record, scoring.model_classes(pipeline, sig))
+    served, skops = compiled.score(sig, cols), scoring.score(pipeline, sig, cols)
+    assert compiled.classes == [False, True] == served.classes == skops.classes
+    assert served.predictions.tolist() == skops.predictions.tolist()
+    assert {type(v) for v in scoring.predictions_list(served)} == {bool}
