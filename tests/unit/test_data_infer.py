@@ -343,7 +343,9 @@ def read_as_the_pipeline(path: Path, text: str) -> tuple[DataConfig, pd.DataFram
     """The rendered config parsed, and the file read with its read options (as `ingest` does)."""
     from gitml.data.sources import read_table
 
-    config = DataConfig.parse(yaml.safe_load(text))
+    raw = yaml.safe_load(text)
+    raw.pop("defaults", None)  # the model choice: Hydra's defaults list, which Hydra consumes
+    config = DataConfig.parse(raw)
     return config, read_table(path, "csv", config.read_options, [c.name for c in config.columns])
 
 
