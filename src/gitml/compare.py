@@ -7,6 +7,10 @@ A metric change is judged by its rule (from `metrics:` in conf/gitml.yaml):
 - `within_tolerance`: a loss beyond noise but no larger than `tolerance` (non-inferiority);
 - `regressed`: a loss larger than `tolerance`.
 
+Promotion gates judge a candidate against the stage's champion only when both were trained for
+the same problem (`gitml.problem`: data config name, target and task, as `gitml report` checks
+them); a gate that does not apply says so (status "not applicable", shown as n/a).
+
 Nothing here reads files, git or the clock.
 """
 
@@ -18,9 +22,10 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from gitml import tasks
+from gitml import problem, tasks
 from gitml.intervals import (
     FAIRNESS_RATES,
+    NOT_COMPARABLE,
     GapJudgement,
     MetricInterval,
     Settings,
@@ -36,6 +41,11 @@ if TYPE_CHECKING:
 
 #: Slack for float round-off when a change sits exactly on a threshold.
 EPSILON = 1e-12
+
+#: A gate's status when it does not apply to the candidate (its task, or no sensitive column).
+NOT_APPLICABLE = "not applicable"
+#: The gate that fails when the champion was trained for another dataset, target or task.
+COMPARABLE_GATE = "comparable"
 
 
 class Status(StrEnum):
@@ -88,16 +98,19 @@ def meets_floor(value: float, rule: MetricRule) -> bool:
 
 @dataclass(frozen=True)
 class Evidence:
-    """What a version's commit says about it: metrics, fairness slices and validation.
+    """What a version's commit says about it: metrics, fairness slices, validation and params.
 
     `predictions` (a DataFrame of per-row test predictions, see `gitml.predictions`) lets the
     metric gates judge the change with a paired-bootstrap interval instead of point values.
+    `params` (params.yaml at the commit) says which problem it was trained for (`data.name`,
+    `data.target`, `data.task`), so a champion of another problem is not compared.
     """
 
     metrics: Mapping[str, Any] = field(default_factory=dict)
     slices: Mapping[str, Any] | None = None
     validation: Mapping[str, Any] | None = None
     predictions: Any = None
+    params: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +126,13 @@ class GateResult:
     status: str | None = None
     #: The statistics behind the verdict (a change's interval, or a fairness gap's), if any.
     interval: Mapping[str, Any] | None = None
+
+    @property
+    def result(self) -> str:
+        """The gate table's verdict: FAIL, n/a (not judged, does not block) or ok."""
+        if not self.passed:
+            return "FAIL"
+        return "n/a" if self.status in (NOT_APPLICABLE, NOT_COMPARABLE) else "ok"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -187,11 +207,13 @@ def _metric_gates(
     candidate: Evidence,
     champion: Evidence | None,
     settings: Settings | None = None,
+    not_comparable: bool = False,
 ) -> list[GateResult]:
+    """Floors and champion comparisons; with `not_comparable`, floors only (see `_problem_gate`)."""
     results: list[GateResult] = []
     intervals: dict[str, MetricInterval] = {}
     why_not: str | None = None
-    if settings is not None:
+    if settings is not None and not not_comparable:
         intervals, why_not = _paired_intervals(names, rules, candidate, champion, settings)
     for name in names:
         rule = rules.get(name)
@@ -224,6 +246,10 @@ def _metric_gates(
             )
         if champion is None:
             results.append(GateResult(name, "metric", True, "no champion to compare", head, None))
+            continue
+        if not_comparable:
+            detail = "not compared: the champion was trained for another problem (see comparable)"
+            results.append(GateResult(name, "metric", True, detail, head, base, NOT_COMPARABLE))
             continue
         if base is None:
             results.append(
@@ -295,9 +321,22 @@ def _gap_low(j: GapJudgement) -> float:
 def _skipped(names: Sequence[str], kind: str, task: tasks.Task) -> list[GateResult]:
     """Passing results that say which configured gates do not apply to the candidate's task."""
     return [
-        GateResult(name, kind, True, f"skipped: {task.name} runs do not report it")
+        GateResult(
+            name,
+            kind,
+            True,
+            f"skipped: {task.name} runs do not report it",
+            status=NOT_APPLICABLE,
+        )
         for name in names
     ]
+
+
+#: The fairness gate's detail when reports/slices.json is present but names no attribute.
+NO_SENSITIVE = (
+    "not applicable: no sensitive column is declared in the data config (role: sensitive), "
+    "so the slices report names no attribute; nothing to compare"
+)
 
 
 def _fairness_gates(
@@ -313,8 +352,10 @@ def _fairness_gates(
             return _skipped(skipped, "fairness", task) + _fairness_gates(limits, slices, gates)
     if not limits:
         return []
-    if not slices:
+    if slices is None:
         return [GateResult("fairness", "fairness", False, "no slices report at the candidate")]
+    if not slices:  # the evaluate stage writes {} when no column has role: sensitive
+        return [GateResult("fairness", "fairness", True, NO_SENSITIVE, status=NOT_APPLICABLE)]
     results: list[GateResult] = []
     for attribute in sorted(slices):
         report = slices[attribute]
@@ -341,6 +382,47 @@ def _fairness_gates(
     if not results:
         return [GateResult("fairness", "fairness", False, "slices report names no attribute")]
     return results
+
+
+def _problems(candidate: Evidence, champion: Evidence) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What champion and candidate were trained for: their data config's name, target and task.
+
+    When either side does not declare `data.task`, both tasks are read off the metric names
+    (`gitml.tasks.task_of_metrics`), so a declared task is never held against an inferred one.
+    """
+    theirs, ours = (
+        {key: problem.data_section(e.params).get(key) for key, _ in problem.PROBLEM_KEYS}
+        for e in (champion, candidate)
+    )
+    if theirs["task"] is None or ours["task"] is None:
+        for side, evidence in ((theirs, champion), (ours, candidate)):
+            task = tasks.task_of_metrics(evidence.metrics)
+            side["task"] = task.name if task is not None else None
+    return theirs, ours
+
+
+def _problem_gate(candidate: Evidence, champion: Evidence) -> GateResult | None:
+    """A failing gate when the champion was trained for another dataset, target or task.
+
+    Their metrics then say nothing about which model is better, so none is compared (floors,
+    fairness and checks still judge the candidate alone): replacing a model with one for another
+    problem is a deliberate decision, made with --force and a reason. None: same problem.
+    """
+    theirs, ours = _problems(candidate, champion)
+    reasons = problem.differences(theirs, ours)
+    if not reasons:
+        return None
+    detail = (
+        f"not comparable: {'; '.join(reasons)} (champion vs candidate). The champion was trained "
+        f"on {problem.describe(theirs)}, the candidate on {problem.describe(ours)}: their metrics say nothing "
+        "about which model is better, so none is compared"
+    )
+    audit = {
+        "reasons": list(reasons),
+        "champion": problem.record(theirs),
+        "candidate": problem.record(ours),
+    }
+    return GateResult(COMPARABLE_GATE, "check", False, detail, None, None, NOT_COMPARABLE, audit)
 
 
 def _check_gates(checks: Sequence[str], candidate: Evidence) -> list[GateResult]:
@@ -378,11 +460,16 @@ def evaluate_gates(
     not pass; missing evidence fails its gate.
     Gates are read per task (`gitml.tasks`, from the candidate's metric names): configured metrics
     and fairness gaps the task does not report are skipped with a note, and when no configured
-    metric applies the task's own gate metrics are judged.
+    metric applies the task's own gate metrics are judged. A fairness gate with no sensitive
+    attribute in the slices report does not apply (status "not applicable"; a missing report
+    fails). When the champion was trained for another dataset, target or task (its params'
+    `data:` section), the `comparable` gate fails and no metric is compared with it.
     """
     task = tasks.task_of_metrics(candidate.metrics)
     names, skipped = tasks.gate_metrics(gates.metrics, task)
-    results = _metric_gates(names, rules, candidate, champion, settings)
+    other = _problem_gate(candidate, champion) if champion is not None else None
+    results = [other] if other is not None else []
+    results += _metric_gates(names, rules, candidate, champion, settings, other is not None)
     if task is not None:
         results += _skipped(skipped, "metric", task)
     results += _fairness_gates(

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from gitml import registry
 from gitml.errors import GitmlError
@@ -115,6 +116,35 @@ def test_register_promote_gate_force_rollback_lineage_doctor_get(project: Projec
     proc = gitml("model", "get", "v1.0.0", "-o", str(out.parent), cwd=clone)
     assert proc.returncode == 0, proc.stderr
     assert md5(out.parent / "model.skops") == project.lock_md5(c["good"])
+
+    # 10. a holder trained for another problem (params' data: section read at each commit): the
+    # comparable gate refuses (no metric "improved" across datasets); --force records it
+    def commit_problem(name: str, target: str, task: str) -> str:
+        params = yaml.safe_load((root / "params.yaml").read_text())
+        params["data"] = {"name": name, "target": target, "task": task}
+        (root / "params.yaml").write_text(yaml.safe_dump(params))  # the train stage is unchanged
+        git("commit", "-q", "-am", f"declare {name}", cwd=root)
+        return git("rev-parse", "HEAD", cwd=root)
+
+    registry.register(root, commit_problem("credit", "default", "binary"), version="v2.0.0")
+    credit = registry.promote(root, "v2.0.0", "staging")  # holder v1.1.1 declares no data:
+    assert credit.gates is not None and credit.gates.passed  # not held against it, compared
+    assert "comparable" not in {r.gate for r in credit.gates.results}
+    registry.register(root, commit_problem("breast_cancer", "diagnosis", "binary"), bump="minor")
+    before = tags(root)
+    proc = gitml("model", "promote", "v2.1.0", "--to", "staging", "--no-push", cwd=root)
+    assert proc.returncode == 1 and tags(root) == before, proc.stderr
+    assert "dataset differs: credit vs breast_cancer" in proc.stdout and "n/a" in proc.stdout
+    assert "Replacing v2.0.0 in 'staging'" in proc.stderr and "--force" in proc.stderr
+    forced = registry.promote(root, "v2.1.0", "staging", force=True, reason="new problem")
+    assert forced.gates is not None
+    comparable = [r for r in forced.gates.results if r.gate == "comparable"]
+    assert len(comparable) == 1 and comparable[0].interval is not None
+    assert comparable[0].interval["champion"] == {
+        "dataset": "credit", "target": "default", "task": "binary",
+    }  # fmt: skip
+    row = registry.history(root)[-1]
+    assert row["forced"] is True and row["gates_passed"] is False
 
 
 def test_get_refuses_bytes_that_do_not_match_dvc_lock(project: Project) -> None:  # noqa: F811

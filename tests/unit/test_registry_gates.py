@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -130,6 +131,107 @@ def test_missing_candidate_metric_fails_and_missing_champion_metric_is_skipped()
     assert failed(evaluate_gates(GATES, RULES, candidate, evidence(0.8))) == {"roc_auc"}
     champion = Evidence(metrics={"log_loss": 0.4})
     assert evaluate_gates(GATES, RULES, evidence(0.8, 0.4), champion).passed
+
+
+def test_fairness_gate_does_not_apply_without_a_sensitive_column() -> None:
+    # The evaluate stage writes {} when no column has role: sensitive: nothing to compare.
+    report = evaluate_gates(GATES, RULES, evidence(0.8, slices={}), None)
+    assert report.passed, report.to_dict()
+    (fair,) = [r for r in report.results if r.kind == "fairness"]
+    assert fair.passed and fair.status == "not applicable" and fair.result == "n/a"
+    assert "no sensitive column" in fair.detail and "role: sensitive" in fair.detail
+    assert fair.to_dict()["status"] == "not applicable"  # kept in the tag's audit trail
+    # A missing report (None) is still a gap, and fails.
+    missing = evaluate_gates(GATES, RULES, evidence(0.8, slices=None), None)
+    assert failed(missing) == {"fairness"} and missing.failures[0].result == "FAIL"
+
+
+def test_gates_a_task_does_not_report_are_not_applicable() -> None:
+    multiclass = Evidence(
+        metrics={"roc_auc": 0.9, "log_loss": 0.3, "per_class": {}},
+        slices={},
+        validation={"passed": True},
+    )
+    report = evaluate_gates(GATES, RULES, multiclass, None)
+    assert report.passed
+    (fair,) = [r for r in report.results if r.kind == "fairness"]
+    assert fair.status == "not applicable" and fair.result == "n/a"
+    assert "multiclass" in fair.detail
+
+
+def problem(auc: float, name: str, target: str, task: str | None, **metrics: float) -> Evidence:
+    data = {"name": name, "target": target, **({"task": task} if task else {})}
+    return Evidence(
+        metrics={"roc_auc": auc, "log_loss": 0.45, **metrics},
+        slices=SLICES,
+        validation={"passed": True},
+        params={"data": data, "model": {"name": "hgb"}},
+    )
+
+
+IRIS = problem(0.88, "iris", "species", "multiclass", per_class=0)
+CANCER = problem(0.99, "breast_cancer", "diagnosis", "binary")
+
+
+def test_a_champion_of_another_dataset_target_or_task_is_not_compared() -> None:
+    report = evaluate_gates(GATES, RULES, CANCER, IRIS)
+    assert failed(report) == {"comparable"}
+    comparable = report.failures[0]
+    assert comparable.status == "not comparable" and comparable.result == "FAIL"
+    for reason in (
+        "dataset differs: iris vs breast_cancer",
+        "target differs: species vs diagnosis",
+        "task differs: multiclass vs binary",
+    ):
+        assert reason in comparable.detail
+    assert "dataset iris, target species (multiclass)" in comparable.detail
+    metric = [r for r in report.results if r.kind == "metric"]
+    assert metric and {r.status for r in metric} == {"not comparable"}
+    assert all("improved" not in r.detail and r.result == "n/a" for r in metric)
+    floors = [r for r in report.results if r.kind == "floor"]  # absolute: still judged
+    assert {r.gate for r in floors} == {"roc_auc floor", "log_loss floor"}
+    # the audit trail says what each side was trained on
+    assert comparable.interval is not None
+    assert comparable.interval["champion"]["dataset"] == "iris"
+    assert comparable.interval["candidate"]["task"] == "binary"
+
+
+def test_floors_still_judge_a_candidate_of_another_problem() -> None:
+    low = problem(0.6, "breast_cancer", "diagnosis", "binary")
+    assert failed(evaluate_gates(GATES, RULES, low, IRIS)) == {"comparable", "roc_auc floor"}
+
+
+def test_a_regression_against_a_binary_champion_is_not_compared() -> None:
+    rules = {**RULES, "rmse": MetricRule(higher_is_better=False, tolerance=1.0)}
+    rules["mae"] = MetricRule(higher_is_better=False, tolerance=1.0)
+    regression = Evidence(
+        metrics={"rmse": 50.0, "mae": 40.0, "r2": 0.4},
+        slices={},
+        validation={"passed": True},
+        params={"data": {"name": "diabetes", "target": "progression", "task": "regression"}},
+    )
+    report = evaluate_gates(GATES, rules, regression, CANCER)
+    assert failed(report) == {"comparable"}
+    assert "task differs: binary vs regression" in report.failures[0].detail
+    assert all("champion has no value" not in r.detail for r in report.results)
+    # without a declared task on one side, both tasks are read off the metrics
+    bare = evaluate_gates(GATES, rules, replace(regression, params=None), evidence(0.8))
+    assert failed(bare) == {"comparable"}
+    assert "task differs: binary vs regression" in bare.failures[0].detail
+    undeclared = replace(IRIS, params={"data": {"name": "iris", "target": "species"}})
+    assert evaluate_gates(GATES, RULES, undeclared, IRIS).passed  # both multiclass metrics
+
+
+def test_the_same_problem_and_an_empty_stage_are_judged_as_before() -> None:
+    better = problem(0.90, "iris", "species", "multiclass", per_class=0)
+    report = evaluate_gates(GATES, RULES, better, IRIS)
+    assert report.passed and "comparable" not in {r.gate for r in report.results}
+    assert {r.status for r in report.results if r.kind == "metric"} == {"improved", "unchanged"}
+    # an undeclared side is not held against the other (as in `gitml report`)
+    assert evaluate_gates(GATES, RULES, CANCER, evidence(0.80)).passed
+    # the first promotion into an empty stage: no champion, nothing to compare
+    first = evaluate_gates(GATES, RULES, CANCER, None)
+    assert first.passed and "comparable" not in {r.gate for r in first.results}
 
 
 # ---- policy loader ---------------------------------------------------------------------------

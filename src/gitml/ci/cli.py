@@ -72,7 +72,9 @@ def gates_command(
     typer.echo(f"gates of {ref} against {who}:", err=True)
     for result in report.results:
         typer.echo(
-            f"  {'pass' if result.passed else 'FAIL'}  {result.gate}: {result.detail}", err=True
+            f"  {'pass' if result.result == 'ok' else result.result}  {result.gate}: "
+            f"{result.detail}",
+            err=True,
         )
     typer.echo(outputs(passed=report.passed, against=against or ""), nl=False)
     if not report.passed:

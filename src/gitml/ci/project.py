@@ -59,7 +59,8 @@ def gate_check(root: Path, ref: str, artifact: str | None = None) -> tuple[Any, 
     reports = (out.metrics, out.slices, out.validation)
 
     def evidence(at: str) -> Evidence:
-        files = dvc.snapshot(name, at, reports=reports).files
+        snap = dvc.snapshot(name, at, reports=reports, params=policy.registry.params)
+        files = snap.files
 
         def mapping(path: str) -> Mapping[str, Any] | None:
             value = files.get(path)
@@ -69,6 +70,7 @@ def gate_check(root: Path, ref: str, artifact: str | None = None) -> tuple[Any, 
             metrics=mapping(out.metrics) or {},
             slices=mapping(out.slices),
             validation=mapping(out.validation),
+            params=snap.params if isinstance(snap.params, Mapping) else None,
         )
 
     champion = evidence(latest.commit) if latest is not None else None

@@ -99,7 +99,7 @@ def _gate_table(report: Any) -> str:
             _num(r.candidate),
             _num(r.champion),
             r.detail,
-            "ok" if r.passed else "FAIL",
+            r.result,
         )
         for r in report.results
     ]

@@ -193,6 +193,7 @@ class Registry:
             metrics=metrics if isinstance(metrics, Mapping) else {},
             slices=slices if isinstance(slices, Mapping) else None,
             validation=validation if isinstance(validation, Mapping) else None,
+            params=snap.params,
         )
 
     def provenance(self, snap: Snapshot) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from gitml.compare import Evidence, GateReport, evaluate_gates
+from gitml.compare import COMPARABLE_GATE, Evidence, GateReport, evaluate_gates
 from gitml.dvc import Snapshot
 from gitml.errors import GitmlError
 from gitml.intervals import Settings
@@ -300,10 +300,17 @@ def promote(
     if not report.passed and not force:
         failed = "; ".join(f"{r.gate}: {r.detail}" for r in report.failures)
         against = f"{champion.version}, the current holder" if champion else "the floors"
+        hint = "Improve the model, or override with --force --reason '...' (recorded in the tag)."
+        if champion is not None and any(r.gate == COMPARABLE_GATE for r in report.failures):
+            hint = (
+                f"Replacing {champion.version} in '{to}' with a model for another dataset, target "
+                "or task is a deliberate decision: promote with --force --reason '...' (recorded "
+                "in the tag)."
+            )
         raise GateFailed(
             f"Promotion of {art.name}@{target.version} to '{to}' refused: gates failed against "
             f"{against} ({failed}). No tag was created.",
-            "Improve the model, or override with --force --reason '...' (recorded in the tag).",
+            hint,
             report,
         )
     extra = {

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gitml.lockfile import writer_deps
+from gitml.problem import data_section, differences
 
 #: Dependency suffixes that count as evaluation data (not code, models or signatures).
 DATA_SUFFIXES = (".parquet", ".pq", ".csv", ".tsv", ".feather", ".arrow")
@@ -54,11 +55,6 @@ def evaluation_rows(
     return EvalRows(files, count) if files else None
 
 
-def _data(params: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    data = params.get("data") if isinstance(params, Mapping) else None
-    return data if isinstance(data, Mapping) else {}
-
-
 def _count(rows: EvalRows) -> str:
     return f"{rows.count:,}" if rows.count is not None else "?"
 
@@ -72,14 +68,10 @@ def comparability(
     """Compare the dataset (data config name), target, task and test rows of two revisions.
 
     A side that does not declare a key (or whose test rows are unknown) is not held against the
-    other: only a difference both sides state makes them not comparable.
+    other: only a difference both sides state makes them not comparable. The dataset, target and
+    task are `gitml.problem.differences`, which the promotion gates use too.
     """
-    base, head = _data(base_params), _data(head_params)
-    reasons: list[str] = []
-    for key, what in (("name", "dataset"), ("target", "target"), ("task", "task")):
-        a, b = base.get(key), head.get(key)
-        if a is not None and b is not None and a != b:
-            reasons.append(f"{what} differs: {a} vs {b}")
+    reasons = list(differences(data_section(base_params), data_section(head_params)))
     if base_rows is not None and head_rows is not None and base_rows.files != head_rows.files:
         reasons.append(
             f"test rows differ: {_count(base_rows)} vs {_count(head_rows)} "
