@@ -27,7 +27,7 @@ from gitml.monitor.accumulators import Accumulator, NumericAccumulator, accumula
 from gitml.monitor.decay import decay
 from gitml.monitor.drift import BINNED_METHODS, column_result, decide
 from gitml.monitor.labels import LabelJoin
-from gitml.monitor.quality import SchemaFailures, quality, undeclared_columns
+from gitml.monitor.quality import ABSENT, SchemaFailures, quality, undeclared_columns
 from gitml.policy.monitor import MonitorPolicy
 
 if TYPE_CHECKING:
@@ -215,9 +215,19 @@ class Monitor:
             for c in data.columns
             if (c.name in chunk.columns or c.name in self.accumulators) and c.name != joined
         ]
-        subset = dataclasses.replace(data, columns=tuple(declared))
-        frame = chunk[[c.name for c in declared if c.name in chunk.columns]]
+        # A column that was not sent in some rows (not a feature: serving requires those) is
+        # judged on the rows that carried it; absent is not null.
+        absent: Mapping[str, np.ndarray] = chunk.attrs.get(ABSENT, {})
+        partial = [c for c in declared if c.name in absent and c.name not in self.accumulators]
+        whole = [c for c in declared if c not in partial]
+        subset = dataclasses.replace(data, columns=tuple(whole))
+        frame = chunk[[c.name for c in whole if c.name in chunk.columns]]
         self.schema.add(validate_frame(frame, subset).failures)
+        for spec in partial:
+            sent = ~absent[spec.name]
+            if sent.any():
+                one = dataclasses.replace(data, columns=(spec,))
+                self.schema.add(validate_frame(chunk.loc[sent, [spec.name]], one).failures)
 
     # -------------------------------------------------------------------------- results
 
