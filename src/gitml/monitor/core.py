@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: The predicted-class column of a scored batch (`gitml predict`) and of the serving log's rows.
+PREDICTION = "prediction"
+
 
 @dataclasses.dataclass
 class Inputs:
@@ -113,6 +116,8 @@ class Monitor:
         self.checked = False
         self.label_chunks: list[np.ndarray] = []
         self.score_chunks: list[np.ndarray] = []
+        #: The predicted class per labelled chunk (None: the chunk has no `prediction` column).
+        self.prediction_chunks: list[np.ndarray | None] = []
         self.score_seen = False
         #: Sensitive columns (data contract) of labelled rows, for the group metrics.
         self.group_chunks: dict[str, list[np.ndarray]] = {}
@@ -154,9 +159,16 @@ class Monitor:
             self.score_seen = True
             if self.score is not None:
                 self.score.update(chunk[self.score_name])
-        if self.inputs.labels and has_score:
+        if self.inputs.labels:  # every labelled row counts; NaN scores where the batch has none
             self.label_chunks.append(chunk[self.inputs.labels].to_numpy())
-            self.score_chunks.append(to_float(chunk[self.score_name], self.score_name))
+            self.score_chunks.append(
+                to_float(chunk[self.score_name], self.score_name)
+                if has_score
+                else np.full(len(chunk), np.nan)
+            )
+            self.prediction_chunks.append(
+                chunk[PREDICTION].to_numpy(dtype=object) if PREDICTION in chunk.columns else None
+            )
             for name in self._sensitive():
                 column = (
                     chunk[name] if name in chunk.columns else pd.Series(None, index=chunk.index)
@@ -184,6 +196,7 @@ class Monitor:
         self.checked = self.checked or other.checked
         self.label_chunks.extend(other.label_chunks)
         self.score_chunks.extend(other.score_chunks)
+        self.prediction_chunks.extend(other.prediction_chunks)
         for name, parts in other.group_chunks.items():
             self.group_chunks.setdefault(name, []).extend(parts)
         self.score_seen = self.score_seen or other.score_seen
@@ -193,7 +206,7 @@ class Monitor:
         return [] if data is None else list(data.sensitive)
 
     def _groups(self) -> dict[str, Any] | None:
-        if not self.label_chunks or not self.group_chunks:
+        if not self.label_chunks or not self.group_chunks or not self.score_seen:
             return None
         return group_metrics(
             np.concatenate(self.label_chunks),
@@ -334,6 +347,7 @@ class Monitor:
             recorded_metrics=self.inputs.recorded_metrics or {},
             tolerances=self.inputs.policy.decay,
             task=self.inputs.data.task if self.inputs.data is not None else None,
+            prediction_chunks=self.prediction_chunks,
         )
         if self.inputs.label_join is not None:
             found["join"] = self.inputs.label_join.summary()
