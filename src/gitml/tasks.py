@@ -119,6 +119,30 @@ def _regression_decay(
     return regression_metrics(actual[keep], scores[keep])
 
 
+def _multiclass_decay(
+    labels: np.ndarray, predictions: np.ndarray, positive_class: Any, threshold: float
+) -> dict[str, float] | str:
+    """Accuracy and macro F1 of the predicted classes (as the recorded metrics compute them)."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    truth, predicted = class_text(labels), class_text(predictions)
+    return {
+        "accuracy": float(accuracy_score(truth, predicted)),
+        "f1": float(f1_score(truth, predicted, average="macro")),
+    }
+
+
+def class_text(values: np.ndarray) -> np.ndarray:
+    """Class values as text, whole floats as integers: a label read as 2.0 is the class 2."""
+
+    def one(v: Any) -> str:
+        if isinstance(v, float | np.floating) and float(v).is_integer():
+            return str(int(v))
+        return str(v.item() if isinstance(v, np.generic) else v)
+
+    return np.array([one(v) for v in values], dtype=object)
+
+
 @dataclass(frozen=True)
 class Task:
     """One learning task: its metrics and their directions, plots, slices, outputs and decay."""
@@ -157,6 +181,9 @@ class Task:
     compute_slices: Callable[..., dict[str, Any]] | None = field(repr=False)
     compute_score: Callable[[np.ndarray, list[Any]], np.ndarray] = field(repr=False)
     compute_decay: Callable[..., dict[str, float] | str] | None = field(repr=False)
+    #: What decay judges the labels by: the batch's "score" column (the monitor's score) or the
+    #: model's "prediction" column (the predicted class).
+    decay_input: str = "score"
 
     @property
     def lower_is_better(self) -> tuple[str, ...]:
@@ -221,13 +248,14 @@ TASKS: dict[str, Task] = {
         name="multiclass",
         fairness={},
         group_stats={},
-        decay_metrics=(),
+        decay_metrics=("accuracy", "f1"),
         importance_scoring="accuracy",
         uses_positive_class=False,
         score_meaning="the largest class probability",
         compute_metrics=_multiclass_metrics,
         compute_slices=None,
-        compute_decay=None,
+        compute_decay=_multiclass_decay,
+        decay_input="prediction",
     ),
     "regression": Task(
         name="regression",

@@ -305,8 +305,12 @@ def test_matrix(case: Case, pipeline_repo: Path, tmp_path: Path) -> None:
         score = [answer["probabilities"][0][positive] for _, answer in served.values()]
         auc = report["metrics"]["metrics"]["roc_auc"]["current"]
         assert auc == pytest.approx(roc_auc_score(y == sig.positive_class, score), abs=1e-12)
-    else:
-        assert report["metrics"]["metrics"] == {} and "multiclass" in report["metrics"]["note"]
+    else:  # multiclass: judged by the predicted class
+        p = np.array([answer["predictions"][0] for _, answer in served.values()])
+        accuracy = report["metrics"]["metrics"]["accuracy"]
+        assert accuracy["current"] == pytest.approx(np.mean(p == y), abs=1e-12)
+        assert accuracy["recorded"] == pytest.approx(metrics["accuracy"])
+        assert report["metrics"]["labelled_rows"] == len(served)
 
     # 7. Retrain on the held-out rows with their labels, in the file's own format.
     retrained = gitml("retrain", "--data", str(held_csv), cwd=repo)

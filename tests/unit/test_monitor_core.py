@@ -350,3 +350,54 @@ def test_a_columns_summary_does_not_depend_on_how_many_threads_blas_has() -> Non
     ]
     assert "current_std" in out[0]
     assert out[0] == out[1]
+
+
+def _scored(frame: pd.DataFrame, target: str, features: list[str]) -> pd.DataFrame:
+    """`frame` as `gitml predict` writes it, with its labels: a `prediction` and one
+    `probability_<class>` column per class (a logistic regression fitted on the same rows)."""
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(max_iter=5000).fit(frame[features], frame[target])
+    out = frame[[*features, target]].copy()
+    out["prediction"] = model.predict(frame[features])
+    for i, c in enumerate(model.classes_):
+        out[f"probability_{c}"] = model.predict_proba(frame[features])[:, i]
+    return out
+
+
+def test_decay_counts_labelled_rows_and_says_which_score_column_it_lacks() -> None:
+    """The two --current batches a user monitored with --labels: iris (multiclass; judged by the
+    predicted class, no score column needed) and breast_cancer (binary; no 'score' column)."""
+    from sklearn.datasets import load_breast_cancer, load_iris
+
+    from gitml.monitor.render import render
+
+    iris = load_iris(as_frame=True).frame.rename(columns=lambda c: c.replace(" (cm)", "_cm"))
+    iris.columns = [c.replace(" ", "_") for c in iris.columns]
+    features = [c for c in iris.columns if c != "target"]
+    batch = _scored(iris, "target", features).sample(60, random_state=0)
+    profile = build_profile(iris, features, [])
+    recorded = {"accuracy": 0.97, "f1": 0.97, "per_class": {}}
+    multi = run(profile, batch, labels="target", recorded_metrics=recorded)
+    assert multi["metrics"]["labelled_rows"] == 60
+    accuracy = float(np.mean(batch["prediction"] == batch["target"]))
+    assert multi["metrics"]["metrics"]["accuracy"]["current"] == pytest.approx(accuracy)
+    assert "### Decay (60 labelled rows)" in render(multi, "md")
+
+    cancer = load_breast_cancer(as_frame=True).frame
+    cancer.columns = [c.replace(" ", "_") for c in cancer.columns]
+    features = [c for c in cancer.columns if c != "target"][:5]
+    batch = _scored(cancer, "target", features).iloc[:80]
+    profile = build_profile(cancer, features, [])
+    binary = run(profile, batch, labels="target", recorded_metrics={"roc_auc": 0.9})
+    assert binary["metrics"]["labelled_rows"] == 80 and binary["metrics"]["metrics"] == {}
+    note = binary["metrics"]["note"]
+    assert "no 'score' scores for its 80 labelled row(s)" in note, note
+    assert "--score-column" in note and "'probability_1'" in note, note
+    text = render(binary, "md")
+    assert "### Decay (80 labelled rows)" in text and "--score-column" in text
+    named = run(
+        profile, batch, labels="target", recorded_metrics={"roc_auc": 0.9},
+        score_column="probability_1",
+    )  # fmt: skip
+    assert named["metrics"]["labelled_rows"] == 80 and "roc_auc" in named["metrics"]["metrics"]

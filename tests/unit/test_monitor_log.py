@@ -9,8 +9,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.datasets import load_diabetes
 
-from gitml.config import load_params
+from gitml.config import DataConfig, load_params
+from gitml.contract import InputContract
 from gitml.errors import GitmlError
 from gitml.monitor.core import Inputs, Monitor
 from gitml.monitor.io import BatchSource
@@ -144,3 +146,62 @@ def test_undeclared_columns_in_the_monitor_result() -> None:
         monitor.see_columns(frame.columns)  # what a reader that skips unused columns reports
         quality = monitor.result()["quality"]
         assert quality["undeclared_columns"] == ["promo"] and quality["passed"] is passed
+
+
+def test_a_context_column_some_requests_did_not_send_is_not_reported_as_null(
+    tmp_path: Path,
+) -> None:
+    """diabetes with a declared time column: requests that did not send `date` (serving needs only
+    the features) are not null dates; a date sent missing and a feature sent null still are."""
+    diabetes = load_diabetes(as_frame=True, scaled=False).frame
+    features = [str(c) for c in diabetes.columns if c != "target"]
+    columns = {
+        "date": {"dtype": "datetime", "role": "time", "nullable": False},
+        **{name: {"dtype": "float64", "role": "feature"} for name in features},
+        "target": {"dtype": "float64", "role": "target"},
+    }
+    config = DataConfig.parse(
+        {"source": "csv", "path": "data/external/diabetes.csv", "target": "target",
+         "task": "regression", "time_column": "date",
+         "read_options": {"na_values": ["?"]}, "columns": columns}
+    )  # fmt: skip
+    profile = build_profile(diabetes.iloc[:300], features, [])
+    rows = records(diabetes[features].iloc[300:310])
+    rows[9]["bmi"] = None  # a feature sent null
+
+    def request(rid: str, inputs: list[dict[str, Any]], dates: list[Any] | None) -> str:
+        record: dict[str, Any] = {"request_id": rid, "status": 200, "inputs": inputs}
+        record["score"] = [150.0] * len(inputs)
+        if dates is not None:
+            record["context"] = [{"date": d} for d in dates]
+        return dumps_line(record)
+
+    path = tmp_path / "p.jsonl"
+    lines = [
+        request("no-date", rows[0:4], None),  # only the features: what serving requires
+        request("dated", rows[4:6], ["1990-01-01", "1990-04-01"]),
+        request("date-missing", rows[6:7], ["?"]),  # the contract's missing marker: sent missing
+        request("no-date-2", rows[7:10], None),
+    ]
+    path.write_text("".join(lines), encoding="utf-8")
+    contract = InputContract.from_read_options("csv", config.read_options)
+    source = BatchSource(path, dict.fromkeys(features, "numeric"), log=True, contract=contract)
+    policy = MonitorPolicy.parse({})
+    monitor = Monitor(Inputs(profile=profile, policy=policy, data=config))
+    for chunk in source:
+        monitor.update(chunk)
+    quality = monitor.result()["quality"]
+    found = {(f["column"], f["check"]): f["failures"] for f in quality["schema_failures"]}
+    assert found == {("bmi", "null values"): 1, ("date", "null values"): 1}, found
+    assert not quality["passed"]
+
+    # Not one request sent `date`: nothing about it, as for a CSV batch without the column.
+    path.write_text(request("a", rows[:9], None), encoding="utf-8")
+    monitor = Monitor(Inputs(profile=profile, policy=policy, data=config))
+    for chunk in BatchSource(path, dict.fromkeys(features, "numeric"), log=True, contract=contract):
+        monitor.update(chunk)
+    assert monitor.result()["quality"]["schema_failures"] == []
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{k: float(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]

@@ -263,3 +263,31 @@ def test_query_flag_is_strictly_true_or_false() -> None:
         with pytest.raises(InputError) as err:
             query_flag(f"probabilities={text}", "probabilities")
         assert err.value.status == 422 and err.value.field == "probabilities"
+
+
+@pytest.mark.parametrize("typed", [False, True], ids=["lists", "series"])
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"age": [1963.5, 2, 3, 4, 5]}, "row 0 has 1963.5"),
+        ({"age": [1963.5] * 6}, "rows 0, 1, 2 and 3 more have 1963.5"),
+        ({"age": [1, float("inf"), float("inf"), 4, 5]}, "rows 1, 2 are infinite"),
+        ({"age": [1, 2, 3, 4, float("inf")]}, "row 4 is infinite"),
+        ({"age": [None, None, 3, 4, 5]}, "rows 0, 1 are missing"),
+        ({"age": [1, 2, 3, 4, 2**70]}, "row 4 has"),
+        ({"age": [2**70, 2**70, 3, 4, 5]}, "rows 0, 1 have"),
+    ],
+)
+def test_row_hints_agree_with_their_verb(
+    changes: dict[str, list[Any]], expected: str, typed: bool
+) -> None:
+    raw: dict[str, Any] = {"income": [1.0] * 5, "region": ["north"] * 5, **changes}
+    n = len(raw["age"])
+    raw = {k: (v * n)[:n] if len(v) != n else v for k, v in raw.items()}
+    if typed:
+        raw = {
+            k: pd.Series(v, dtype="float64" if k != "region" else "string") for k, v in raw.items()
+        }
+    with pytest.raises(InputError) as err:
+        scoring.validate(raw, SIG)
+    assert expected in err.value.message, err.value.message

@@ -193,29 +193,44 @@ def test_regression_decay_against_recorded_metrics() -> None:
     assert not inferred["decayed"] and inferred["metrics"]["rmse"]["loss"] == pytest.approx(0.0)
 
 
-def test_multiclass_decay_is_not_judged_with_a_note() -> None:
+def test_multiclass_decay_judges_the_predicted_classes() -> None:
+    """iris: accuracy and macro F1 of the predicted class against the labels, no scores needed."""
+    from sklearn.datasets import load_iris
+    from sklearn.metrics import accuracy_score, f1_score
+
+    iris = load_iris(as_frame=True).frame
+    labels = iris["target"].to_numpy(dtype="float64")[::2]  # labels read as numbers: 2.0 is 2
+    predicted = labels.astype(int).copy()
+    predicted[::7] = (predicted[::7] + 1) % 3  # some wrong
     out = decay(
-        [np.array(["a", "b"])],
-        [np.array([0.7, 0.8])],
+        [labels[:40], labels[40:]],
+        [np.full(40, np.nan), np.full(len(labels) - 40, np.nan)],  # no score column
         score_name="score",
         positive_class=None,
         threshold=0.5,
-        recorded_metrics={},
-        tolerances={},
+        recorded_metrics={"accuracy": 0.97, "f1": 0.97, "per_class": {}},
+        tolerances={"accuracy": 0.02, "f1": 0.03},
         task="multiclass",
+        prediction_chunks=[predicted[:40].astype(object), predicted[40:].astype(object)],
     )
-    assert not out["decayed"] and "multiclass" in out["note"]
-    # the serving log of a multiclass model holds no score: the note is still about the task
-    logged = decay(
-        [],
-        [],
+    truth = labels.astype(int)
+    assert out["labelled_rows"] == len(labels) == 75
+    assert out["metrics"]["accuracy"]["current"] == pytest.approx(accuracy_score(truth, predicted))
+    assert out["metrics"]["f1"]["current"] == pytest.approx(
+        f1_score(truth, predicted, average="macro")
+    )
+    assert out["decayed"] and out["metrics"]["accuracy"]["decayed"]
+    # Without a prediction column the labelled rows are still counted, and the note says why.
+    none = decay(
+        [labels],
+        [np.full(len(labels), np.nan)],
         score_name="score",
         positive_class=None,
         threshold=0.5,
         recorded_metrics={"accuracy": 0.9, "per_class": {}},
         tolerances={},
     )
-    assert not logged["decayed"] and "multiclass" in logged["note"], logged
+    assert none["labelled_rows"] == 75 and "'prediction'" in none["note"], none
 
 
 def test_regression_data_refuses_a_positive_class() -> None:

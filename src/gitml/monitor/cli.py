@@ -143,7 +143,7 @@ def run(
     from gitml.contract import InputContract
     from gitml.fileio import write_text
     from gitml.monitor import reference as refs
-    from gitml.monitor.core import Inputs, Monitor
+    from gitml.monitor.core import PREDICTION, Inputs, Monitor
     from gitml.monitor.io import BatchSource, read_labels
     from gitml.monitor.labels import REQUEST_ID, ROW
     from gitml.monitor.render import FORMATS, render
@@ -224,7 +224,14 @@ def run(
     reader = dict(
         kinds=kinds,
         extra=tuple(
-            x for x in (monitor.score_name, labels, *((REQUEST_ID, ROW) if join else ())) if x
+            x
+            for x in (
+                monitor.score_name,
+                labels,
+                PREDICTION if labels else None,  # multiclass decay judges the predicted class
+                *((REQUEST_ID, ROW) if join else ()),
+            )
+            if x
         ),
         chunk_rows=policy.chunk_rows,
         inputs_field=policy.log_inputs_field,

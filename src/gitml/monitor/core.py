@@ -27,13 +27,16 @@ from gitml.monitor.accumulators import Accumulator, NumericAccumulator, accumula
 from gitml.monitor.decay import decay
 from gitml.monitor.drift import BINNED_METHODS, column_result, decide
 from gitml.monitor.labels import LabelJoin
-from gitml.monitor.quality import SchemaFailures, quality, undeclared_columns
+from gitml.monitor.quality import ABSENT, SchemaFailures, quality, undeclared_columns
 from gitml.policy.monitor import MonitorPolicy
 
 if TYPE_CHECKING:
     import pandas as pd
 
 log = logging.getLogger(__name__)
+
+#: The predicted-class column of a scored batch (`gitml predict`) and of the serving log's rows.
+PREDICTION = "prediction"
 
 
 @dataclasses.dataclass
@@ -113,6 +116,8 @@ class Monitor:
         self.checked = False
         self.label_chunks: list[np.ndarray] = []
         self.score_chunks: list[np.ndarray] = []
+        #: The predicted class per labelled chunk (None: the chunk has no `prediction` column).
+        self.prediction_chunks: list[np.ndarray | None] = []
         self.score_seen = False
         #: Sensitive columns (data contract) of labelled rows, for the group metrics.
         self.group_chunks: dict[str, list[np.ndarray]] = {}
@@ -154,9 +159,16 @@ class Monitor:
             self.score_seen = True
             if self.score is not None:
                 self.score.update(chunk[self.score_name])
-        if self.inputs.labels and has_score:
+        if self.inputs.labels:  # every labelled row counts; NaN scores where the batch has none
             self.label_chunks.append(chunk[self.inputs.labels].to_numpy())
-            self.score_chunks.append(to_float(chunk[self.score_name], self.score_name))
+            self.score_chunks.append(
+                to_float(chunk[self.score_name], self.score_name)
+                if has_score
+                else np.full(len(chunk), np.nan)
+            )
+            self.prediction_chunks.append(
+                chunk[PREDICTION].to_numpy(dtype=object) if PREDICTION in chunk.columns else None
+            )
             for name in self._sensitive():
                 column = (
                     chunk[name] if name in chunk.columns else pd.Series(None, index=chunk.index)
@@ -184,6 +196,7 @@ class Monitor:
         self.checked = self.checked or other.checked
         self.label_chunks.extend(other.label_chunks)
         self.score_chunks.extend(other.score_chunks)
+        self.prediction_chunks.extend(other.prediction_chunks)
         for name, parts in other.group_chunks.items():
             self.group_chunks.setdefault(name, []).extend(parts)
         self.score_seen = self.score_seen or other.score_seen
@@ -193,7 +206,7 @@ class Monitor:
         return [] if data is None else list(data.sensitive)
 
     def _groups(self) -> dict[str, Any] | None:
-        if not self.label_chunks or not self.group_chunks:
+        if not self.label_chunks or not self.group_chunks or not self.score_seen:
             return None
         return group_metrics(
             np.concatenate(self.label_chunks),
@@ -215,9 +228,19 @@ class Monitor:
             for c in data.columns
             if (c.name in chunk.columns or c.name in self.accumulators) and c.name != joined
         ]
-        subset = dataclasses.replace(data, columns=tuple(declared))
-        frame = chunk[[c.name for c in declared if c.name in chunk.columns]]
+        # A column that was not sent in some rows (not a feature: serving requires those) is
+        # judged on the rows that carried it; absent is not null.
+        absent: Mapping[str, np.ndarray] = chunk.attrs.get(ABSENT, {})
+        partial = [c for c in declared if c.name in absent and c.name not in self.accumulators]
+        whole = [c for c in declared if c not in partial]
+        subset = dataclasses.replace(data, columns=tuple(whole))
+        frame = chunk[[c.name for c in whole if c.name in chunk.columns]]
         self.schema.add(validate_frame(frame, subset).failures)
+        for spec in partial:
+            sent = ~absent[spec.name]
+            if sent.any():
+                one = dataclasses.replace(data, columns=(spec,))
+                self.schema.add(validate_frame(chunk.loc[sent, [spec.name]], one).failures)
 
     # -------------------------------------------------------------------------- results
 
@@ -324,6 +347,7 @@ class Monitor:
             recorded_metrics=self.inputs.recorded_metrics or {},
             tolerances=self.inputs.policy.decay,
             task=self.inputs.data.task if self.inputs.data is not None else None,
+            prediction_chunks=self.prediction_chunks,
         )
         if self.inputs.label_join is not None:
             found["join"] = self.inputs.label_join.summary()

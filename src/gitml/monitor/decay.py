@@ -23,12 +23,15 @@ def decay(
     recorded_metrics: Mapping[str, Any],
     tolerances: Mapping[str, float],
     task: str | None = None,
+    prediction_chunks: Sequence[np.ndarray | None] = (),
 ) -> dict[str, Any]:
     """Each metric's current value, recorded value and loss; decayed when a loss passes its tolerance.
 
     The metrics are the task's (`gitml.tasks`): from the positive-class probability for binary,
-    from the predicted value for regression. `task` None: read from the recorded metrics' names
-    (binary when they name none).
+    from the predicted value for regression, from the predicted class (`prediction_chunks`, the
+    batch's `prediction` column; None where a chunk has none) for multiclass. The score chunks
+    hold NaN where the batch has no score column. `task` None: read from the recorded metrics'
+    names (binary when they name none).
     """
     import pandas as pd
 
@@ -37,24 +40,43 @@ def decay(
         if task is not None
         else (tasks.task_of_metrics(recorded_metrics) or tasks.TASKS["binary"])
     )
-    if row.compute_decay is None:  # before the scores: a multiclass log holds none to miss
+    labels = np.concatenate(label_chunks) if label_chunks else np.array([], dtype=object)
+    labelled = ~pd.isna(labels)
+    if row.compute_decay is None:
         return {
             "decayed": False,
             "metrics": {},
-            "note": f"decay is not judged for {row.name} tasks (one score per row cannot hold it)",
+            "labelled_rows": int(labelled.sum()),
+            "note": f"decay is not judged for {row.name} tasks",
         }
-    if not label_chunks:
+    if row.decay_input == "prediction":
+        given = [*prediction_chunks, *[None] * (len(label_chunks) - len(prediction_chunks))]
+        parts = [
+            np.full(len(lab), None, dtype=object) if pred is None else pred
+            for lab, pred in zip(label_chunks, given, strict=True)
+        ]
+        values = np.concatenate(parts) if parts else np.array([], dtype=object)
+        keep = labelled & ~pd.isna(values)
+        missing = "prediction"
+    else:
+        values = np.concatenate(score_chunks) if score_chunks else np.array([], dtype="float64")
+        keep = labelled & ~np.isnan(values)
+        missing = score_name
+    if not keep.any():
         return {
             "decayed": False,
-            "note": f"no '{score_name}' scores to judge labels by",
             "metrics": {},
+            "labelled_rows": int(labelled.sum()),
+            "note": _no_values_note(row, missing, int(labelled.sum()), positive_class),
         }
-    labels = np.concatenate(label_chunks)
-    scores = np.concatenate(score_chunks)
-    keep = ~np.isnan(scores) & ~pd.isna(labels)
-    current = row.compute_decay(labels[keep], scores[keep], positive_class, threshold)
+    current = row.compute_decay(labels[keep], values[keep], positive_class, threshold)
     if isinstance(current, str):
-        return {"decayed": False, "metrics": {}, "note": current}
+        return {
+            "decayed": False,
+            "metrics": {},
+            "labelled_rows": int(keep.sum()),
+            "note": current,
+        }
     recorded = flat_metrics(recorded_metrics)
     metrics: dict[str, dict[str, Any]] = {}
     for name, value in current.items():
@@ -79,6 +101,22 @@ def decay(
         "labelled_rows": int(keep.sum()),
         "note": None if recorded else "no recorded metrics to compare with",
     }
+
+
+def _no_values_note(row: tasks.Task, column: str, labelled: int, positive_class: Any) -> str:
+    """Why no labelled row could be judged, and how to name the column to judge them by."""
+    if not labelled:
+        return "no row has a label"
+    if row.decay_input == "prediction":
+        return (
+            f"the batch has no predicted class (column 'prediction') for its {labelled} labelled "
+            "row(s): monitor a batch `gitml predict` scored, or the serving log"
+        )
+    written = f"probability_{positive_class}" if row.output == "probability" else "prediction"
+    return (
+        f"the batch has no '{column}' scores for its {labelled} labelled row(s): name its score "
+        f"column with --score-column (`gitml predict` writes {row.score_meaning} as '{written}')"
+    )
 
 
 def flat_metrics(raw: Mapping[str, Any]) -> dict[str, float]:

@@ -5,7 +5,9 @@ reference profile, so every chunk parses alike), the serving log line by line. T
 `gitml serve` writes (`gitml.serve.predlog`): one JSON object per request, its rows under `inputs`
 (a list of row objects) and their scores under `score` (a list); each row becomes one batch row
 with its `request_id`, its index `row` within the request, its `score`, its `prediction` and its
-context columns (`context`: declared non-feature columns such as sensitive attributes).
+context columns (`context`: declared non-feature columns such as sensitive attributes). A column
+only some requests carried is null in the others' rows; the chunk's `attrs[ABSENT]` names those
+rows, and the monitor leaves them out of that column's checks (absent is not null).
 Rejected requests (a status other than 200, no inputs) are counted and skipped. The older format,
 one row object per line with one score, is read too. Naming the live log reads its rotated
 predecessors (`<path>.N` ... `<path>.1`) first, oldest first.
@@ -24,6 +26,7 @@ from gitml.contract import InputContract
 from gitml.errors import GitmlError
 from gitml.fileio import open_parquet
 from gitml.monitor.labels import REQUEST_ID, ROW, LabelJoin
+from gitml.monitor.quality import ABSENT
 from gitml.serve.predlog import log_files
 
 if TYPE_CHECKING:
@@ -120,7 +123,7 @@ class BatchSource:
         contract = self.contract
         if contract is None or contract.empty:
             return chunks
-        return (contract.clean_frame(chunk) for chunk in chunks)
+        return (_with_attrs(contract.clean_frame(chunk), chunk) for chunk in chunks)
 
     def _wanted(self, available: list[str]) -> list[str]:
         wanted = [c for c in self.kinds if c in available]
@@ -320,13 +323,30 @@ class BatchSource:
         return out
 
     def _frame(self, rows: list[dict[str, Any]]) -> pd.DataFrame:
+        import numpy as np
         import pandas as pd
 
         frame = pd.DataFrame.from_records(rows)
         for name, kind in self.kinds.items():
             if name in frame.columns and kind == "categorical":
                 frame[name] = frame[name].astype("string")
+        # A column some requests did not send is null in their rows: note which rows lacked it,
+        # so the monitor does not judge a value nobody sent (a sent null stays a null).
+        absent: dict[str, np.ndarray] = {}
+        for name in frame.columns[frame.isna().any().to_numpy()]:
+            lacked = np.fromiter((name not in row for row in rows), dtype=bool, count=len(rows))
+            if lacked.any():
+                absent[str(name)] = lacked
+        if absent:
+            frame.attrs[ABSENT] = absent
         return frame
+
+
+def _with_attrs(cleaned: pd.DataFrame, chunk: pd.DataFrame) -> pd.DataFrame:
+    """The cleaned chunk, keeping what the reader noted on the original (`ABSENT`)."""
+    if chunk.attrs and cleaned is not chunk:
+        cleaned.attrs.update(chunk.attrs)
+    return cleaned
 
 
 def _null_values(contract: InputContract | None) -> dict[str, Any]:

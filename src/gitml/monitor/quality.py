@@ -15,6 +15,9 @@ MAX_EXAMPLES = 3
 #: Columns a scored batch or the serving log carries besides the data: never "undeclared".
 KNOWN_EXTRAS = ("prediction", "request_id", "row", "model_version")
 KNOWN_EXTRA_PREFIXES = ("probability_",)  # `gitml predict` writes one per class
+#: A chunk's `attrs` key for the rows that did not carry a column (the serving log: a context
+#: column some requests sent, others not), as {column: boolean mask}: not nulls to report.
+ABSENT = "gitml_absent"
 
 
 class SchemaFailures:

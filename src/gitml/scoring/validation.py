@@ -31,14 +31,22 @@ _I64_GUARD = float(2**62)  # below this magnitude every whole number fits int64
 _FLOAT_LIKE = (int, float, np.integer, np.floating)
 
 
-def _rows_hint(rows: Rows) -> str:
+#: A verb of a row hint in the plural ("rows 0, 1 have ...").
+_PLURAL = {"has": "have", "is": "are"}
+
+
+def _rows_hint(rows: Rows, verb: str) -> str:
+    """The rows named for an error, with `verb` ("has", "is") agreeing: "row 4 has", "rows 0, 1, 2
+    and 3 more have"."""
     shown = ", ".join(str(r) for r in rows[:3])
     more = f" and {len(rows) - 3} more" if len(rows) > 3 else ""
-    return f"row {shown}{more}" if len(rows) == 1 else f"rows {shown}{more}"
+    if len(rows) == 1:
+        return f"row {shown}{more} {verb}"
+    return f"rows {shown}{more} {_PLURAL[verb]}"
 
 
-def _row_hint(mask: np.ndarray) -> str:
-    return _rows_hint(np.flatnonzero(mask).tolist())
+def _row_hint(mask: np.ndarray, verb: str) -> str:
+    return _rows_hint(np.flatnonzero(mask).tolist(), verb)
 
 
 def _to_float(
@@ -91,7 +99,7 @@ def _fits_int64(value: Any) -> bool:
 
 def _outside_int64(name: str, rows: str, value: Any) -> InputError:
     return InputError(
-        f"Column '{name}' expects int64 whole numbers (from -2**63 to 2**63-1); {rows} has "
+        f"Column '{name}' expects int64 whole numbers (from -2**63 to 2**63-1); {rows} "
         f"{short(value)}, outside that range.",
         name,
     )
@@ -134,19 +142,19 @@ def _numeric_values(
     arr = np.array(out, dtype="float64")
     if infinite:
         raise InputError(
-            f"Column '{name}' must be finite; {_rows_hint(infinite)} is infinite.", name
+            f"Column '{name}' must be finite; {_rows_hint(infinite, 'is')} infinite.", name
         )
     if fraction:
         raise InputError(
-            f"Column '{name}' expects whole numbers (int64); {_rows_hint(fraction)} "
-            f"has {out[fraction[0]]!r}.",
+            f"Column '{name}' expects whole numbers (int64); {_rows_hint(fraction, 'has')} "
+            f"{out[fraction[0]]!r}.",
             name,
         )
     if outside:
-        raise _outside_int64(name, _rows_hint(outside), seq[outside[0]])
+        raise _outside_int64(name, _rows_hint(outside, "has"), seq[outside[0]])
     if notbool:
         raise InputError(
-            f"Column '{name}' expects true/false; {_rows_hint(notbool)} has {out[notbool[0]]!r}.",
+            f"Column '{name}' expects true/false; {_rows_hint(notbool, 'has')} {out[notbool[0]]!r}.",
             name,
         )
     return arr, nulls
@@ -163,23 +171,23 @@ def _numeric_array(
     finite = np.isfinite(arr)
     bad = ~finite & ~nan
     if bad.any():
-        raise InputError(f"Column '{name}' must be finite; {_row_hint(bad)} is infinite.", name)
+        raise InputError(f"Column '{name}' must be finite; {_row_hint(bad, 'is')} infinite.", name)
     if dtype == "int64":
         frac = finite & (arr != np.floor(np.where(finite, arr, 0.0)))
         if frac.any():
             raise InputError(
-                f"Column '{name}' expects whole numbers (int64); {_row_hint(frac)} "
-                f"has {float(arr[frac][0])!r}.",
+                f"Column '{name}' expects whole numbers (int64); {_row_hint(frac, 'has')} "
+                f"{float(arr[frac][0])!r}.",
                 name,
             )
         big = None if from_ints else finite & ((arr >= _I64_END) | (arr < -_I64_END))
         if big is not None and big.any():
-            raise _outside_int64(name, _row_hint(big), float(arr[big][0]))
+            raise _outside_int64(name, _row_hint(big, "has"), float(arr[big][0]))
     if dtype == "bool":
         notbool = finite & (arr != 0.0) & (arr != 1.0)
         if notbool.any():
             raise InputError(
-                f"Column '{name}' expects true/false; {_row_hint(notbool)} has "
+                f"Column '{name}' expects true/false; {_row_hint(notbool, 'has')} "
                 f"{float(arr[notbool][0])!r}.",
                 name,
             )
@@ -311,7 +319,7 @@ def validate(
             arr, nulls = _categorical(name, spec, columns[name], unknown_categories, contract)
         if len(nulls) and not spec.get("nullable", True):
             raise InputError(
-                f"Column '{name}' is not nullable, but {_rows_hint(nulls)} is "
+                f"Column '{name}' is not nullable, but {_rows_hint(nulls, 'is')} "
                 "missing (null or NaN).",
                 name,
             )

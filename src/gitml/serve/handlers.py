@@ -21,6 +21,7 @@ import orjson
 
 from gitml import scoring
 from gitml.errors import GitmlError
+from gitml.modeling import Signature
 from gitml.scoring import InputError
 from gitml.serve.batcher import BatcherClosed, Job
 from gitml.serve.bundle import ModelBundle
@@ -97,6 +98,37 @@ def _v2_datatype(values: list[Any]) -> str:
     return _V2_DTYPES.get(kind, "BYTES")
 
 
+def v2_output_names(signature: Signature) -> tuple[str, ...]:
+    """The OIP v2 outputs a model has: `predict`, and `predict_proba` for a classifier."""
+    return _V2_OUTPUTS if signature.classes else _V2_OUTPUTS[:1]
+
+
+def _v2_outputs(wanted: Any, signature: Signature) -> list[str]:
+    """The outputs an OIP v2 request asks for (all the model has when it names none); a 400
+    naming an output the model does not have."""
+    has = v2_output_names(signature)
+    if wanted is None:
+        return list(has)
+    if not isinstance(wanted, list) or not all(
+        isinstance(output, dict) and isinstance(output.get("name"), str) for output in wanted
+    ):
+        raise InputError(
+            "'outputs' must be a list of objects with a 'name' "
+            f"({' or '.join(has)} for this model).",
+            "outputs",
+            400,
+        )
+    for output in wanted:
+        if output["name"] not in has:
+            raise InputError(
+                f"Unknown output {scoring.short(output['name'])}: this {signature.task} model's "
+                f"outputs are {', '.join(has)} (GET /v2/models/<name> lists them).",
+                "outputs",
+                400,
+            )
+    return [output["name"] for output in wanted]
+
+
 class ScoringHandlers:
     """Answers the scoring endpoints for the model `state` serves."""
 
@@ -169,18 +201,7 @@ class ScoringHandlers:
             payload = self._parse(body)
             raw = scoring.columns_from_v2(payload)
             self._known_inputs(raw)
-            wanted = payload.get("outputs")
-            names = list(_V2_OUTPUTS)
-            if wanted is not None:
-                if not isinstance(wanted, list) or not all(
-                    isinstance(output, dict) and output.get("name") in names for output in wanted
-                ):
-                    raise InputError(
-                        "'outputs' must list objects named predict or predict_proba.",
-                        "outputs",
-                        400,
-                    )
-                names = [output["name"] for output in wanted]
+            names = _v2_outputs(payload.get("outputs"), state.bundle.signature)
             req_id = payload.get("id")
             if req_id is not None and not isinstance(req_id, str):
                 raise InputError("'id' must be a string.", "id", 400)
