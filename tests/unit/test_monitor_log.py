@@ -205,3 +205,21 @@ def test_a_context_column_some_requests_did_not_send_is_not_reported_as_null(
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [{k: float(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_a_column_named_twice_is_read_once(tmp_path: Path, suffix: str) -> None:
+    """`gitml monitor --labels target --score-column prediction` on a regression's scored batch
+    names `prediction` twice (as the score and as the predicted value): a CSV chunk then held two
+    `prediction` columns and the input contract's cleaning raised an AttributeError traceback."""
+    diabetes = load_diabetes(as_frame=True).frame.head(200)
+    batch = diabetes.assign(prediction=diabetes["target"] * 0.9)
+    path = tmp_path / f"scored.{suffix}"
+    batch.to_csv(path, index=False) if suffix == "csv" else batch.to_parquet(path)
+    contract = InputContract.from_read_options("csv", {"na_values": ["?"]})
+    kinds = dict.fromkeys(["bmi", "bp"], "numeric")
+    extra = ("prediction", "target", "prediction")
+    chunks = list(BatchSource(path, kinds, extra=extra, contract=contract))
+    frame = pd.concat(chunks, ignore_index=True)
+    assert list(frame.columns) == ["bmi", "bp", "prediction", "target"]
+    assert np.allclose(frame["prediction"], batch["prediction"])

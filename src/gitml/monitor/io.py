@@ -126,9 +126,8 @@ class BatchSource:
         return (_with_attrs(contract.clean_frame(chunk), chunk) for chunk in chunks)
 
     def _wanted(self, available: list[str]) -> list[str]:
-        wanted = [c for c in self.kinds if c in available]
-        wanted += [c for c in self.extra if c in available and c not in wanted]
-        return wanted
+        # once each: `--score-column prediction --labels y` names `prediction` twice
+        return list(dict.fromkeys(c for c in (*self.kinds, *self.extra) if c in available))
 
     def _parquet(self) -> Iterator[pd.DataFrame]:
         import pandas as pd
