@@ -56,6 +56,8 @@ def fit(frame: pd.DataFrame, data: DataConfig, model: ModelParams) -> Pipeline:
 
 
 CONSTANT_CHECK_ROWS = 10_000
+#: Fewer training rows than this: the constant model's warning also asks for more rows.
+SMALL_TRAINING_ROWS = 50
 
 
 def constant_model(pipeline: Pipeline, frame: pd.DataFrame, data: DataConfig) -> bool:
@@ -68,18 +70,31 @@ def constant_model(pipeline: Pipeline, frame: pd.DataFrame, data: DataConfig) ->
     return bool(np.all(np.ptp(out, axis=0) == 0))
 
 
-def constant_model_advice(rows: int, model: ModelParams) -> str:
-    """What to do about a constant model (`constant_model`), for the train stage's warning."""
+#: Another model to suggest for a constant one, per kind of estimator: a forest, or when the
+#: forest is what learned nothing, a linear model (it fits a slope on a handful of rows).
+OTHER_MODELS = {
+    "classifier": ("random_forest", "logistic_regression"),
+    "regressor": ("random_forest_regressor", "ridge"),
+}
+
+
+def constant_model_advice(rows: int, model: ModelParams, task: str) -> str:
+    """What to do about a constant model (`constant_model`), for the train stage's warning:
+    a smaller min_samples_leaf when it leaves no split, another model than the one that ran."""
     leaf = model.kwargs.get("min_samples_leaf")
-    why = (
-        f" {model.name}'s min_samples_leaf: {leaf} leaves no split on {rows} training rows;"
-        if isinstance(leaf, int) and rows < 2 * leaf
-        else ""
-    )
+    advice = []
+    if isinstance(leaf, int) and leaf > 1 and rows < 2 * leaf:
+        advice.append(
+            f"{model.name}'s min_samples_leaf: {leaf} leaves no split on {rows} training rows "
+            f"(-S model.min_samples_leaf={max(1, rows // 4)})"
+        )
+    first, second = OTHER_MODELS[get_task(task).estimator]
+    advice.append(f"another model (-S model={second if model.name == first else first})")
+    if rows < SMALL_TRAINING_ROWS:
+        advice.append(f"more rows: {rows} training rows are few to learn from")
     return (
-        f"the model predicts the same output for every training row: it learned nothing.{why} "
-        f"try a model for small data (-S model=random_forest, or random_forest_regressor for a "
-        f"regression) or lower its min_samples_leaf (-S model.min_samples_leaf=5)."
+        "the model predicts the same output for every training row: it learned nothing. "
+        f"Try {'; or '.join(advice)}."
     )
 
 
@@ -121,7 +136,7 @@ def run(params: str, train: str, model: str, signature: str) -> None:
     threshold = choose(frame, p)
     pipeline = fit(frame, p.data, p.model)
     if constant_model(pipeline, frame, p.data):
-        log.warning("warning: %s", constant_model_advice(len(frame), p.model))
+        log.warning("warning: %s", constant_model_advice(len(frame), p.model, p.data.task))
     write_bytes(Path(model), dumps_model(pipeline))
     # A regressor has no classes_: its signature lists none (and no positive class).
     classes = [c.item() if hasattr(c, "item") else c for c in getattr(pipeline, "classes_", [])]

@@ -58,11 +58,26 @@ def test_a_model_that_learned_nothing_is_told_apart(
 
 
 def test_the_advice_names_the_setting_that_blocked_every_split() -> None:
-    params = composed("hist_gradient_boosting", "breast_cancer")
-    advice = constant_model_advice(60, params.model)
-    assert "min_samples_leaf: 50 leaves no split on 60 training rows" in advice
-    assert "-S model=random_forest" in advice
-    assert "leaves no split" not in constant_model_advice(60, composed("ridge", "diabetes").model)
+    boosting = constant_model_advice(
+        60, composed("hist_gradient_boosting", "breast_cancer").model, "binary"
+    )
+    assert "min_samples_leaf: 50 leaves no split on 60 training rows" in boosting
+    assert "-S model.min_samples_leaf=15" in boosting and "-S model=random_forest" in boosting
+    assert "more rows" not in boosting
+
+
+def test_the_advice_never_suggests_what_already_ran() -> None:
+    """statsmodels' china_smoking (8 rows) on random_forest_regressor was told to try
+    random_forest_regressor and to set min_samples_leaf to the 5 it had."""
+    forest = composed("random_forest_regressor", "diabetes").model
+    advice = constant_model_advice(6, forest, "regression")
+    assert "-S model=ridge" in advice and "model=random_forest_regressor" not in advice
+    assert "min_samples_leaf: 5 leaves no split on 6 training rows" in advice
+    assert "min_samples_leaf=1)" in advice and "more rows: 6 training rows" in advice
+    ridge = constant_model_advice(60, composed("ridge", "diabetes").model, "regression")
+    assert "leaves no split" not in ridge and "-S model=random_forest_regressor" in ridge
+    classifier = composed("random_forest", "breast_cancer").model
+    assert "-S model=logistic_regression" in constant_model_advice(9, classifier, "binary")
 
 
 def test_the_stage_warns_and_still_writes_the_model(
