@@ -96,8 +96,11 @@ def test_model_options_cover_every_task_with_data() -> None:
 
 def test_a_model_of_the_wrong_task_is_refused_before_training() -> None:
     params = Params.parse(resolved(["model=ridge"]))  # the default data is binary
-    with pytest.raises(GitmlError, match="needs a classifier"):
+    with pytest.raises(GitmlError, match="needs a classifier") as raised:
         fit(coerce(generate(50, seed=1), params.data), params.data, params.model)
+    assert "-S model=hist_gradient_boosting;" in raised.value.hint  # a real option, not "..."
+    for name in ("random_forest", "logistic_regression"):
+        assert (CONF / "model" / f"{name}.yaml").exists() and name in raised.value.hint
 
 
 @pytest.mark.parametrize("option", options("experiment"))
