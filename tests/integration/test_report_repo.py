@@ -203,6 +203,10 @@ def test_bad_inputs_exit_two_without_output(repo: Path) -> None:
     out = repo / "out.md"
     code, _, err = gitml(repo, "--base", "no-such-branch", "-o", str(out))
     assert code == 2 and "Unknown revision 'no-such-branch'" in err and not out.exists()
+    assert "DVC experiment" not in err
+    code, _, err = gitml(repo, "--base", "lr2", "-o", str(out))  # an experiment's name
+    assert code == 2 and "'lr2' is a DVC experiment" in err and "--exp lr2" in err
+    assert not out.exists()
     git("checkout", "-q", "--orphan", "bare", cwd=repo)
     git("rm", "-rq", "--cached", ".", cwd=repo)
     git("commit", "-q", "--allow-empty", "-m", "no pipeline", cwd=repo)

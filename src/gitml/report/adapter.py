@@ -81,14 +81,30 @@ class Project:
         """The full commit sha of `rev`; a clear error for an unknown revision."""
         sha = self.git.rev_parse(rev)
         if sha is None:
-            hint = (
-                SHALLOW_HINT
-                if self.is_shallow()
-                else "Check the name with `git branch -a` / `git log --oneline`, or fetch it "
-                "(`git fetch origin <branch>`)."
-            )
+            experiment = self._experiment_commit(rev)
+            if experiment is not None:
+                hint = (
+                    f"'{rev}' is a DVC experiment (commit {experiment[:7]}): compare experiments "
+                    f"with --exp {rev} --exp <another> (or --all-exps), or pass its commit."
+                )
+            elif self.is_shallow():
+                hint = SHALLOW_HINT
+            else:
+                hint = (
+                    "Check the name with `git branch -a` / `git log --oneline`, or fetch it "
+                    "(`git fetch origin <branch>`)."
+                )
             raise GitmlError(f"Unknown revision '{rev}' in {self.root}.", hint)
         return sha
+
+    def _experiment_commit(self, name: str) -> str | None:
+        """The commit of the DVC experiment called `name` (`refs/exps/../../<name>`), if any."""
+        listed = self.git.output("for-each-ref", "--format=%(refname) %(objectname)", "refs/exps")
+        for line in (listed or "").splitlines():
+            ref, _, sha = line.partition(" ")
+            if ref.count("/") == 4 and ref.rsplit("/", 1)[-1] == name:
+                return sha
+        return None
 
     def short(self, sha: str) -> str:
         return sha[:7]
