@@ -291,3 +291,20 @@ def test_row_hints_agree_with_their_verb(
     with pytest.raises(InputError) as err:
         scoring.validate(raw, SIG)
     assert expected in err.value.message, err.value.message
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("home_ownership,income", ["home_ownership", "income"]),
+        (" a , b ,", ["a", "b"]),
+        ('"name with, comma",income', ["name with, comma", "income"]),
+        ("", []),
+        (None, []),
+    ],
+)
+def test_keep_takes_csv_quoted_names(text: str | None, names: list[str]) -> None:
+    """`--keep` split on every comma, so a column whose name holds one could not be kept."""
+    from gitml.serve.batch import column_list
+
+    assert column_list(text) == names

@@ -76,6 +76,17 @@ def read_chunks(
             ) from None
 
 
+def column_list(text: str | None) -> list[str]:
+    """`--keep a,b,"name, with comma"`: comma-separated names, CSV-quoted when one holds a comma
+    (blanks around an unquoted name are dropped)."""
+    import csv
+
+    if not text or not text.strip():
+        return []
+    [names] = csv.reader([text], skipinitialspace=True)
+    return [n.strip() for n in names if n.strip()]
+
+
 def carried_columns(bundle: ModelBundle, id_column: str | None, keep: Sequence[str]) -> list[str]:
     """The input columns to copy into the output (`--id-column` first, then `--keep`), checked
     against the output's own column names."""

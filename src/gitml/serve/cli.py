@@ -238,7 +238,9 @@ def register(app: typer.Typer) -> None:
             None, "--id-column", help="Input column to copy into the output first (a row id)."
         ),
         keep: str | None = typer.Option(
-            None, "--keep", help="Comma-separated input columns to copy into the output."
+            None,
+            "--keep",
+            help='Comma-separated input columns to copy into the output ("quote, a name" with a comma).',
         ),
         engine: str = typer.Option(
             "local",
@@ -295,7 +297,7 @@ def register(app: typer.Typer) -> None:
             explainer = batch.make_explainer(bundle, root, _policy(root)) if explain else None
             if explainer is not None and stream:
                 raise GitmlError("--explain scores files, not --stream.", "Drop one of them.")
-            kept = [c.strip() for c in (keep or "").split(",") if c.strip()]
+            kept = batch.column_list(keep)
             carry = batch.carried_columns(bundle, id_column, kept)
             if stream:
                 if engine == "dask":
