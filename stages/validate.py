@@ -12,6 +12,7 @@ from rich.table import Table
 from gitml.config import load_params
 from gitml.errors import GitmlError
 from gitml.fileio import write_json
+from gitml.leakage import leaking_features
 from gitml.schema import ValidationResult, validate_frame
 from gitml.stagekit import stage_main
 
@@ -45,6 +46,13 @@ def run(params: str, data: str, report: str) -> None:
             exit_code=1,
         )
     log.info("%d rows passed %d column checks", result.rows, len(p.data.columns))
+    for leak in leaking_features(frame, p.data):
+        log.warning(
+            "warning: %s: a copy or an encoding of the label? If it is not known before the "
+            "label is, declare it role: ignore in %s.",
+            leak,
+            p.data.schema or f"conf/data/{p.data.name}.yaml",
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
