@@ -20,6 +20,7 @@ from gitml.contract import InputContract
 from gitml.data.sources import read_table
 from gitml.fileio import write_json
 from gitml.modeling import Signature, dumps_model, feature_specs
+from gitml.monitor.cli import _workspace_format
 from gitml.monitor.io import BatchSource
 from gitml.schema import coerce
 from stages.train import fit
@@ -109,6 +110,10 @@ def test_predict_and_monitor_read_a_european_csv_like_training_did(tmp_path: Pat
     pd.testing.assert_frame_equal(got, want)
 
     contract = InputContract.from_read_options("csv", EUROPEAN)
+    # gitml monitor --profile without --params reads the workspace model's CSV format
+    assert _workspace_format(model.with_name("signature.json")) == InputContract(
+        sep=";", decimal=","
+    )
     kinds = dict.fromkeys(rows.columns, "numeric")
     read = pd.concat(list(BatchSource(european, kinds, contract=contract)), ignore_index=True)
     assert list(read.columns) == list(rows.columns)
