@@ -1,7 +1,9 @@
 """The input contract: how raw values (a file's cells, a request's JSON values) become model input.
 
 Training reads its source with the data config's `read_options`; the value-level part of those
-options (missing-value markers, skipping spaces after the delimiter) is the contract. The train
+options (missing-value markers, skipping spaces after the delimiter) is the contract, and so is
+the CSV format (delimiter, decimal and thousands separators, quote character, encoding), so a
+file in the training file's format reads the same way wherever it is scored. The train
 stage stores it in the model's signature, and every place data enters applies the same rules:
 `ingest` (training), `gitml serve` and `gitml predict` (through `gitml.scoring.validate`, which
 calls `InputContract.markers`/`clean_text` per value or `clean_series` per column) and the
@@ -50,6 +52,15 @@ CSV_DEFAULT_MISSING = (
     "null",
 )
 VALUE_OPTIONS = ("na_values", "keep_default_na", "skipinitialspace")
+#: The CSV format fields of the contract, their read option (pandas.read_csv's name) and default.
+FORMAT_DEFAULTS: dict[str, Any] = {
+    "sep": ",",
+    "decimal": ".",
+    "thousands": None,
+    "quotechar": '"',
+    "encoding": "utf-8",
+}
+_UTF8 = ("utf-8", "utf8", "utf-8-sig", "utf8-sig")
 _NONE: frozenset[Any] = frozenset()
 
 
@@ -82,11 +93,22 @@ class InputContract:
         column_missing_values: extra markers for single columns (read option `na_values` as
             a mapping).
         strip_leading_space: strip leading spaces of strings (read option `skipinitialspace`).
+        sep: the CSV delimiter (read option `sep`, or its alias `delimiter`).
+        decimal: the CSV decimal separator (read option `decimal`, e.g. ",").
+        thousands: the CSV thousands separator, if numbers have one (read option `thousands`).
+        quotechar: the CSV quote character (read option `quotechar`).
+        encoding: the CSV text encoding (read option `encoding`; "utf-8" for any UTF-8 spelling,
+            a leading byte-order mark is skipped either way, as pandas does).
     """
 
     missing_values: tuple[str, ...] = ()
     column_missing_values: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     strip_leading_space: bool = False
+    sep: str = ","
+    decimal: str = "."
+    thousands: str | None = None
+    quotechar: str = '"'
+    encoding: str = "utf-8"
 
     @classmethod
     def from_read_options(cls, source: str, read_options: Mapping[str, Any]) -> InputContract:
@@ -101,7 +123,7 @@ class InputContract:
         if source == "csv" and read_options.get("keep_default_na", True):
             common |= set(CSV_DEFAULT_MISSING)
         strip = source == "csv" and bool(read_options.get("skipinitialspace", False))
-        return cls(tuple(sorted(common)), per_column, strip)
+        return cls(tuple(sorted(common)), per_column, strip, **_format(source, read_options))
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any] | None) -> InputContract:
@@ -112,17 +134,27 @@ class InputContract:
             tuple(str(v) for v in raw.get("missing_values", ())),
             {str(k): tuple(map(str, v)) for k, v in raw.get("column_missing_values", {}).items()},
             bool(raw.get("strip_leading_space", False)),
+            **{k: raw[k] for k in FORMAT_DEFAULTS if raw.get(k) is not None},
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """The signature's `input_contract`; format fields only where they differ from the
+        defaults (a comma-separated UTF-8 file's contract is what it was before they existed)."""
+        out: dict[str, Any] = {
             "missing_values": list(self.missing_values),
             "column_missing_values": {k: list(v) for k, v in self.column_missing_values.items()},
             "strip_leading_space": self.strip_leading_space,
         }
+        out.update(self.format_options())
+        return out
+
+    def format_options(self) -> dict[str, Any]:
+        """The CSV format fields that differ from the defaults, by read option name."""
+        return {k: getattr(self, k) for k, v in FORMAT_DEFAULTS.items() if getattr(self, k) != v}
 
     @property
     def empty(self) -> bool:
+        """No value rules (missing-value markers, space stripping); the CSV format aside."""
         return not (self.missing_values or self.column_missing_values or self.strip_leading_space)
 
     @cached_property
@@ -158,6 +190,7 @@ class InputContract:
             out["keep_default_na"] = False
         if self.strip_leading_space:
             out["skipinitialspace"] = True
+        out.update(self.format_options())
         return out
 
     def clean_series(self, column: str, series: pd.Series) -> pd.Series:
@@ -202,6 +235,19 @@ class InputContract:
             out[name] = self.clean_series(str(name), original)
             changed = changed or out[name] is not original
         return pd.DataFrame(out, index=frame.index) if changed else frame
+
+
+def _format(source: str, read_options: Mapping[str, Any]) -> dict[str, Any]:
+    """The CSV format fields of a source's read options (none for other sources)."""
+    if source != "csv":
+        return {}
+    given = {**read_options}
+    if given.get("sep") is None and given.get("delimiter") is not None:
+        given["sep"] = given["delimiter"]
+    out = {k: str(given[k]) for k in FORMAT_DEFAULTS if given.get(k) is not None}
+    if str(out.get("encoding", "utf-8")).lower().replace("_", "-") in _UTF8:
+        out.pop("encoding", None)
+    return out
 
 
 def reader_options(source: str, read_options: Mapping[str, Any]) -> dict[str, Any]:

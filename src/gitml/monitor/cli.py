@@ -12,6 +12,7 @@ import typer
 from gitml.errors import GitmlError, user_errors
 
 if TYPE_CHECKING:
+    from gitml.contract import InputContract
     from gitml.policy import Outputs
 
 log = logging.getLogger(__name__)
@@ -237,9 +238,9 @@ def run(
         inputs_field=policy.log_inputs_field,
         score_field=policy.log_score_field,
         score_column=monitor.score_name,
-        contract=None
-        if reference.data is None
-        else InputContract.from_read_options(reference.data.source, reference.data.read_options),
+        contract=InputContract.from_read_options(reference.data.source, reference.data.read_options)
+        if reference.data is not None
+        else _workspace_format(root / conf.outputs.signature if profile is not None else None),
         log=prediction_log is not None,
     )
     log_summary = None
@@ -335,6 +336,26 @@ def _consume_dataset(
             on_partitions=lambda n: bar.update(task, total=n),
             on_done=lambda _i, _part: bar.advance(task),
         )
+
+
+def _workspace_format(signature: Path | None) -> InputContract | None:
+    """Without params (no data contract): the CSV format of the workspace model's input contract
+    (models/signature.json), so a batch in the training file's format (`;`, decimal commas)
+    reads; None without a readable signature."""
+    import dataclasses
+    import json
+
+    from gitml.contract import InputContract
+
+    if signature is None or not signature.is_file():
+        return None
+    try:
+        raw = json.loads(signature.read_text(encoding="utf-8")).get("input_contract")
+        stored = InputContract.from_dict(raw if isinstance(raw, dict) else None)
+    except (ValueError, TypeError, AttributeError):
+        return None
+    fields = {f.name for f in dataclasses.fields(InputContract)}
+    return InputContract(**{k: v for k, v in stored.format_options().items() if k in fields})
 
 
 def _workspace_importance(root: Path, profile: Path, outputs: Outputs) -> Path | None:

@@ -157,8 +157,15 @@ class BatchSource:
         import pyarrow as pa
         from pyarrow import csv
 
+        fmt = self.contract or InputContract()
+        encoding = {"encoding": fmt.encoding} if fmt.encoding != "utf-8" else {}
+        parse = csv.ParseOptions(delimiter=fmt.sep, quote_char=fmt.quotechar)
         try:
-            probe = csv.open_csv(self.path, read_options=csv.ReadOptions(block_size=1 << 16))
+            probe = csv.open_csv(
+                self.path,
+                read_options=csv.ReadOptions(block_size=1 << 16, **encoding),
+                parse_options=parse,
+            )
             names = probe.schema.names
         except (pa.ArrowException, OSError) as exc:
             if "Empty CSV file" in str(exc):
@@ -177,6 +184,10 @@ class BatchSource:
         }
         if self.score_column in wanted:
             types[self.score_column] = pa.float64()
+        # With a thousands separator (52,791) the numbers are read as text and converted here:
+        # pyarrow has no thousands option.
+        grouped = [c for c, t in types.items() if pa.types.is_floating(t)] if fmt.thousands else []
+        types.update(dict.fromkeys(grouped, pa.string()))
         total = self.total_rows or 1
         block = max(
             1 << 16,
@@ -195,11 +206,13 @@ class BatchSource:
         try:
             reader = csv.open_csv(
                 self.path,
-                read_options=csv.ReadOptions(block_size=block),
+                read_options=csv.ReadOptions(block_size=block, **encoding),
+                parse_options=parse,
                 convert_options=csv.ConvertOptions(
                     column_types=types,
                     include_columns=wanted or None,
                     strings_can_be_null=True,
+                    decimal_point=fmt.decimal,
                     **_null_values(self.contract),
                 ),
             )
@@ -214,6 +227,15 @@ class BatchSource:
             except pa.ArrowInvalid as exc:
                 raise wrong_type(exc) from None
             produced = True
+            if grouped:
+                try:
+                    batch = _ungrouped(batch, grouped, fmt)
+                except pa.ArrowInvalid as exc:
+                    raise GitmlError(
+                        f"'{self.path}' has a value of the wrong type: {exc}.",
+                        "Numeric columns of the reference must hold numbers in the batch; "
+                        "fix the values or check that it is the right table.",
+                    ) from None
             yield batch.to_pandas()
         if not produced:
             yield pd.DataFrame({c: [] for c in (wanted or names)})
@@ -346,6 +368,23 @@ def _with_attrs(cleaned: pd.DataFrame, chunk: pd.DataFrame) -> pd.DataFrame:
     if chunk.attrs and cleaned is not chunk:
         cleaned.attrs.update(chunk.attrs)
     return cleaned
+
+
+def _ungrouped(batch: Any, columns: list[str], fmt: InputContract) -> Any:
+    """The batch with `columns` (text such as "52,791") as float64 numbers, read with the
+    contract's thousands and decimal separators."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arrays = []
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        if name in columns:
+            column = pc.replace_substring(column, fmt.thousands, "")
+            if fmt.decimal != ".":
+                column = pc.replace_substring(column, fmt.decimal, ".")
+            column = pc.cast(pc.utf8_trim_whitespace(column), pa.float64())
+        arrays.append(column)
+    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
 
 
 def _null_values(contract: InputContract | None) -> dict[str, Any]:

@@ -3,8 +3,8 @@
 Files are read `chunk_rows` at a time (CSV through pandas' chunked reader, Parquet by record
 batches), validated exactly like the server's requests, scored, and appended to a temporary
 output that replaces OUTPUT only when every chunk succeeded. Memory is bounded by the chunk.
-CSV text is read with the model's input contract (its missing-value markers), like training read
-it. `carry` columns (`--id-column`, `--keep`) are copied into the output so it joins back.
+CSV text is read with the model's input contract (its missing-value markers and the training
+file's CSV format: delimiter, decimal and thousands separators, encoding), like training read it. `carry` columns (`--id-column`, `--keep`) are copied into the output so it joins back.
 """
 
 from __future__ import annotations
@@ -42,6 +42,53 @@ def _format(path: Path, what: str) -> str:
 def count_rows(path: Path) -> int | None:
     """Rows in a Parquet file (from its footer); None for CSV (unknown without reading it)."""
     return pq.ParquetFile(path).metadata.num_rows if _format(path, "input") == ".parquet" else None
+
+
+def input_columns(path: Path, contract: InputContract | None = None) -> list[str]:
+    """The column names of the input file (CSV: its header, read in the contract's format)."""
+    if _format(path, "input") == ".parquet":
+        return list(open_parquet(path).schema_arrow.names)
+    options = contract.format_options() if contract is not None else {}
+    try:
+        header = pd.read_csv(path, nrows=0, **options)
+    except pd.errors.EmptyDataError:
+        return []
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise GitmlError(
+            f"The CSV file '{path}' is malformed: {exc}.",
+            "Check the file: a header row, then comma-separated values.",
+        ) from None
+    return [str(c) for c in header.columns]
+
+
+def check_columns(path: Path, found: Sequence[str], bundle: ModelBundle) -> None:
+    """A GitmlError when the input has none of the model's feature columns (a file in another
+    CSV format reads as one column), naming what was found and what was expected."""
+    features = bundle.signature.feature_names
+    if not found or not features or any(f in found for f in features):
+        return
+
+    def listed(names: Sequence[str]) -> str:
+        shown = ", ".join(f"'{n}'" for n in names[:8])
+        return shown + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+
+    contract = bundle.signature.contract
+    hint = "Score a file with the model's feature columns."
+    if len(found) == 1:
+        other = next(
+            (d for d in (";", "\t", "|", ",") if d in found[0] and d != contract.sep), None
+        )
+        if other is not None:
+            hint = (
+                f"It looks like '{other}'-delimited, but the model's data is read with "
+                f"sep {contract.sep!r} (the training data config's read_options): write the file "
+                "in that format."
+            )
+    raise GitmlError(
+        f"None of the model's feature columns is in '{path}': it has {len(found)} column(s) "
+        f"{listed(found)}; the model expects {listed(features)}.",
+        hint,
+    )
 
 
 def read_chunks(
@@ -177,6 +224,7 @@ def predict_file(
     wanted = [*features, *(c for c in carry if c not in features)]
     text = [c for c in carry if c not in features]
     total = 0
+    check_columns(input_path, input_columns(input_path, signature.contract), bundle)
     with atomic_path(output_path) as tmp:
         writer: pq.ParquetWriter | None = None
         try:
