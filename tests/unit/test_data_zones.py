@@ -16,6 +16,7 @@ import yaml
 from sklearn.datasets import load_breast_cancer
 
 from gitml.config import DataConfig, SplitParams
+from gitml.contract import InputContract
 from gitml.data.cli import build
 from gitml.data.sources import read_table
 from gitml.errors import GitmlError
@@ -35,12 +36,13 @@ def cancer() -> pd.DataFrame:
 
 
 def pipeline(path: Path, fmt: str, text: str) -> tuple[DataConfig, pd.DataFrame]:
-    """The rendered config parsed, and the file read as `ingest` reads it."""
+    """The rendered config parsed, and the file read as `ingest` reads it (input contract too)."""
     raw = yaml.safe_load(text)
     raw.pop("defaults", None)
     config = DataConfig.parse(raw)
     frame = read_table(path, fmt, config.read_options, [c.name for c in config.columns])
-    return config, frame
+    contract = InputContract.from_read_options(config.source, config.read_options)
+    return config, contract.clean_frame(frame)
 
 
 def check_utc(path: Path, fmt: str, cancer: pd.DataFrame) -> None:
