@@ -31,7 +31,43 @@ PANDERA_DTYPES = {
 
 
 def _bound(spec: ColumnSpec, value: Any) -> Any:
-    return pd.Timestamp(value) if spec.dtype == "datetime" else value
+    if spec.dtype != "datetime":
+        return value
+    stamp = pd.Timestamp(value)  # a bound written with an offset is a UTC time too
+    return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp
+
+
+def utc_times(series: pd.Series) -> pd.Series:
+    """Date-times as naive UTC: a tz-aware column, or ISO text with offsets (`+01:00`, `Z`),
+    converted to UTC; naive values (typed or text) are kept as written (read as UTC).
+
+    The one rule for time zones: `gitml data init` writes the bounds in UTC, validation compares
+    and `coerce` stores in UTC, so a tz-aware column passes against its own inferred schema."""
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        return series.dt.tz_convert("UTC").dt.tz_localize(None)
+    if pd.api.types.is_datetime64_dtype(series.dtype):
+        return series
+    return pd.to_datetime(series, utc=True).dt.tz_localize(None)
+
+
+def _in_utc(frame: pd.DataFrame, data: DataConfig) -> pd.DataFrame:
+    """The declared datetime columns that carry zones, as naive UTC before pandera sees them
+    (text that does not parse is left to pandera, which names it as a dtype failure)."""
+    out = frame
+    for spec in data.columns:
+        if spec.dtype != "datetime" or spec.name not in frame.columns:
+            continue
+        series = frame[spec.name]
+        if pd.api.types.is_datetime64_dtype(series.dtype) or pd.api.types.is_numeric_dtype(
+            series.dtype
+        ):
+            continue
+        try:
+            converted = utc_times(series)
+        except (ValueError, TypeError):
+            continue
+        out = out.assign(**{spec.name: converted})
+    return out
 
 
 def _dtype(spec: ColumnSpec) -> str:
@@ -203,7 +239,7 @@ def validate_frame(frame: pd.DataFrame, data: DataConfig) -> ValidationResult:
     schema = build_schema(data)
     fractions = not_whole(frame, data)
     try:
-        schema.validate(frame, lazy=True)
+        schema.validate(_in_utc(frame, data), lazy=True)
         failures: list[dict[str, Any]] = []
     except pa.errors.SchemaErrors as exc:
         failures = _summarise(exc.failure_cases)
@@ -235,7 +271,7 @@ def coerce(frame: pd.DataFrame, data: DataConfig, columns: list[str] | None = No
         elif spec.dtype == "bool":
             out[name] = series.astype("boolean")
         elif spec.dtype == "datetime":
-            out[name] = pd.to_datetime(series).astype("datetime64[ns]")
+            out[name] = utc_times(series).astype("datetime64[ns]")
         else:
             out[name] = series.astype("string")
     return pd.DataFrame(out, index=frame.index)

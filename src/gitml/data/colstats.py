@@ -30,7 +30,12 @@ EXTRA_MARKERS = frozenset(
 )
 #: A number written with `,` between groups of three digits (`52,791`, `-1,234.5`), or without.
 GROUPED_RE = re.compile(r"^[+-]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?$")
-DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$")
+#: An ISO date or date-time, optionally with a UTC offset (`Z`, `+01:00`) after the time.
+DATETIME_RE = re.compile(
+    r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$"
+)
+#: The UTC offset ending an ISO date-time: such a time is compared and stored in UTC.
+ZONE_RE = re.compile(r"\d(Z|[+-]\d{2}:?\d{2})$")
 BOOL_TEXT = {
     "True": True,
     "TRUE": True,
@@ -53,6 +58,11 @@ def _strings(values: pd.Series | pa.Array | pa.ChunkedArray) -> pa.Array:
     if values.type != pa.string():
         values = pc.cast(values, pa.string())
     return pc.fill_null(values, "")
+
+
+def _stamp(value: pd.Timestamp) -> str:
+    """A UTC time as naive ISO text, the way typed date-times are written (no offset)."""
+    return str(value.tz_convert("UTC").tz_localize(None)) if value.tzinfo else str(value)
 
 
 def is_marker(text: str) -> bool:
@@ -98,6 +108,7 @@ class ColumnStats:
     vmax: Any = None
     smin: str | None = None  # text min/max (ISO dates order as text)
     smax: str | None = None
+    zoned: bool = False  # some date-time carries a time zone or UTC offset: smin/smax are UTC
     padded: int = 0  # values carrying leading/trailing whitespace
     # Thousands separators (text only): pandas' `thousands=","` drops every comma of a value
     # and reads a number if what is left is one; `grouped` is that, `grouping` the strict form
@@ -218,11 +229,13 @@ class ColumnStats:
             self.dates = bool(
                 pc.all(pc.match_substring_regex(present, DATETIME_RE.pattern)).as_py()
             )
-            if self.dates:
+            if self.dates and pc.any(pc.match_substring_regex(present, ZONE_RE.pattern)).as_py():
+                self.zoned = True  # offsets: bounds in UTC (a naive time in the chunk is UTC)
+                stamps = pd.to_datetime(present.to_pandas(), utc=True, format="ISO8601")
+                self._widen(_stamp(stamps.min()), _stamp(stamps.max()))
+            elif self.dates:
                 bounds = pc.min_max(present)
-                lo, hi = str(bounds["min"].as_py()), str(bounds["max"].as_py())
-                self.smin = lo if self.smin is None else min(self.smin, lo)
-                self.smax = hi if self.smax is None else max(self.smax, hi)
+                self._widen(str(bounds["min"].as_py()), str(bounds["max"].as_py()))
         # Categories are the values exactly as pandas will read them (leading blanks skipped as
         # the written read_options make it do; trailing ones stay), so they match the pipeline.
         self._track(present_raw, numbers if self.numeric else None)
@@ -262,16 +275,29 @@ class ColumnStats:
             self._track(pa.array(present), numbers)
             return
         self.numeric = False
+        if isinstance(present.dtype, pd.DatetimeTZDtype):
+            self.zoned = True  # compared and stored in UTC by the pipeline (gitml.schema)
+            present = present.dt.tz_convert("UTC").dt.tz_localize(None)
         if pd.api.types.is_datetime64_any_dtype(present.dtype):
             text = present.dt.strftime("%Y-%m-%d %H:%M:%S").str.replace(" 00:00:00", "")
         else:
             text = present.astype(str)
             self.dates = self.dates and bool(text.str.fullmatch(DATETIME_RE.pattern).all())
         if self.dates:
-            lo, hi = str(text.min()), str(text.max())
+            self._widen(str(text.min()), str(text.max()))
+        self._track(pa.array(text, type=pa.string()), None)
+
+    def _widen(self, lo: str, hi: str) -> None:
+        """Widen the date bounds; chunks are compared as times (`2024-01-01T05:00` written
+        one way, `2024-01-01 04:00:00` another, still order by time)."""
+        try:
+            if self.smin is None or pd.Timestamp(lo) < pd.Timestamp(self.smin):
+                self.smin = lo
+            if self.smax is None or pd.Timestamp(hi) > pd.Timestamp(self.smax):
+                self.smax = hi
+        except ValueError:  # not a real date (2024-13-45): as text; validation will name it
             self.smin = lo if self.smin is None else min(self.smin, lo)
             self.smax = hi if self.smax is None else max(self.smax, hi)
-        self._track(pa.array(text, type=pa.string()), None)
 
     def _minmax(self, numbers: np.ndarray) -> None:
         lo, hi = float(numbers.min()), float(numbers.max())

@@ -9,7 +9,8 @@ Rules, in order (every choice is also written as a comment in the produced file)
 - missing: empty or whitespace-only cells, pandas' own NA strings, and `?`, `-`, `--`, `.`,
   `missing`, `unknown`-style markers (case-insensitive, stray whitespace stripped);
 - dtype: all non-missing values numbers -> int64 (all integral) or float64; True/False -> bool;
-  ISO dates (YYYY-MM-DD[ hh:mm[:ss]]) -> datetime; else category when at most
+  ISO dates (YYYY-MM-DD[ hh:mm[:ss]][Z|+hh:mm]) -> datetime (a time with a zone or offset:
+  min/max in UTC, as `gitml.schema` compares and stores it); else category when at most
   `MAX_CATEGORIES` distinct values making up at most `MAX_UNIQUE_SHARE` of the rows, else string;
 - PII: by name (email, phone, ssn, address, first/last name, ...) or by value shape (most values
   look like emails, phone numbers, ###-##-#### ids or card numbers) -> pii: true and role id
@@ -148,6 +149,11 @@ def infer_column(stats: ColumnStats, target: str) -> ColumnGuess:
     elif stats.dates:
         guess = ColumnGuess(name, "datetime", "time", nullable, min=stats.smin, max=stats.smax)
         notes.append("ISO dates/times -> role time (set ignore if it is not the event time)")
+        if stats.zoned:
+            notes.append(
+                "times carry a time zone or UTC offset: min/max are in UTC, as the pipeline "
+                "compares and stores them"
+            )
     elif not stats.overflowed and (
         len(stats.counts) <= MAX_CATEGORIES and unique_share <= MAX_UNIQUE_SHARE
     ):
@@ -281,6 +287,26 @@ def typed_counts(stats: ColumnStats) -> dict[Any, int]:
     return dict(sorted(out.items(), key=lambda kv: _sort_key(kv[0])))
 
 
+def _check_duplicates(stats: list[ColumnStats]) -> None:
+    """Two columns of one name cannot both be declared (pandas reads the second as `a.1`)."""
+    where: dict[str, list[int]] = {}
+    for i, s in enumerate(stats):
+        where.setdefault(s.name, []).append(i + 1)
+    twice = {name: at for name, at in where.items() if len(at) > 1}
+    if twice:
+        shown = "; ".join(
+            f"{name!r} (columns {', '.join(map(str, at[:-1]))} and {at[-1]})"
+            for name, at in twice.items()
+        )
+        raise GitmlError(
+            f"The file names more than one column alike: {shown}. Its config could declare only "
+            "one of them (pandas reads the next as '<name>.1'), so nothing was written.",
+            "Rename the duplicates in the file's header (for Parquet, the column names the "
+            "writer was given) so that every column has its own name, then run gitml data init "
+            "again.",
+        )
+
+
 def _check_unnamed(stats: list[ColumnStats]) -> None:
     """A column without a name in the header that holds values cannot be declared: say which."""
     for i, s in enumerate(stats):
@@ -352,6 +378,7 @@ def infer_config(
     task: str = "auto",
 ) -> Inference:
     """The whole data config: a guess per column, the task and the positive class."""
+    _check_duplicates(stats)
     names = [s.name for s in stats]
     if target not in names:
         raise GitmlError(
