@@ -298,3 +298,15 @@ def test_the_project_policy_loads() -> None:
 def test_missing_policy_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(GitmlError, match="No policy file"):
         load_policy(tmp_path)
+
+
+def test_a_metric_missing_for_a_class_without_test_rows_says_so() -> None:
+    """roc_auc undefined because the test rows lack classes: the gate names them."""
+    per_class = {"a": {"support": 9}, "rare": {"support": 0}}
+    candidate = Evidence(
+        metrics={"roc_auc": None, "log_loss": 0.4, "per_class": per_class},
+        slices=SLICES,
+        validation={"passed": True},
+    )
+    (result,) = [r for r in evaluate_gates(GATES, RULES, candidate, None).failures]
+    assert result.detail == "roc_auc was not measured: class(es) 'rare' have no test rows"
