@@ -304,7 +304,7 @@ def _fairness_interval_gate(
     left_out = sorted({g for j in judged for g in j.insufficient})
     gaps_ok = all(j.passed for j in judged)
     insufficient_ok = not left_out or gates.insufficient == "pass"
-    details = [j.detail for j in judged]
+    details = list(dict.fromkeys(j.detail for j in judged))  # TPR and FPR may say the same
     if left_out:
         minimum = f">= {gates.min_group.rows} rows and {gates.min_group.positives} positives"
         details.append(f"insufficient data: {', '.join(left_out)} (needs {minimum})")
