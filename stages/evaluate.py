@@ -15,7 +15,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from gitml.config import Params, load_params
-from gitml.evaluation import importance, predict_labels
+from gitml.evaluation import absent_classes, importance, predict_labels
 from gitml.fileio import write_json, write_parquet
 from gitml.modeling import load_model, load_signature, prepare_features
 from gitml.policy import load_policy
@@ -99,7 +99,19 @@ def evaluate(
         "importance": imp,
         "plots": plots,
         "score_profile": build_profile(score, ["score"], []),
+        "notes": _absent_note(absent_classes(y, classes)),
     }
+
+
+def _absent_note(absent: list[Any]) -> list[str]:
+    """A warning naming the model's classes that have no test rows (nothing when none)."""
+    if not absent:
+        return []
+    shown = ", ".join(repr(c) for c in absent)
+    return [
+        f"class(es) {shown} have no test rows: their per-class metrics are not measured, and "
+        "roc_auc and average_precision average the other classes; add rows or merge them"
+    ]
 
 
 def run(
@@ -138,6 +150,8 @@ def run(
         if isinstance(v, float) and np.isfinite(v)
     )
     log.info("%s", shown)
+    for note in result["notes"]:
+        log.warning("warning: %s", note)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -65,6 +65,34 @@ def split_frame(
     return train, test
 
 
+#: Fewer test rows than this make every metric noise (one row moves accuracy by over 3 points).
+MIN_TEST_ROWS = 30
+
+
+def split_warnings(
+    train: pd.DataFrame, test: pd.DataFrame, data: DataConfig, split: SplitParams
+) -> list[str]:
+    """What the split leaves unmeasurable or noisy: a test set under MIN_TEST_ROWS rows, and
+    (classification) classes whose rows all went to training."""
+    out = []
+    if len(test) < MIN_TEST_ROWS:
+        out.append(
+            f"the test set has only {len(test)} rows: metrics on so few rows are noise; add data "
+            f"or raise the test share (now {split.test_size:g}) with -S split.test_size=..."
+        )
+    if get_task(data.task).stratify:
+        in_test = set(test[data.target].dropna().unique())
+        counts = train[data.target].value_counts()
+        for cls, rows in counts.items():
+            if cls not in in_test:
+                shown = cls.item() if isinstance(cls, np.generic) else cls
+                out.append(
+                    f"class {shown!r} has {int(rows)} rows: none is in the test set, so its metrics "
+                    "cannot be measured; add rows or merge it"
+                )
+    return out
+
+
 def _every_test_class_trained(train: pd.Series, test: pd.Series, test_size: float) -> None:
     """A class seen only after the time cut cannot be learned, and its test rows cannot be
     scored (penguins ordered by species put every Chinstrap in the latest 20%)."""
@@ -100,6 +128,8 @@ def run(params: str, data: str, validation: str, train: str, test: str, profile:
     )
     how = method(p.data, p.split)
     log.info("%s split: %d train / %d test rows", how, len(train_df), len(test_df))
+    for warning in split_warnings(train_df, test_df, p.data, p.split):
+        log.warning("warning: %s", warning)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -201,6 +201,19 @@ def _interval_gate(name: str, rule: MetricRule, found: MetricInterval) -> GateRe
     )
 
 
+def _why_missing(name: str, metrics: Mapping[str, Any]) -> str:
+    """Why a gate metric has no value: the classes without test rows, when metrics name some."""
+    per_class = metrics.get("per_class")
+    if isinstance(per_class, Mapping):
+        absent = [
+            str(c) for c, s in per_class.items() if isinstance(s, Mapping) and s.get("support") == 0
+        ]
+        if absent:
+            shown = ", ".join(repr(c) for c in absent)
+            return f"{name} was not measured: class(es) {shown} have no test rows"
+    return "missing or not a finite number"
+
+
 def _metric_gates(
     names: Sequence[str],
     rules: Mapping[str, MetricRule],
@@ -226,7 +239,7 @@ def _metric_gates(
         base = _number(champion.metrics.get(name)) if champion is not None else None
         if head is None:
             results.append(
-                GateResult(name, "metric", False, "missing or not a finite number", None, base)
+                GateResult(name, "metric", False, _why_missing(name, candidate.metrics), None, base)
             )
             continue
         if rule.floor is not None:
@@ -291,7 +304,7 @@ def _fairness_interval_gate(
     left_out = sorted({g for j in judged for g in j.insufficient})
     gaps_ok = all(j.passed for j in judged)
     insufficient_ok = not left_out or gates.insufficient == "pass"
-    details = [j.detail for j in judged]
+    details = list(dict.fromkeys(j.detail for j in judged))  # TPR and FPR may say the same
     if left_out:
         minimum = f">= {gates.min_group.rows} rows and {gates.min_group.positives} positives"
         details.append(f"insufficient data: {', '.join(left_out)} (needs {minimum})")

@@ -56,11 +56,24 @@ def classification_metrics(
             "brier": float(brier_score_loss(y_bin, proba[:, 1])),
         }
     onehot = (np.asarray(y)[:, None] == np.asarray(classes)[None, :]).astype(float)
+    present = onehot.sum(axis=0) > 0
+    if present.all():
+        roc_auc = float(roc_auc_score(y, proba, multi_class="ovr", labels=classes))
+        avg_precision = float(average_precision_score(onehot, proba, average="macro"))
+    else:  # one-vs-rest over the classes the test labels hold (an absent class has no curve)
+        roc_auc = (
+            float(roc_auc_score(onehot[:, present], proba[:, present], average="macro"))
+            if present.sum() >= 2
+            else float("nan")
+        )
+        avg_precision = float(
+            average_precision_score(onehot[:, present], proba[:, present], average="macro")
+        )
     return {
-        "roc_auc": float(roc_auc_score(y, proba, multi_class="ovr", labels=classes)),
-        "average_precision": float(average_precision_score(onehot, proba, average="macro")),
+        "roc_auc": roc_auc,
+        "average_precision": avg_precision,
         "accuracy": float(accuracy_score(y, pred)),
-        "f1": float(f1_score(y, pred, average="macro")),
+        "f1": float(f1_score(y, pred, average="macro", zero_division=0.0)),
         "log_loss": _log_loss(y, proba, classes),
         "brier": float(np.mean(np.sum((proba - onehot) ** 2, axis=1))),
     }
@@ -79,20 +92,34 @@ def _log_loss(y: np.ndarray, proba: np.ndarray, classes: list[Any]) -> float:
 
 def per_class_metrics(
     y: np.ndarray, pred: np.ndarray, classes: list[Any]
-) -> dict[str, dict[str, float | int]]:
-    """Precision, recall, F1 and support of each class (one-vs-rest), keyed by the class as text."""
+) -> dict[str, dict[str, float | int | None]]:
+    """Precision, recall, F1 and support of each class (one-vs-rest), keyed by the class as text.
+
+    A class with no test rows (support 0) has no recall or F1 (None), and no precision unless
+    the model predicted it (then 0: every such prediction is wrong)."""
     precision, recall, f1, support = precision_recall_fscore_support(
         y, pred, labels=classes, zero_division=0.0
     )
-    return {
-        str(c): {
-            "precision": float(precision[i]),
-            "recall": float(recall[i]),
-            "f1": float(f1[i]),
-            "support": int(support[i]),
-        }
-        for i, c in enumerate(classes)
-    }
+    predicted = set(np.asarray(pred).tolist())
+    out: dict[str, dict[str, float | int | None]] = {}
+    for i, c in enumerate(classes):
+        if support[i] == 0:
+            shown = float(precision[i]) if c in predicted else None
+            out[str(c)] = {"precision": shown, "recall": None, "f1": None, "support": 0}
+        else:
+            out[str(c)] = {
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(f1[i]),
+                "support": int(support[i]),
+            }
+    return out
+
+
+def absent_classes(y: np.ndarray, classes: list[Any]) -> list[Any]:
+    """The model's classes that no test label holds (their one-vs-rest metrics are undefined)."""
+    seen = set(np.asarray(y).tolist())
+    return [c for c in classes if c not in seen]
 
 
 def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:

@@ -252,6 +252,7 @@ TASKS: dict[str, Task] = {
         importance_scoring="accuracy",
         uses_positive_class=False,
         score_meaning="the largest class probability",
+        card_summary="{task} classification of `{target}` (classes: {classes})",
         compute_metrics=_multiclass_metrics,
         compute_slices=None,
         compute_decay=_multiclass_decay,

@@ -125,3 +125,37 @@ def test_importance_equals_sklearn_permutation_importance(option: str) -> None:
     for i, name in enumerate(x.columns):
         assert ours[name]["mean"] == pytest.approx(ref.importances_mean[i], abs=1e-6)
         assert ours[name]["std"] == pytest.approx(ref.importances_std[i], abs=1e-6)
+
+
+def _iris_with_a_rare_class() -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Iris test labels and a perfect model's probabilities, the model also knowing a class
+    'rare' that no test row holds (its two rows all went to training)."""
+    from sklearn.datasets import load_iris
+
+    target = load_iris(as_frame=True).target
+    names = np.array(["setosa", "versicolor", "virginica"])
+    y = names[target.to_numpy()]
+    classes = ["rare", *names.tolist()]  # sorted, as a fitted model's classes_
+    proba = np.eye(4)[target.to_numpy() + 1] * 0.9 + 0.025
+    return y, proba, classes
+
+
+def test_multiclass_metrics_skip_a_class_without_test_rows() -> None:
+    """A perfect model keeps roc_auc and average precision 1.0 when the model knows a class
+    the test labels lack; that class's recall and F1 are unmeasured, not 0; no sklearn warnings."""
+    import warnings
+
+    from gitml.evaluation import absent_classes
+    from gitml.tasks import get
+
+    y, proba, classes = _iris_with_a_rare_class()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = get("multiclass").compute_metrics(y, proba, classes, 0.5)
+    assert m["roc_auc"] == 1.0 and m["average_precision"] == 1.0 and m["accuracy"] == 1.0
+    assert m["per_class"]["rare"] == {"precision": None, "recall": None, "f1": None, "support": 0}
+    assert m["per_class"]["setosa"]["recall"] == 1.0
+    assert absent_classes(y, classes) == ["rare"]
+    three = proba[:, 1:] / proba[:, 1:].sum(axis=1, keepdims=True)
+    every = get("multiclass").compute_metrics(y, three, classes[1:], 0.5)
+    assert every["roc_auc"] == roc_auc_score(y, three, multi_class="ovr")

@@ -223,3 +223,54 @@ def test_a_column_named_twice_is_read_once(tmp_path: Path, suffix: str) -> None:
     frame = pd.concat(chunks, ignore_index=True)
     assert list(frame.columns) == ["bmi", "bp", "prediction", "target"]
     assert np.allclose(frame["prediction"], batch["prediction"])
+
+
+def test_a_context_column_some_rows_of_one_request_did_not_send_is_logged_absent(
+    tmp_path: Path,
+) -> None:
+    """One request mixing rows with and without `date` (role: time): serve logs the rows that
+    did not send it without `date` in their context, so the monitor does not count them as null
+    dates; a row that sent `"date": null` stays a null."""
+    from gitml import scoring
+    from gitml.modeling import Signature
+    from gitml.serve.worker import _row_objects
+
+    diabetes = load_diabetes(as_frame=True, scaled=False).frame
+    features = [str(c) for c in diabetes.columns if c != "target"]
+    columns = {
+        "date": {"dtype": "datetime", "role": "time", "nullable": False},
+        **{name: {"dtype": "float64", "role": "feature"} for name in features},
+        "target": {"dtype": "float64", "role": "target"},
+    }
+    config = DataConfig.parse(
+        {"source": "csv", "path": "data/external/diabetes.csv", "target": "target",
+         "task": "regression", "time_column": "date", "columns": columns}
+    )  # fmt: skip
+    signature = Signature(
+        [{"name": f, "dtype": "float64"} for f in features], "target", "regression", [], None,
+        "md5", "ridge", "Ridge",
+    )  # fmt: skip
+    rows = records(diabetes[features].iloc[300:306])
+    rows[1]["date"] = "1990-01-01"
+    rows[2]["date"] = None  # sent null
+    raw, _ = scoring.columns_from_payload({"dataframe_records": rows}, signature)
+    spec = scoring.ContextSpec.from_columns(
+        [{"name": n, **c} for n, c in columns.items()]  # type: ignore[dict-item]
+    )
+    context = scoring.context_columns(raw, spec, len(rows))
+    logged = _row_objects(context, ["date"])
+    assert logged == [{}, {"date": "1990-01-01"}, {"date": None}, {}, {}, {}]
+
+    inputs = records(diabetes[features].iloc[300:306])  # serve logs the features as inputs
+    record = {"request_id": "r", "status": 200, "inputs": inputs, "score": [150.0] * 6}
+    record["context"] = logged
+    path = tmp_path / "p.jsonl"
+    path.write_text(dumps_line(record), encoding="utf-8")
+    profile = build_profile(diabetes.iloc[:300], features, [])
+    source = BatchSource(path, dict.fromkeys(features, "numeric"), log=True)
+    monitor = Monitor(Inputs(profile=profile, policy=MonitorPolicy.parse({}), data=config))
+    for chunk in source:
+        monitor.update(chunk)
+    quality = monitor.result()["quality"]
+    found = {(f["column"], f["check"]): f["failures"] for f in quality["schema_failures"]}
+    assert found == {("date", "null values"): 1}, found

@@ -298,3 +298,32 @@ def test_the_project_policy_loads() -> None:
 def test_missing_policy_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(GitmlError, match="No policy file"):
         load_policy(tmp_path)
+
+
+def test_a_metric_missing_for_a_class_without_test_rows_says_so() -> None:
+    """roc_auc undefined because the test rows lack classes: the gate names them."""
+    per_class = {"a": {"support": 9}, "rare": {"support": 0}}
+    candidate = Evidence(
+        metrics={"roc_auc": None, "log_loss": 0.4, "per_class": per_class},
+        slices=SLICES,
+        validation={"passed": True},
+    )
+    (result,) = [r for r in evaluate_gates(GATES, RULES, candidate, None).failures]
+    assert result.detail == "roc_auc was not measured: class(es) 'rare' have no test rows"
+
+
+def test_an_equalized_odds_gate_without_two_usable_groups_says_so_once() -> None:
+    from gitml.compare import _fairness_interval_gate
+
+    def rate(k: int, n: int) -> dict[str, float]:
+        return {"successes": k, "trials": n, "low": 0.0, "high": 1.0}
+
+    groups = {
+        "big": {"rows": 400, "positives": 200, "tpr": rate(150, 200), "fpr": rate(20, 200)},
+        "tiny": {"rows": 3, "positives": 1, "tpr": rate(1, 1), "fpr": rate(0, 2)},
+    }
+    gates = GatePolicy(metrics=(), fairness={"equalized_odds_difference": 0.1})
+    found = _fairness_interval_gate("sex eo", "equalized_odds_difference", 0.1, groups, gates)
+    assert found is not None
+    assert found.detail.count("fewer than two groups with enough data") == 1
+    assert "insufficient data: tiny" in found.detail

@@ -118,3 +118,36 @@ def test_the_split_is_named_for_what_it_did(
         )
     assert "random split: 160 train / 40 test rows" in caplog.text
     assert "stratified" not in caplog.text
+
+
+def test_the_split_warns_of_a_tiny_test_set_and_of_a_class_missing_from_it() -> None:
+    """Iris plus two 'rare' rows: a 10% stratified split puts both in training (one line says
+    so); a 20-row table gets a 4-row test set (one line says its metrics are noise)."""
+    from sklearn.datasets import load_iris
+
+    from stages.split import split_warnings
+
+    iris = load_iris(as_frame=True).frame
+    iris["target"] = iris["target"].map(dict(enumerate(["setosa", "versicolor", "virginica"])))
+    frame = pd.concat([iris, iris.iloc[:2].assign(target="rare")], ignore_index=True)
+    data = DataConfig(
+        source="csv",
+        target="target",
+        task="multiclass",
+        columns=(
+            *(ColumnSpec(str(c), "float64", "feature") for c in iris.columns[:-1]),
+            ColumnSpec("target", "string", "target"),
+        ),
+    )
+    split = dataclasses.replace(load_params(ROOT / "params.yaml").split, test_size=0.1)
+    train, test = split_frame(frame, data, split, 0)
+    assert "rare" not in set(test["target"])
+    assert split_warnings(train, test, data, split)[1:] == [
+        "class 'rare' has 2 rows: none is in the test set, so its metrics cannot be measured; "
+        "add rows or merge it"
+    ]
+    split = dataclasses.replace(split, test_size=0.2)
+    train, test = split_frame(iris.sample(20, random_state=0), data, split, 0)
+    (only,) = split_warnings(train, test, data, split)
+    assert only.startswith("the test set has only 4 rows: metrics on so few rows are noise")
+    assert "-S split.test_size=" in only

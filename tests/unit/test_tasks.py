@@ -293,3 +293,10 @@ def test_report_of_a_regression_diffs_group_errors() -> None:
     changes = {(s.group, s.stat): s.change for s in report.slices}
     assert changes[("", "mae_gap")] == "worse" and changes[("1", "mae")] == "worse"
     assert report.verdict.status == "regressed"
+
+
+def test_the_card_line_names_a_positive_class_only_for_binary() -> None:
+    from gitml.tasks import get
+
+    assert "positive" not in get("multiclass").card_line("species", ["a", "b", "c"], None)
+    assert "positive: 1" in get("binary").card_line("default", [0, 1], 1)

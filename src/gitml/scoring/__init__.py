@@ -24,6 +24,7 @@ from gitml.scoring.columns import (
 )
 from gitml.scoring.context import (
     CONTEXT_ROLES,
+    NOT_SENT,
     ContextSpec,
     context_columns,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "CONTEXT_ROLES",
     "MAX_ELEMENTS",
     "MAX_JSON_DEPTH",
+    "NOT_SENT",
     "NO_ROWS",
     "PAYLOAD_KEYS",
     "V2_DATATYPES",

@@ -13,6 +13,15 @@ import pandas as pd
 Columns = dict[str, np.ndarray]
 
 
+class SparseColumn(list[Any]):
+    """A column of row objects some of which lacked its key: those rows hold None, and
+    `unsent` holds their positions (a sent null is not among them)."""
+
+    def __init__(self, values: Sequence[Any], unsent: frozenset[int]) -> None:
+        super().__init__(values)
+        self.unsent = unsent
+
+
 class InputError(ValueError):
     """A request or input file the signature rejects; `status` is the HTTP status to answer with.
 

@@ -10,7 +10,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gitml.scoring.columns import InputError, is_missing
+from gitml.scoring.columns import InputError, SparseColumn, is_missing
+
+
+class _NotSent:
+    """A context value a row did not send (its request's other rows did): left out of the log."""
+
+    def __repr__(self) -> str:
+        return "NOT_SENT"
+
+
+#: The value of a context column in a row that did not send it (see `context_columns`).
+NOT_SENT: Any = _NotSent()
 
 #: Roles of declared non-feature columns a request may carry and the prediction log keeps.
 CONTEXT_ROLES = ("id", "sensitive", "time")
@@ -68,7 +79,8 @@ def _context_value(name: str, i: int, value: Any) -> Any:
 
 def context_columns(raw: Mapping[str, Any], spec: ContextSpec, rows: int) -> dict[str, list[Any]]:
     """The declared context and PII columns a request carries, as JSON-safe lists (never model
-    input). A column of another length than the features is a 400."""
+    input). A column of another length than the features is a 400. A row object that lacked a
+    column other rows sent holds NOT_SENT there (the log leaves it out; a sent null stays None)."""
     out: dict[str, list[Any]] = {}
     for name in (*spec.logged, *spec.pii):
         if name not in raw:
@@ -79,5 +91,8 @@ def context_columns(raw: Mapping[str, Any], spec: ContextSpec, rows: int) -> dic
             raise InputError(
                 f"Context column '{name}' has {len(seq)} values for {rows} rows.", name, 400
             )
-        out[name] = [_context_value(name, i, v) for i, v in enumerate(seq)]
+        unsent = values.unsent if isinstance(values, SparseColumn) else frozenset()
+        out[name] = [
+            NOT_SENT if i in unsent else _context_value(name, i, v) for i, v in enumerate(seq)
+        ]
     return out

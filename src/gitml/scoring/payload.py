@@ -14,7 +14,7 @@ import orjson
 import pandas as pd
 
 from gitml.modeling import Signature
-from gitml.scoring.columns import NO_ROWS, InputError, short
+from gitml.scoring.columns import NO_ROWS, InputError, SparseColumn, short
 
 PAYLOAD_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 
@@ -121,7 +121,12 @@ def _records_to_columns(records: Sequence[Any], key: str) -> dict[str, Sequence[
             raise InputError(f"'{key}[{i}]' must be an object of column values.", key, 400)
         for name in rec:
             names.setdefault(str(name), None)
-    return {name: [rec.get(name) for rec in records] for name in names}
+    out: dict[str, Sequence[Any]] = {}
+    for name in names:
+        values = [rec.get(name) for rec in records]
+        unsent = frozenset(i for i, rec in enumerate(records) if name not in rec)
+        out[name] = SparseColumn(values, unsent) if unsent else values
+    return out
 
 
 def _rows_to_columns(

@@ -103,14 +103,20 @@ def log_record(
         hashed = [n for n in spec.pii if n in context]
         if hashed and hasher is not None:
             record["pii_hmac"] = _row_objects(
-                {n: [hasher(v) for v in context[n]] for n in hashed}, hashed
+                {
+                    n: [v if v is scoring.NOT_SENT else hasher(v) for v in context[n]]
+                    for n in hashed
+                },
+                hashed,
             )
     return record
 
 
 def _row_objects(columns: dict[str, list[Any]], names: list[str]) -> list[dict[str, Any]]:
+    """One object per row; a column the row did not send (NOT_SENT) is left out of it."""
     return [
-        dict(zip(names, row, strict=True)) for row in zip(*(columns[n] for n in names), strict=True)
+        {n: v for n, v in zip(names, row, strict=True) if v is not scoring.NOT_SENT}
+        for row in zip(*(columns[n] for n in names), strict=True)
     ]
 
 
