@@ -17,14 +17,39 @@ if TYPE_CHECKING:  # pandas only for the annotation: `gitml --help` should not i
     import pandas as pd
 
 
+_umask: int | None = None
+
+
+def file_mode() -> int:
+    """The mode `open()` gives a new file under the process's umask (0o644 under 022).
+
+    `tempfile.mkstemp` creates its file 0600 whatever the umask, so a file written through one
+    and renamed into place would be unreadable to a web server or a colleague.
+    """
+    global _umask
+    if _umask is None:
+        _umask = os.umask(0o022)  # reading the umask means setting it: put it straight back
+        os.umask(_umask)
+    return 0o666 & ~_umask
+
+
+def temp_file(folder: Path, name: str) -> Path:
+    """A new empty file for `name` in `folder` (same file system), with `file_mode()`."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+    os.close(fd)
+    os.chmod(tmp, file_mode())
+    return Path(tmp)
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path next to `path`; rename it over `path` only if the block succeeds."""
+    """Yield a temporary path next to `path`; rename it over `path` only if the block succeeds.
+
+    The file gets the mode of a file `open()` would create (`file_mode()`), not mkstemp's 0600.
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = temp_file(target.parent, target.name)
     try:
         yield tmp_path
         os.replace(tmp_path, target)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -13,6 +11,7 @@ from pathlib import Path, PurePosixPath
 
 from gitml.dvc import Snapshot
 from gitml.errors import GitmlError
+from gitml.fileio import temp_file
 from gitml.lockfile import dir_md5
 from gitml.registry.grammar import SEMVER_RE
 from gitml.registry.store import Registry, strip_artifact
@@ -142,9 +141,7 @@ def _beside(compiled: str, artifact: str) -> PurePosixPath:
 @contextmanager
 def _temp_in(folder: Path, name: str) -> Iterator[Path]:
     """A temporary file for `name` in `folder` (same file system), removed unless moved away."""
-    fd, name = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
-    os.close(fd)
-    tmp = Path(name)
+    tmp = temp_file(folder, name)
     try:
         yield tmp
     finally:

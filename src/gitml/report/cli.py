@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import typer
@@ -45,17 +43,7 @@ def report_command(
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    """Write UTF-8 text via a temp file and rename, as `gitml.fileio.write_text` does.
+    """Write UTF-8 text via a temp file and rename (`gitml.fileio.write_text`)."""
+    from gitml.fileio import write_text
 
-    Not imported from `gitml.fileio`: that module imports pandas at load time (~0.7 s), which a
-    report never needs.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_text(path, text)
