@@ -170,7 +170,7 @@ def test_a_failing_retrain_leaves_the_workspace_as_it_found_it(repo: Path, tmp_p
     before = snapshot(repo)
     proc = gitml("retrain", "--data", str(bad), cwd=repo)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert str(bad) in proc.stderr and "lacks mean_radius" in proc.stderr, proc.stderr
+    assert str(bad) in proc.stderr and "it lacks mean_radius" in proc.stderr, proc.stderr
     assert snapshot(repo) == before
 
     # A pipeline failure after ingest and validate ran on the batch: everything is put back.

@@ -10,6 +10,7 @@ error names the batch file.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -60,21 +61,29 @@ def check_batch(path: Path, frame: pd.DataFrame, data: DataConfig) -> None:
         if extra:
             parts.append(f"has undeclared {', '.join(extra[:8])}")
         raise GitmlError(
-            f"The batch '{path}' does not match the data contract '{data.name}': its columns "
+            f"The batch '{path}' does not match the data contract '{data.name}': it "
             f"{' and '.join(parts)}.",
             "A batch needs exactly the training table's columns, including the target "
             f"'{data.target}' (see {data.schema or f'conf/data/{data.name}.yaml'}).",
         )
     result = validate_frame(frame, data)
     if not result.passed:
-        problems = "; ".join(
-            f"{f['column']}: {f['check']} ({f['failures']})" for f in result.failures[:6]
-        )
+        problems = "; ".join(_problem(f) for f in result.failures[:6])
         raise GitmlError(
             f"The batch '{path}' does not match the data contract '{data.name}': {problems}.",
             f"Fix the batch, or the declaration in {data.schema or f'conf/data/{data.name}.yaml'} "
             "if the batch is right.",
         )
+
+
+def _problem(failure: dict[str, Any]) -> str:
+    """'income: in_range(1, 22) fails in 115 rows, e.g. 23, 24' (a validation failure row)."""
+    count = int(failure["failures"])
+    examples = ", ".join(repr(v) for v in failure.get("examples", [])[:3])
+    rows = f"{count} row{'s' if count != 1 else ''}"
+    return f"{failure['column']}: {failure['check']} fails in {rows}" + (
+        f", e.g. {examples}" if examples else ""
+    )
 
 
 def load_batches(batches: Path, data: DataConfig) -> list[tuple[Path, pd.DataFrame]]:
