@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pytest
 
 from gitml.compare import MetricRule
 from gitml.report.core import (
+    compare_by_problem,
     compare_experiments,
     diff_data,
     diff_importance,
@@ -213,3 +216,32 @@ def test_experiment_table_best_sort_and_differing_params() -> None:
     assert best == {"b": {"roc_auc"}, "a": {"log_loss"}, "c": set()}
     lower = compare_experiments(exps, RULES, "log_loss")
     assert [r.name for r in lower.rows] == ["a", "b", "c"]
+
+
+def test_experiment_table_ranks_only_within_one_problem() -> None:
+    binary = {"name": "breast_cancer", "target": "diagnosis", "task": "binary"}
+    engel = {"name": "engel", "target": "foodexp", "task": "regression"}
+    exps = [
+        ("base", "r0", {"data": binary, "model": {"name": "logreg"}}, {"roc_auc": 0.95}),
+        ("engel1", "r1", {"data": engel, "model": {"name": "logreg"}}, {"rmse": 80.0}),
+        ("rf50", "r2", {"data": binary, "model": {"name": "random_forest"}}, {"roc_auc": 0.97}),
+        ("nodata", "r3", {"model": {"name": "hgb"}}, {"roc_auc": 0.5}),
+    ]
+
+    def primary(metrics: Sequence[Mapping[str, Any]]) -> str:
+        return "rmse" if any("rmse" in m for m in metrics) else "roc_auc"
+
+    groups = compare_by_problem(exps, RULES, primary)
+    assert [[r.name for r in g.rows] for g in groups] == [["rf50", "base", "nodata"], ["engel1"]]
+    assert [g.problem for g in groups] == [
+        "dataset breast_cancer, target diagnosis (binary)",
+        "dataset engel, target foodexp (regression)",
+    ]
+    assert [g.primary_metric for g in groups] == ["roc_auc", "rmse"]
+    assert groups[0].metric_keys == ["roc_auc"] and groups[1].metric_keys == ["rmse"]
+    assert "model.name" in groups[0].param_keys and groups[1].param_keys == []
+    assert {r.name: set(r.best) for r in groups[0].rows}["base"] == set()
+    # One problem (the usual case): one table, no heading, as compare_experiments builds it.
+    same = [e for e in exps if e[0] != "engel1"]
+    (only,) = compare_by_problem(same, RULES, primary)
+    assert only == compare_experiments(same, RULES, "roc_auc") and only.problem is None

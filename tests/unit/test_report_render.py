@@ -15,7 +15,14 @@ import pytest
 from markdown_it import MarkdownIt
 
 from gitml.compare import MetricRule
-from gitml.report.core import Report, Snapshot, build_report, compare_experiments
+from gitml.report.core import (
+    Report,
+    Snapshot,
+    build_report,
+    combine,
+    compare_by_problem,
+    compare_experiments,
+)
 from gitml.report.render import (
     fit_markdown,
     render_compare_html,
@@ -271,3 +278,35 @@ def test_compare_markdown_truncates_rows() -> None:
     md = render_compare_markdown(table, TEMPLATES, marker=MARKER, limit=5000)
     assert len(md) <= 5000 and "more experiments not shown" in md
     assert tables(md)[0][1][0] == "exp-399"
+
+
+def test_compare_separates_problems_and_shows_params_as_written() -> None:
+    binary = {"name": "breast_cancer", "target": "diagnosis", "task": "binary"}
+    engel = {"name": "engel", "target": "foodexp", "task": "regression"}
+    exps = [
+        ("rf50", "1" * 40, {"data": binary, "max_features": "sqrt"}, {"roc_auc": 0.97}),
+        ("engel1", "2" * 40, {"data": engel, "max_features": 1.0}, {"rmse": 80.0}),
+        ("lr", "3" * 40, {"data": binary, "max_features": 1.0}, {"roc_auc": 0.95}),
+    ]
+    groups = compare_by_problem(exps, RULES, lambda ms: "rmse" if "rmse" in ms[0] else "roc_auc")
+    md = render_compare_markdown(combine(groups), TEMPLATES, marker=MARKER, limit=60000)
+    no_leftovers(md)
+    assert "Not comparable across problems" in md
+    assert "### dataset breast_cancer, target diagnosis (binary)" in md
+    assert "### dataset engel, target foodexp (regression)" in md
+    binary_table, engel_table = tables(md)
+    assert [row[0] for row in binary_table[1:]] == ["rf50", "lr"]
+    assert [row[0] for row in engel_table[1:]] == ["engel1"]
+    assert "★" not in " ".join(engel_table[1]) and "roc_auc ↑" not in engel_table[0]
+    assert binary_table[2][binary_table[0].index("max_features")] == "1.0"
+    html = render_compare_html(combine(groups), TEMPLATES)
+    no_leftovers(html)
+    assert (
+        html.count("<table>") == 2 and "<h2>dataset engel, target foodexp (regression)</h2>" in html
+    )
+    assert "<td>1.0</td>" in html and "1.0000" not in html
+    parsed = json.loads(render_json(combine(groups)))
+    assert [o["problem"] for o in parsed["others"]] == [
+        "dataset engel, target foodexp (regression)"
+    ]
+    assert "others" not in json.loads(render_json(compare_experiments(exps[:1], RULES, "roc_auc")))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from gitml import tasks
 from gitml.errors import GitmlError
@@ -12,7 +13,14 @@ from gitml.intervals import Settings
 from gitml.policy import Policy, load_policy
 from gitml.report.adapter import SHALLOW_HINT, Project
 from gitml.report.comparable import EvalRows, evaluation_rows
-from gitml.report.core import Comparison, Report, Snapshot, build_report, compare_experiments
+from gitml.report.core import (
+    Comparison,
+    Report,
+    Snapshot,
+    build_report,
+    combine,
+    compare_by_problem,
+)
 from gitml.report.intervals import mark_comparison
 from gitml.report.render import (
     TEMPLATE_DIR,
@@ -144,11 +152,13 @@ def compare(root: Path, names: Sequence[str] | None, policy: Policy | None = Non
             f"No experiments found in {project.root}.",
             "Run some with `dvc exp run` (or `make run`), then try again.",
         )
-    task = next((t for e in exps if (t := tasks.task_of_metrics(e.metrics))), None)
-    table = compare_experiments(
-        [(e.name, e.rev, e.params, e.metrics) for e in exps],
-        policy.metrics,
-        tasks.primary_metric(policy.report.primary_metric, task),
+
+    def primary(metrics: Sequence[Mapping[str, Any]]) -> str:
+        task = next((t for m in metrics if (t := tasks.task_of_metrics(m))), None)
+        return tasks.primary_metric(policy.report.primary_metric, task)
+
+    tables = compare_by_problem(
+        [(e.name, e.rev, e.params, e.metrics) for e in exps], policy.metrics, primary
     )
     found = {
         e.name: project.read_predictions(e.rev or None, policy.outputs.predictions, e.name)
@@ -157,8 +167,14 @@ def compare(root: Path, names: Sequence[str] | None, policy: Policy | None = Non
     records = project.read_tracked_json(
         {e.name: e.rev or None for e in exps}, policy.outputs.seed_noise
     )
-    rule = policy.metrics.get(tasks.primary_metric(policy.report.primary_metric, task))
-    return mark_comparison(table, found, rule, settings(policy), records)
+    return combine(
+        [
+            mark_comparison(
+                t, found, policy.metrics.get(t.primary_metric), settings(policy), records
+            )
+            for t in tables
+        ]
+    )
 
 
 def render(obj: Report | Comparison, fmt: str, root: Path, policy: Policy) -> str:

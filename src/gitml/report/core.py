@@ -33,7 +33,13 @@ from gitml.report.comparable import (
     comparability,
     evaluation_rows,
 )
-from gitml.report.experiments import Comparison, ExpRow, compare_experiments
+from gitml.report.experiments import (
+    Comparison,
+    ExpRow,
+    combine,
+    compare_by_problem,
+    compare_experiments,
+)
 from gitml.report.intervals import adjust_verdict, judge, threshold_of
 from gitml.report.metrics import (
     ADDED,
@@ -89,7 +95,9 @@ __all__ = [
     "Verdict",
     "build_plots",
     "build_report",
+    "combine",
     "comparability",
+    "compare_by_problem",
     "compare_experiments",
     "delta",
     "diff_data",

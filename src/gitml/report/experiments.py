@@ -1,12 +1,18 @@
-"""The multi-experiment table: differing params, all metrics, the best marked, sorted."""
+"""The multi-experiment table: differing params, all metrics, the best marked, sorted.
+
+Experiments trained for different problems (dataset, target, task: `gitml.problem`) are not
+ranked against each other: `compare_by_problem` builds one table per problem.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from gitml.compare import MetricRule
+from gitml.problem import PROBLEM_KEYS, data_section, describe, differences
 from gitml.report.values import MISSING, flatten, number
 
 
@@ -34,10 +40,19 @@ class Comparison:
     higher_is_better: dict[str, bool]
     #: A note on how `indistinguishable` was judged (None: not judged).
     statistics_note: str | None = None
+    #: The problem these experiments were trained for, when the comparison spans several
+    #: ("dataset engel, target foodexp (regression)"; None: one problem, no heading).
+    problem: str | None = None
+    #: The tables of the other problems' experiments (ranked on their own), when there are any.
+    others: tuple[Comparison, ...] = ()
+
+
+#: (name, rev, params, metrics) of one experiment.
+Experiment = tuple[str, str, Mapping[str, Any], Mapping[str, Any]]
 
 
 def compare_experiments(
-    experiments: Sequence[tuple[str, str, Mapping[str, Any], Mapping[str, Any]]],
+    experiments: Sequence[Experiment],
     rules: Mapping[str, MetricRule],
     primary_metric: str,
 ) -> Comparison:
@@ -86,6 +101,58 @@ def compare_experiments(
 
     rows.sort(key=order)
     return Comparison(rows, differing, metric_keys, primary_metric, direction)
+
+
+def problem_groups(
+    experiments: Sequence[Experiment],
+) -> list[tuple[dict[str, Any], list[Experiment]]]:
+    """The experiments grouped by problem (params' `data:` sections), in first-seen order.
+
+    An experiment joins the first group whose problem `gitml.problem.differences` finds no
+    difference with (a key one side does not declare is not held against the other), so
+    experiments without a `data:` section join the first group.
+    """
+    groups: list[tuple[dict[str, Any], list[Experiment]]] = []
+    for exp in experiments:
+        data = data_section(exp[2])
+        for problem, members in groups:
+            if not differences(problem, data):
+                members.append(exp)
+                for key, _ in PROBLEM_KEYS:  # the group's problem: every key a member declares
+                    if problem.get(key) is None and data.get(key) is not None:
+                        problem[key] = data[key]
+                break
+        else:
+            groups.append(({k: data.get(k) for k, _ in PROBLEM_KEYS}, [exp]))
+    return groups
+
+
+def compare_by_problem(
+    experiments: Sequence[Experiment],
+    rules: Mapping[str, MetricRule],
+    primary_metric: Callable[[Sequence[Mapping[str, Any]]], str],
+) -> list[Comparison]:
+    """One `compare_experiments` table per problem (`problem_groups`), the first group first.
+
+    `primary_metric` picks a group's primary metric from its experiments' metrics (the task
+    decides it). With one problem, the one table has no `problem` heading: the usual case.
+    """
+    groups = problem_groups(experiments)
+    tables = [
+        compare_experiments(members, rules, primary_metric([m for *_, m in members]))
+        for _, members in groups
+    ]
+    if len(tables) == 1:
+        return tables
+    return [
+        dataclasses.replace(table, problem=describe(problem))
+        for table, (problem, _) in zip(tables, groups, strict=True)
+    ]
+
+
+def combine(tables: Sequence[Comparison]) -> Comparison:
+    """The first problem's table, carrying the other problems' tables in `others`."""
+    return dataclasses.replace(tables[0], others=tuple(tables[1:]))
 
 
 def _key(value: Any) -> str:

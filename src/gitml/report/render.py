@@ -75,6 +75,13 @@ def fmt_seeds(interval: Any) -> dict[str, str]:
     }
 
 
+def fmt_param(value: Any) -> str:
+    """A param value as written in params.yaml: `1.0` and `0.001`, not a metric's `1.0000`."""
+    if isinstance(value, float) and math.isfinite(value):
+        return repr(value)
+    return fmt(value)
+
+
 def md_cell(value: Any) -> str:
     """Text safe inside a GFM table cell: no pipes, newlines or raw HTML."""
     text = value if isinstance(value, str) else fmt(value)
@@ -108,6 +115,7 @@ def environment(template_dir: Path) -> Environment:
         ci=fmt_ci,
         delong=fmt_delong,
         seeds=fmt_seeds,
+        param=fmt_param,
     )
     env.globals.update(
         mermaid=charts.mermaid,
@@ -213,6 +221,9 @@ def _jsonable(value: Any) -> Any:
         return {"label": value.label, "rev": value.rev}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         out = {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        if isinstance(value, Comparison) and value.problem is None:  # one problem: as before
+            out.pop("problem", None)
+            out.pop("others", None)
         for name in ("headline", "passed"):
             if hasattr(value, name) and name not in out:
                 out[name] = _jsonable(getattr(value, name))
