@@ -147,7 +147,7 @@ class ValidationResult:
 
 
 def _example(value: Any) -> Any:
-    if isinstance(value, float) and np.isnan(value):
+    if value is pd.NA or (isinstance(value, float) and np.isnan(value)):
         return None
     if isinstance(value, pd.Timestamp):
         return value.isoformat()
@@ -162,6 +162,10 @@ def _summarise(cases: pd.DataFrame) -> list[dict[str, Any]]:
     cases = cases.copy()
     cases["column"] = cases["column"].fillna(cases["schema_context"]).astype(str)
     cases["check"] = cases["check"].astype(str)
+    # A null cannot be cast to a non-nullable int64 either, but its problem is that it is null
+    # (pandera reports it as `not_nullable` too): the dtype rows name only values of a wrong type.
+    cast = cases["check"].str.startswith(("coerce_dtype", "dtype("))
+    cases = cases[~(cast & cases["failure_case"].isna())]
     for (column, check), group in cases.groupby(["column", "check"], sort=True):
         values = group["failure_case"].tolist()
         examples: list[Any] = []
@@ -234,16 +238,71 @@ def not_whole(frame: pd.DataFrame, data: DataConfig) -> list[dict[str, Any]]:
     return rows
 
 
-def validate_frame(frame: pd.DataFrame, data: DataConfig) -> ValidationResult:
-    """Validate lazily: every failing (column, check) is collected, not just the first."""
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+        value, bool | np.bool_
+    )
+
+
+def _is_null(value: Any) -> bool:
+    return (
+        value is None
+        or value is pd.NA
+        or value is pd.NaT
+        or (isinstance(value, float | np.floating) and value != value)
+    )
+
+
+def not_numbers(frame: pd.DataFrame, data: DataConfig) -> list[dict[str, Any]]:
+    """Failures for int64 and float64 columns holding values that are not numbers: text such as
+    "5" (a string or category column of a Parquet batch), true/false.
+
+    `gitml predict` and `gitml serve` refuse such values ("Column 'PID' expects int64 numbers;
+    row 0 has str '5'"); pandera's coercion would turn "5" into 5 and pass. Numbers of another
+    width or kind (whole floats for int64) are fine, as they are for scoring.
+    """
+    rows: list[dict[str, Any]] = []
+    for spec in data.columns:
+        if spec.dtype not in ("int64", "float64") or spec.name not in frame.columns:
+            continue
+        series = frame[spec.name]
+        if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(
+            series.dtype
+        ):
+            continue
+        values = series.to_numpy(dtype=object)  # a category column: its values
+        bad = np.fromiter(
+            (not _is_number(v) and not _is_null(v) for v in values), dtype=bool, count=len(values)
+        )
+        if bad.any():
+            examples = [f"{type(v).__name__} {v!r}" for v in values[bad][:50]]
+            rows.append(
+                {
+                    "column": spec.name,
+                    "check": f"numbers ({spec.dtype})",
+                    "failures": int(bad.sum()),
+                    "examples": list(dict.fromkeys(examples))[:3],
+                }
+            )
+    return rows
+
+
+def validate_frame(
+    frame: pd.DataFrame, data: DataConfig, numbers: bool = False
+) -> ValidationResult:
+    """Validate lazily: every failing (column, check) is collected, not just the first.
+
+    With `numbers`, numeric columns must hold numbers, as scoring requires (`not_numbers`), not
+    text that pandera's coercion would turn into numbers: the monitor's batches.
+    """
     schema = build_schema(data)
-    fractions = not_whole(frame, data)
+    fractions = not_whole(frame, data) + (not_numbers(frame, data) if numbers else [])
     try:
         schema.validate(_in_utc(frame, data), lazy=True)
         failures: list[dict[str, Any]] = []
     except pa.errors.SchemaErrors as exc:
         failures = _summarise(exc.failure_cases)
-    if fractions:  # a fraction fails Int64's coercion too: the whole-number row names it
+    if fractions:  # a fraction or text fails Int64's coercion too: the row above names it
         named = {r["column"] for r in fractions}
         failures = sorted(
             fractions

@@ -401,3 +401,76 @@ def test_decay_counts_labelled_rows_and_says_which_score_column_it_lacks() -> No
         score_column="probability_1",
     )  # fmt: skip
     assert named["metrics"]["labelled_rows"] == 80 and "roc_auc" in named["metrics"]["metrics"]
+
+
+def _diabetes_contract() -> tuple[pd.DataFrame, Any, dict[str, Any]]:
+    """scikit-learn's diabetes set with `age` as whole numbers (an int64 feature), its data
+    contract and its reference profile."""
+    from sklearn.datasets import load_diabetes
+
+    from gitml.config import ColumnSpec, DataConfig
+
+    frame = load_diabetes(as_frame=True, scaled=False).frame
+    frame["age"] = frame["age"].astype("int64")
+    features = [c for c in frame.columns if c != "target"]
+    columns = tuple(
+        ColumnSpec(c, "int64" if c == "age" else "float64", "feature") for c in features
+    )
+    data = DataConfig(
+        source="csv",
+        target="target",
+        task="regression",
+        columns=(*columns, ColumnSpec("target", "float64", "target")),
+    )
+    return frame[features], data, build_profile(frame[features], features, [])
+
+
+def _monitor_parquet(batch: pd.DataFrame, data: Any, profile: dict[str, Any], path: Path) -> Any:
+    from gitml.monitor.core import Monitor
+    from gitml.monitor.io import BatchSource
+
+    batch.to_parquet(path)
+    monitor = Monitor(Inputs(profile=profile, data=data))
+    for chunk in BatchSource(path, dict.fromkeys(batch.columns, "numeric"), chunk_rows=200):
+        monitor.update(chunk)
+    return monitor.result()
+
+
+@pytest.mark.parametrize("stored", ["string", "category"])
+def test_a_numeric_column_stored_as_text_is_a_schema_failure(stored: str, tmp_path: Path) -> None:
+    """A Parquet batch whose int64 feature holds text ("59"), as strings or as a category, is
+    what `gitml predict` refuses ("expects int64 numbers; row 0 has str '59'"): the monitor names
+    it as a schema failure; drift is still computed on the numbers the text spells."""
+    frame, data, profile = _diabetes_contract()
+    batch = frame.assign(age=frame["age"].astype(str).astype(stored))
+    batch.loc[batch.index[:7], "age"] = None  # nulls are not text, but not allowed either
+    result = _monitor_parquet(batch, data, profile, tmp_path / "batch.parquet")
+    failures = result["quality"]["schema_failures"]
+    assert failures == [
+        {"column": "age", "check": "null values", "failures": 7, "examples": [None]},
+        {
+            "column": "age",
+            "check": "numbers (int64)",
+            "failures": len(frame) - 7,
+            "examples": ["str '66'", "str '60'", "str '29'"],
+        },
+    ]
+    assert not result["quality"]["passed"] and result["status"] == "quality"
+    assert result["columns"]["age"]["kind"] == "numeric" and not result["columns"]["age"]["drifted"]
+
+
+def test_whole_floats_in_an_int64_column_pass_as_they_do_for_scoring(tmp_path: Path) -> None:
+    frame, data, profile = _diabetes_contract()
+    batch = frame.assign(age=frame["age"].astype("float64"))
+    result = _monitor_parquet(batch, data, profile, tmp_path / "batch.parquet")
+    assert result["quality"]["schema_failures"] == [] and result["status"] == "ok"
+
+
+def test_an_all_null_int64_column_fails_for_nulls_not_its_dtype(tmp_path: Path) -> None:
+    """A non-nullable int64 feature left empty: pandera cannot cast its nulls to int64 either,
+    but the problem the report names is the nulls."""
+    frame, data, profile = _diabetes_contract()
+    batch = frame.assign(age=np.nan)
+    result = _monitor_parquet(batch, data, profile, tmp_path / "batch.parquet")
+    checks = {f["check"]: f["failures"] for f in result["quality"]["schema_failures"]}
+    assert checks == {"null values": len(frame), "every value is null": 3}  # 3 chunks

@@ -235,12 +235,14 @@ class Monitor:
         whole = [c for c in declared if c not in partial]
         subset = dataclasses.replace(data, columns=tuple(whole))
         frame = chunk[[c.name for c in whole if c.name in chunk.columns]]
-        self.schema.add(validate_frame(frame, subset).failures)
+        self.schema.add(validate_frame(frame, subset, numbers=True).failures)
         for spec in partial:
             sent = ~absent[spec.name]
             if sent.any():
                 one = dataclasses.replace(data, columns=(spec,))
-                self.schema.add(validate_frame(chunk.loc[sent, [spec.name]], one).failures)
+                self.schema.add(
+                    validate_frame(chunk.loc[sent, [spec.name]], one, numbers=True).failures
+                )
 
     # -------------------------------------------------------------------------- results
 
