@@ -26,7 +26,7 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -492,11 +492,13 @@ class Dvc:
         args = [a for override in set_params for a in ("-S", override)]
         self.run("exp", "run", *args, how_to_fix=how_to_fix)
 
-    def exp_show(self, *, all_commits: bool = False) -> list[Any]:
-        """The rows of `dvc exp show --json` (with `--all-commits` when asked)."""
+    def exp_show(self, *, all_commits: bool = False, revs: Sequence[str] = ()) -> list[Any]:
+        """The rows of `dvc exp show --json` (with `--all-commits`, or `--rev` each of `revs`)."""
         args = ["exp", "show", "--json"]
         if all_commits:
             args.append("--all-commits")
+        for rev in revs:
+            args += ["--rev", rev]
         proc = self._run(*args)
         if proc.returncode != 0:
             raise GitmlError(

@@ -199,6 +199,46 @@ def test_experiments_read_from_git_equal_dvc_exp_show(repo: Path) -> None:
     assert queued.params["model"]["max_depth"] == 9 and not queued.metrics
 
 
+def test_site_lists_experiments_of_older_baselines(repo: Path, tmp_path: Path) -> None:
+    # A user's report: experiments, then a new commit whose dvc.yaml interpolates params
+    # (`${...}`, as the shipped project's does): the site must still list every experiment.
+    import yaml
+
+    baseline = git("rev-parse", "HEAD", cwd=repo).strip()
+    truth = {}
+    for row in dvc_json(repo, "exp", "show", "--rev", baseline):
+        for exp in row.get("experiments") or []:
+            for rev in exp["revs"]:
+                truth[rev["name"]] = rev["data"]["metrics"]["reports/metrics.json"]["data"]
+    assert set(truth) == {"d4", "d6", "lr2"}
+    dvc_yaml = yaml.safe_load((repo / "dvc.yaml").read_text())
+    dvc_yaml["stages"]["evaluate"]["cmd"] = "python evaluate.py --seed ${seed}"
+    project, metrics = Project(repo), "reports/metrics.json"
+    for step in ("a templated cmd", "vars: params DVC resolves itself"):
+        if step.startswith("vars"):
+            dvc_yaml = {"vars": ["params.yaml"], **dvc_yaml}
+        (repo / "dvc.yaml").write_text(yaml.safe_dump(dvc_yaml, sort_keys=False))
+        git("commit", "-q", "-am", step, cwd=repo)
+        out = tmp_path / step[:4]
+        result = CliRunner().invoke(
+            app, ["site", "build", "--root", str(repo), "-o", str(out), "--branch", "feature"]
+        )
+        assert result.exit_code == 0, result.output
+        page = (out / "experiments.html").read_text()
+        assert [n for n in truth if f"exp:{n}:" not in page] == [], step
+        # git answers a templated cmd (the fast path); vars need DVC (`exp show --rev`).
+        via_dvc = step.startswith("vars")
+        assert (project._git_experiments(metrics) is None) == via_dvc
+        head, reference = project.experiments(None, metrics), project.dvc_experiments(None, metrics)
+        assert head == reference and "seed" in head[0].params  # the templated commit's row
+        found = {e.name: (base, e) for base, e in project.all_experiments(metrics)}
+        assert set(found) == set(truth), step
+        for name, metric_values in truth.items():
+            base, e = found[name]
+            assert e.metrics == metric_values, (step, name)
+            assert base == (baseline if via_dvc else None), (step, name)
+
+
 def test_bad_inputs_exit_two_without_output(repo: Path) -> None:
     out = repo / "out.md"
     code, _, err = gitml(repo, "--base", "no-such-branch", "-o", str(out))

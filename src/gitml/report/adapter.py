@@ -12,8 +12,10 @@ committed files, so `experiments()` reads them with one `git for-each-ref` and o
 through DVC and costs seconds). Whenever that shortcut cannot reproduce DVC's answer exactly it
 falls back to `dvc exp show --json` (`dvc_experiments()`, also the tests' reference):
 queued or failed experiments (no commit of their own; they live in DVC's stash refs), a metrics
-file DVC caches instead of git, params DVC would resolve itself (templating, Python or
-DVC-tracked params files, globbed keys), or an experiment spanning several commits.
+file DVC caches instead of git, params DVC would resolve itself (vars/foreach/matrix or `${...}`
+outside a stage's cmd/deps/outs/plots, Python or DVC-tracked params files, globbed keys), or an
+experiment spanning several commits. A `${...}` in cmd/deps/outs/plots only (the project's
+`${data.schema}` dependency) reads from git: its values come from params.yaml, listed whole.
 """
 
 from __future__ import annotations
@@ -311,6 +313,35 @@ class Project:
             return self.dvc_experiments(names, metrics_file)
         return [found[n] for n in names]
 
+    def all_experiments(self, metrics_file: str) -> list[tuple[str | None, Experiment]]:
+        """Every experiment of every baseline commit, each with its baseline sha (no baselines).
+
+        From git when it gives DVC's exact answer, else `dvc exp show --json --rev` for each
+        baseline `refs/exps` names (and HEAD, for queued experiments): never `--all-commits`,
+        which collects every commit of the history.
+        """
+        fast = self._git_experiments(metrics_file)
+        if fast is not None:
+            head_rows, other_rows = fast
+            return [(None, e) for e in head_rows[1:] + other_rows]
+        refs = self.git.run("for-each-ref", "--format=%(refname)", "refs/exps", check=False)
+        baselines = {"HEAD"}
+        for ref in refs.stdout.decode("utf-8", errors="replace").splitlines():
+            parts = ref.split("/")
+            if len(parts) == 5 and len(parts[2]) == 2 and len(parts[3]) == 38:
+                baselines.add(parts[2] + parts[3])
+        found: list[tuple[str | None, Experiment]] = []
+        for row in self.dvc.exp_show(revs=sorted(baselines)):
+            if row.get("rev") == "workspace":
+                continue
+            for exp in row.get("experiments") or []:
+                for rev in exp.get("revs") or []:
+                    name = rev.get("name") or exp.get("name") or ""
+                    e = _experiment(rev, name, metrics_file)
+                    if e is not None:
+                        found.append((row.get("rev") or None, e))
+        return found
+
     def dvc_experiments(self, names: Sequence[str] | None, metrics_file: str) -> list[Experiment]:
         """`experiments()` answered by `dvc exp show --json` (the fallback and the reference)."""
         rows = list(self._exp_rows(False, metrics_file))
@@ -451,9 +482,10 @@ class _ExpFiles:
         text = self.dvc_yaml.text
         if text is None:
             return {}
-        if "${" in text:
-            return None  # templated: DVC resolves vars/foreach/matrix itself
-        return _parse_dvc_yaml(text)
+        stages = _parse_dvc_yaml(text)
+        if "${" in text and not _templating_is_inert(stages, self.params_yaml.text is not None):
+            return None  # vars/foreach/matrix or templated params/metrics: DVC resolves them
+        return stages
 
     def params_files(self) -> list[str | None]:
         """Params files besides params.yaml (None: one DVC must resolve itself)."""
@@ -527,6 +559,35 @@ class _ExpFiles:
         if not isinstance(data, dict):
             return {}
         return {str(k): v for k, v in data.items() if not isinstance(v, Mapping)}
+
+
+_INERT_STAGE_KEYS = frozenset({"cmd", "deps", "outs", "plots", "desc", "meta"})
+
+
+def _templating_is_inert(dvc_yaml: dict[str, Any] | None, has_params_yaml: bool) -> bool:
+    """Whether a dvc.yaml's `${...}` leave what `dvc exp show` lists unchanged.
+
+    True when every `${...}` sits in a stage's cmd, deps, outs, plots, desc or meta (e.g. a
+    `${data.schema}` dependency) and nothing defines vars, foreach or matrix: then the
+    interpolated values come from params.yaml, which is listed whole anyway, and the stages,
+    params and metrics read here are the ones DVC resolves.
+    """
+    if dvc_yaml is None or not has_params_yaml:
+        return False
+    if any("${" in json.dumps(v, default=str) for k, v in dvc_yaml.items() if k != "stages"):
+        return False
+    stages = dvc_yaml.get("stages") or {}
+    if not isinstance(stages, dict):
+        return False
+    for name, stage in stages.items():
+        if "${" in str(name) or not isinstance(stage, dict):
+            return False
+        if {"vars", "foreach", "matrix", "do"} & set(stage):
+            return False
+        templated = {k for k, v in stage.items() if "${" in json.dumps(v, default=str)}
+        if not templated <= _INERT_STAGE_KEYS:
+            return False
+    return "vars" not in dvc_yaml
 
 
 @functools.lru_cache(maxsize=64)

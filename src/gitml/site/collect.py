@@ -240,15 +240,10 @@ def _main_commits(git: Git, branch: str | None, metrics_file: str, plots_dir: st
 
 
 def _experiments(project: Project, metrics_file: str, plots_dir: str) -> list[Run]:
-    """Every DVC experiment (all baselines) through the report's git reader of `refs/exps`."""
-    fast = project._git_experiments(metrics_file)
-    if fast is None:  # queued experiments, DVC-cached metrics...: the report asks DVC instead
-        rows = [e for e in project.experiments(None, metrics_file)][1:]
-        baselines = {e.rev: None for e in rows}
-    else:
-        head_rows, other_rows = fast
-        rows = head_rows[1:] + other_rows
-        baselines = {}
+    """Every DVC experiment of every baseline (git's `refs/exps`, else `dvc exp show --rev`)."""
+    found = project.all_experiments(metrics_file)
+    rows = [e for _, e in found]
+    baselines = {e.rev: base for base, e in found}
     if not rows:
         return []
     plot_paths = _plot_paths(plots_dir)
@@ -280,7 +275,7 @@ def _experiments(project: Project, metrics_file: str, plots_dir: str) -> list[Ru
                 plots=plots_from_files(plots),
             )
         )
-    runs.sort(key=lambda r: (r.date or "", r.name))
+    runs.sort(key=lambda r: (r.date or "", r.name, r.rev))
     return runs
 
 
