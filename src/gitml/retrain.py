@@ -17,9 +17,12 @@
    split held out for its test set. Neither model was trained on them (the whole new test split
    would not do: rows the champion trained on move into it when the batch reshuffles the split).
    The champion's model comes from the registry (`get`, md5-checked) or, with no version in the
-   stage, HEAD's model through DVC. `reports/retrain.md` shows both, judged by the rules of
-   conf/gitml.yaml, followed by the usual `gitml report` against that version (which says "not
-   comparable" when the test rows differ, as they do once the batch joined the data).
+   stage, HEAD's model through DVC. `reports/retrain.md` shows both, judged as `gitml report`
+   judges a change: each model's per-row outputs on those rows are paired and every judged metric
+   gets the paired-bootstrap interval of challenger − champion (policy `statistics:`), so a change
+   a few rows make on a small batch is "no significant change", not "improved"; then the usual
+   `gitml report` against that version (which says "not comparable" when the test rows differ, as
+   they do once the batch joined the data).
 
 When anything fails after the batch was copied (`dvc add`, the experiment), the workspace is put
 back exactly as it was: params.yaml, dvc.lock, the pipeline's outputs and the batch folder are
@@ -71,10 +74,12 @@ _NOT_KEPT = (
 
 @dataclass(frozen=True)
 class Scored:
-    """One model's metrics on the shared test rows."""
+    """One model's metrics on the shared test rows, and its per-row outputs there."""
 
     label: str
     metrics: Mapping[str, float]
+    #: `gitml.predictions.predictions_frame` of the rows (None: not kept, point values only).
+    predictions: Any = None
 
 
 @dataclass(frozen=True)
@@ -360,30 +365,78 @@ def score_model(
     model_path: Path, signature: Any, frame: Any, params: Params, policy: Policy
 ) -> dict[str, float]:
     """A model's metrics on `frame`, computed as the evaluate stage computes them (per task)."""
-    import numpy as np
+    return score_rows(model_path, signature, frame, params, policy)[0]
 
-    from gitml.evaluation import classification_metrics
+
+def score_rows(
+    model_path: Path, signature: Any, frame: Any, params: Params, policy: Policy
+) -> tuple[dict[str, float], Any]:
+    """A model's metrics on `frame` and its per-row outputs there (see `model_outputs`)."""
     from gitml.modeling import load_model, prepare_features
-    from gitml.tasks import get as get_task
 
     model = load_model(model_path, list(policy.trusted_types))
     x = prepare_features(frame, signature.features)
     y = frame[params.data.target].to_numpy()
-    task = get_task(params.data.task)
-    if task.output == "prediction":
+    return model_outputs(
+        model,
+        x,
+        y,
+        task=params.data.task,
+        positive_class=params.data.positive_class,
+        threshold=signature.threshold,
+        ids=row_ids(frame),
+    )
+
+
+def row_ids(frame: Any) -> Any:
+    """Row ids of the shared rows: a hash of every column (both models get the same frame)."""
+    from gitml.predictions import row_ids as hashed
+
+    return hashed(frame, [])
+
+
+def model_outputs(
+    model: Any,
+    x: Any,
+    y: Any,
+    *,
+    task: str,
+    positive_class: Any,
+    threshold: float | None,
+    ids: Any,
+) -> tuple[dict[str, float], Any]:
+    """A fitted model's metrics, computed as the evaluate stage computes them (per task), and
+    its per-row outputs as a predictions table (`gitml.predictions.predictions_frame`).
+
+    Binary: P(positive class) and the model's decisions at its own threshold (0.5 when it records
+    none); multiclass: the class probabilities; regression: the predicted values.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from gitml.evaluation import classification_metrics, predict_labels
+    from gitml.predictions import predictions_frame
+    from gitml.tasks import get as get_task
+
+    no_columns = pd.DataFrame(index=range(len(y)))
+    if get_task(task).output == "prediction":
         values = np.asarray(model.predict(x), dtype="float64")
-        found = task.compute_metrics(y.astype("float64"), values, [], 0.5)
-        return {k: float(v) for k, v in found.items() if isinstance(v, int | float)}
+        found = get_task(task).compute_metrics(np.asarray(y).astype("float64"), values, [], 0.5)
+        metrics = {k: float(v) for k, v in found.items() if isinstance(v, int | float)}
+        return metrics, predictions_frame(ids, np.asarray(y), values, values, no_columns, [])
     if not hasattr(model, "predict_proba"):
         raise GitmlError("the model has no predict_proba (not a classifier)", "")
     classes = [c.item() if hasattr(c, "item") else c for c in model.classes_]
     order = list(range(len(classes)))
-    if len(classes) == 2 and params.data.positive_class in classes:
-        pos = classes.index(params.data.positive_class)
+    if len(classes) == 2 and positive_class in classes:
+        pos = classes.index(positive_class)
         order = [1 - pos, pos]
     proba = np.asarray(model.predict_proba(x))[:, order]
-    cut = signature.threshold if signature.threshold is not None else 0.5  # the model's own
-    return classification_metrics(y, proba, [classes[i] for i in order], cut)
+    ordered = [classes[i] for i in order]
+    cut = threshold if threshold is not None else 0.5  # the model's own
+    metrics = classification_metrics(np.asarray(y), proba, ordered, cut)
+    decisions = predict_labels(proba, ordered, cut)
+    return metrics, predictions_frame(ids, np.asarray(y), proba, decisions, no_columns, ordered)
 
 
 def held_out_batch_rows(test: Any, batch: Any, config: DataConfig) -> Any:
@@ -441,7 +494,7 @@ def score_same_rows(
     sig = load_signature(root / policy.outputs.signature)
     challenger = Scored(
         "challenger (this experiment)",
-        score_model(root / policy.outputs.model, sig, frame, params, policy),
+        *score_rows(root / policy.outputs.model, sig, frame, params, policy),
     )
     label = f"champion {base.version}" if base.version else "champion (HEAD)"
     try:
@@ -451,12 +504,39 @@ def score_same_rows(
         champion_sig = Signature.from_dict(json.loads(raw))
         with tempfile.TemporaryDirectory(prefix="gitml-champion-") as tmp:
             path = _champion_model(root, base, policy, Path(tmp))
-            champion = Scored(label, score_model(path, champion_sig, frame, params, policy))
+            champion = Scored(label, *score_rows(path, champion_sig, frame, params, policy))
     except (GitmlError, KeyError, ValueError) as error:
         what = error.message if isinstance(error, GitmlError) else str(error)
         note = f"{label} could not be scored on these rows: {what}"
         return SameRows(test, len(frame), md5, challenger, None, note)
     return SameRows(test, len(frame), md5, challenger, champion)
+
+
+def judge_same_rows(
+    same: SameRows, rules: Mapping[str, Any], settings: Any
+) -> tuple[list[Any], Any, Any]:
+    """Metric rows, verdict and interval summary of challenger against champion on the same rows.
+
+    As `gitml report` judges a change (`gitml.report.intervals.judge`): a judged metric's status
+    comes from the paired-bootstrap interval of challenger − champion on those rows; metrics the
+    bootstrap does not cover keep their point status; without per-row outputs on both sides the
+    point values are compared (the summary's note says so).
+    """
+    from gitml.report.intervals import adjust_verdict, judge
+    from gitml.report.metrics import diff_metrics, verdict
+
+    assert same.champion is not None
+    rows = diff_metrics(same.champion.metrics, same.challenger.metrics, rules)
+    rows, summary = judge(
+        rows,
+        same.champion.predictions,
+        same.challenger.predictions,
+        rules,
+        settings,
+        base_label="the champion",
+        head_label="the challenger",
+    )
+    return rows, adjust_verdict(verdict(rows, True), rows, summary), summary
 
 
 def render_retrain(
@@ -466,14 +546,13 @@ def render_retrain(
 
     Returns the text and whether the challenger regressed against the champion on those rows.
     """
-    from gitml.report.metrics import diff_metrics, verdict
+    from gitml.report.api import settings
     from gitml.report.render import TEMPLATE_DIR, environment
 
     rows_table: list[Any] = []
-    judged = None
+    judged = summary = None
     if same is not None and same.champion is not None:
-        rows_table = diff_metrics(same.champion.metrics, same.challenger.metrics, policy.metrics)
-        judged = verdict(rows_table, True)
+        rows_table, judged, summary = judge_same_rows(same, policy.metrics, settings(policy))
     marker, _, rest = report_md.partition("\n")
     text = (
         environment(TEMPLATE_DIR)
@@ -486,6 +565,7 @@ def render_retrain(
             batch_rows=rows,
             rows=rows_table,
             verdict=judged,
+            intervals=summary,
             report=rest.lstrip("\n"),
         )
     )

@@ -111,8 +111,11 @@ def test_retrain_uses_the_versions_data_config_and_scores_both_on_the_same_rows(
     sig = load_signature(repo / "models/signature.json")
     champion = score_model(fetched.path, sig, held, p, policy)
     challenger = score_model(repo / "models/model.skops", sig, held, p, policy)
-    header = "| Metric | champion v1.0.0 | challenger (this experiment) | Δ | Status |"
+    header = (
+        "| Metric | champion v1.0.0 | challenger (this experiment) | Δ | 95% CI of Δ | Status |"
+    )
     assert header in report
+    assert f"statuses from 95% paired-bootstrap intervals on the {len(held):,} shared" in report
     table = {
         m[1]: (m[2].strip(), m[3].strip())
         for m in re.finditer(
