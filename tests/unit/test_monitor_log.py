@@ -148,11 +148,9 @@ def test_undeclared_columns_in_the_monitor_result() -> None:
         assert quality["undeclared_columns"] == ["promo"] and quality["passed"] is passed
 
 
-def test_a_context_column_some_requests_did_not_send_is_not_reported_as_null(
-    tmp_path: Path,
-) -> None:
-    """diabetes with a declared time column: requests that did not send `date` (serving needs only
-    the features) are not null dates; a date sent missing and a feature sent null still are."""
+def dated_diabetes() -> tuple[pd.DataFrame, list[str], dict[str, Any], DataConfig]:
+    """scikit-learn's diabetes table declared with a time column `date` (role: time) that
+    serving does not need: the table, its features, the column declarations and the config."""
     diabetes = load_diabetes(as_frame=True, scaled=False).frame
     features = [str(c) for c in diabetes.columns if c != "target"]
     columns = {
@@ -165,6 +163,15 @@ def test_a_context_column_some_requests_did_not_send_is_not_reported_as_null(
          "task": "regression", "time_column": "date",
          "read_options": {"na_values": ["?"]}, "columns": columns}
     )  # fmt: skip
+    return diabetes, features, columns, config
+
+
+def test_a_context_column_some_requests_did_not_send_is_not_reported_as_null(
+    tmp_path: Path,
+) -> None:
+    """diabetes with a declared time column: requests that did not send `date` (serving needs only
+    the features) are not null dates; a date sent missing and a feature sent null still are."""
+    diabetes, features, _, config = dated_diabetes()
     profile = build_profile(diabetes.iloc[:300], features, [])
     rows = records(diabetes[features].iloc[300:310])
     rows[9]["bmi"] = None  # a feature sent null
@@ -235,17 +242,7 @@ def test_a_context_column_some_rows_of_one_request_did_not_send_is_logged_absent
     from gitml.modeling import Signature
     from gitml.serve.worker import _row_objects
 
-    diabetes = load_diabetes(as_frame=True, scaled=False).frame
-    features = [str(c) for c in diabetes.columns if c != "target"]
-    columns = {
-        "date": {"dtype": "datetime", "role": "time", "nullable": False},
-        **{name: {"dtype": "float64", "role": "feature"} for name in features},
-        "target": {"dtype": "float64", "role": "target"},
-    }
-    config = DataConfig.parse(
-        {"source": "csv", "path": "data/external/diabetes.csv", "target": "target",
-         "task": "regression", "time_column": "date", "columns": columns}
-    )  # fmt: skip
+    diabetes, features, columns, config = dated_diabetes()
     signature = Signature(
         [{"name": f, "dtype": "float64"} for f in features], "target", "regression", [], None,
         "md5", "ridge", "Ridge",
