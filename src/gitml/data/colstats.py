@@ -213,9 +213,8 @@ class ColumnStats:
         self.padded += int(pc.sum(widths).as_py() or 0)
         numbers: np.ndarray | None = None
         if self.numeric:
-            try:
-                numbers = pc.cast(present, pa.float64()).to_numpy(zero_copy_only=False)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            numbers = _numbers(present)
+            if numbers is None:
                 self.numeric = False
                 if self.vmin is not None:  # earlier chunks were numbers: not dates either
                     self.dates = False
@@ -243,19 +242,17 @@ class ColumnStats:
     def _update_grouped(self, present: pa.Array) -> None:
         """Track numbers written with `,` thousands separators (what pandas' thousands=","
         reads): bounds as numbers, whether every value groups its digits by three."""
-        commas = pc.match_substring(present, ",")
-        try:
-            numbers = pc.cast(pc.replace_substring(present, ",", ""), pa.float64())
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        numbers = _numbers(pc.replace_substring(present, ",", ""))
+        if numbers is None:
             self.grouped = self.grouping = False
             return
-        self.separated += int(pc.sum(commas).as_py() or 0)
+        self.separated += int(pc.sum(pc.match_substring(present, ",")).as_py() or 0)
         if (
             self.grouping
             and not pc.all(pc.match_substring_regex(present, GROUPED_RE.pattern)).as_py()
         ):
             self.grouping = False
-        self._minmax(numbers.to_numpy(zero_copy_only=False))
+        self._minmax(numbers)
 
     def _update_typed(self, values: pd.Series) -> None:
         isna = values.isna()
@@ -305,3 +302,11 @@ class ColumnStats:
         self.vmax = hi if self.vmax is None else max(self.vmax, hi)
         if self.integral and not bool(np.all(np.floor(numbers) == numbers)):
             self.integral = False
+
+
+def _numbers(text: pa.Array) -> np.ndarray | None:
+    """Text values as float64 numbers, or None when one of them is not a number."""
+    try:
+        return pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False)
+    except pa.ArrowInvalid:
+        return None
