@@ -5,26 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
 
-from gitml.config import DataConfig, Params, files_under, with_schema
+from gitml.config import DataConfig
 from gitml.data.batches import check_batch
-from gitml.data.sources import load_source
 from gitml.errors import GitmlError
-from gitml.schema import coerce
+from tests import params_support
 
 pytestmark = pytest.mark.unit
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def diabetes() -> tuple[DataConfig, object]:
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
-        cfg = compose("config", overrides=["data=diabetes"])
-    OmegaConf.resolve(cfg)
-    params = Params.parse(with_schema(OmegaConf.to_container(cfg), files_under(ROOT)))
-    return params.data, coerce(load_source(params.data, params.seed), params.data).head(60)
+    params = params_support.composed("data=diabetes")
+    return params.data, params_support.shipped_table(params).head(60)
 
 
 def test_a_range_failure_says_rows_and_shows_values(diabetes) -> None:

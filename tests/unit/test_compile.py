@@ -13,11 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from hydra import compose, initialize_config_dir
 from hydra.utils import get_class
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from omegaconf import OmegaConf
 from sklearn.base import is_regressor
 from sklearn.compose import ColumnTransformer
 from sklearn.neighbors import NearestCentroid
@@ -26,7 +24,7 @@ from sklearn.pipeline import Pipeline
 from gitml import onnx as onnx_adapter
 from gitml import scoring
 from gitml.compile import MODEL_FILE, compile_pipeline
-from gitml.config import Params, files_under, with_schema
+from gitml.config import Params
 from gitml.data.sources import load_source
 from gitml.data.synthetic import generate
 from gitml.errors import GitmlError
@@ -37,6 +35,7 @@ from gitml.schema import coerce
 from gitml.serve.compiled import CompiledModel
 from stages import compile as stage
 from stages.train import fit
+from tests import params_support
 
 # One worker runs the whole module, so its module-scoped fixtures are built once.
 pytestmark = [pytest.mark.unit, pytest.mark.xdist_group("compile")]
@@ -57,10 +56,7 @@ NATIVE = [m for m in CLASSIFIERS if _option(m)["preprocessing"]["categorical"] =
 
 
 def composed(option: str, data: str = "synthetic_credit") -> Params:
-    with initialize_config_dir(config_dir=str(CONF), version_base=None):
-        cfg = compose("config", overrides=[f"model={option}", f"data={data}"])
-    OmegaConf.resolve(cfg)
-    return Params.parse(with_schema(OmegaConf.to_container(cfg), files_under(ROOT)))
+    return params_support.composed(f"model={option}", f"data={data}")
 
 
 def test_the_options_cover_both_kinds_of_estimator() -> None:

@@ -9,13 +9,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
 from typer.testing import CliRunner
 
 from gitml import scoring
 from gitml.cli import app
-from gitml.config import Params, files_under, with_schema
+from gitml.config import Params
 from gitml.contract import InputContract
 from gitml.data.sources import read_table
 from gitml.fileio import write_json
@@ -24,6 +22,7 @@ from gitml.monitor.cli import _workspace_format
 from gitml.monitor.io import BatchSource
 from gitml.schema import coerce
 from stages.train import fit
+from tests import params_support
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,10 +32,7 @@ EUROPEAN = {"sep": ";", "decimal": ",", "encoding": "utf-8-sig", "skipinitialspa
 
 def breast_cancer() -> tuple[Params, pd.DataFrame]:
     """The breast_cancer data config with logistic regression, and its table."""
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
-        cfg = compose("config", overrides=["model=logistic_regression", "data=breast_cancer"])
-    OmegaConf.resolve(cfg)
-    params = Params.parse(with_schema(OmegaConf.to_container(cfg), files_under(ROOT)))
+    params = params_support.composed("model=logistic_regression", "data=breast_cancer")
     from gitml.data.sources import _breast_cancer
 
     return params, _breast_cancer()

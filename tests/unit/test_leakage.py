@@ -2,29 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
 
-from gitml.config import DataConfig, Params, files_under, with_schema
-from gitml.data.sources import load_source
+from gitml.config import DataConfig
+from gitml.fileio import write_parquet
 from gitml.leakage import leaking_features
-from gitml.schema import coerce
+from stages import validate
+from tests import params_support
 
 pytestmark = pytest.mark.unit
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def data_of(name: str) -> tuple[DataConfig, pd.DataFrame]:
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
-        cfg = compose("config", overrides=[f"data={name}"])
-    OmegaConf.resolve(cfg)
-    params = Params.parse(with_schema(OmegaConf.to_container(cfg), files_under(ROOT)))
-    return params.data, coerce(load_source(params.data, params.seed), params.data)
+    params = params_support.composed(f"data={name}")
+    return params.data, params_support.shipped_table(params)
 
 
 @pytest.mark.parametrize("name", ["breast_cancer", "diabetes", "synthetic_credit"])
@@ -59,19 +55,7 @@ def test_a_copied_regression_target_is_found() -> None:
 def test_the_validate_stage_warns_and_passes(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    import logging
-    import shutil
-
-    import yaml
-
-    from gitml.fileio import write_parquet
-    from stages import validate
-
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
-        cfg = compose("config", overrides=["data=diabetes"])
-    shutil.copytree(ROOT / "conf", tmp_path / "conf")
-    params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump(OmegaConf.to_container(cfg, resolve=True)))
+    params = params_support.project_params(tmp_path, "data=diabetes")
     data, frame = data_of("diabetes")
     y, bmi = frame[data.target], frame["bmi"]  # the target, rescaled into bmi's declared range
     copy = (y - y.min()) / (y.max() - y.min()) * (bmi.max() - bmi.min()) + bmi.min()

@@ -3,35 +3,26 @@
 from __future__ import annotations
 
 import logging
-import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
 
-from gitml.config import Params, files_under, load_params, with_schema
-from gitml.data.sources import load_source
+from gitml.config import Params, load_params
 from gitml.fileio import write_parquet
-from gitml.schema import coerce
 from stages import train as train_stage
 from stages.train import constant_model, constant_model_advice, fit
+from tests import params_support
 
 pytestmark = pytest.mark.unit
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def composed(model: str, data: str) -> Params:
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
-        cfg = compose("config", overrides=[f"model={model}", f"data={data}"])
-    OmegaConf.resolve(cfg)
-    return Params.parse(with_schema(OmegaConf.to_container(cfg), files_under(ROOT)))
+    return params_support.composed(f"model={model}", f"data={data}")
 
 
 def rows(params: Params, n: int) -> pd.DataFrame:
-    frame = coerce(load_source(params.data, params.seed), params.data)
+    frame = params_support.shipped_table(params)
     return frame.sample(n=n, random_state=0) if n < len(frame) else frame
 
 
@@ -83,14 +74,10 @@ def test_the_advice_never_suggests_what_already_ran() -> None:
 def test_the_stage_warns_and_still_writes_the_model(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
-        cfg = compose("config", overrides=["data=breast_cancer"])
-    shutil.copytree(ROOT / "conf", tmp_path / "conf")
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(OmegaConf.to_container(cfg, resolve=True)))
-    params = load_params(tmp_path / "params.yaml")
-    write_parquet(tmp_path / "train.parquet", rows(params, 60))
+    path = params_support.project_params(tmp_path, "data=breast_cancer")
+    write_parquet(tmp_path / "train.parquet", rows(load_params(path), 60))
     paths = {k: str(tmp_path / f) for k, f in [("model", "m.skops"), ("signature", "s.json")]}
     with caplog.at_level(logging.WARNING):
-        train_stage.run(str(tmp_path / "params.yaml"), str(tmp_path / "train.parquet"), **paths)
+        train_stage.run(str(path), str(tmp_path / "train.parquet"), **paths)
     assert "learned nothing" in caplog.text
     assert (tmp_path / "m.skops").stat().st_size > 0
