@@ -24,6 +24,7 @@ from gitml.errors import GitmlError
 from gitml.fileio import md5_file, write_bytes, write_json
 from gitml.modeling import Signature, build_pipeline, dumps_model, feature_specs, prepare_features
 from gitml.stagekit import stage_main
+from gitml.tasks import MODEL_OPTIONS
 from gitml.tasks import get as get_task
 from gitml.thresholds import choose_threshold
 
@@ -70,14 +71,6 @@ def constant_model(pipeline: Pipeline, frame: pd.DataFrame, data: DataConfig) ->
     return bool(np.all(np.ptp(out, axis=0) == 0))
 
 
-#: Another model to suggest for a constant one, per kind of estimator: a forest, or when the
-#: forest is what learned nothing, a linear model (it fits a slope on a handful of rows).
-OTHER_MODELS = {
-    "classifier": ("random_forest", "logistic_regression"),
-    "regressor": ("random_forest_regressor", "ridge"),
-}
-
-
 def constant_model_advice(rows: int, model: ModelParams, task: str) -> str:
     """What to do about a constant model (`constant_model`), for the train stage's warning:
     a smaller min_samples_leaf when it leaves no split, another model than the one that ran."""
@@ -88,8 +81,10 @@ def constant_model_advice(rows: int, model: ModelParams, task: str) -> str:
             f"{model.name}'s min_samples_leaf: {leaf} leaves no split on {rows} training rows "
             f"(-S model.min_samples_leaf={max(1, rows // 4)})"
         )
-    first, second = OTHER_MODELS[get_task(task).estimator]
-    advice.append(f"another model (-S model={second if model.name == first else first})")
+    # a forest, or when the forest learned nothing, a linear model (a slope fits on a few rows)
+    options = MODEL_OPTIONS[get_task(task).estimator]
+    other = options.linear if model.name == options.forest else options.forest
+    advice.append(f"another model (-S model={other})")
     if rows < SMALL_TRAINING_ROWS:
         advice.append(f"more rows: {rows} training rows are few to learn from")
     return (

@@ -20,7 +20,7 @@ import pandas as pd
 from gitml.config import DataConfig, ModelParams
 from gitml.contract import InputContract
 from gitml.errors import GitmlError
-from gitml.tasks import TASKS
+from gitml.tasks import MODEL_OPTIONS, TASKS
 
 if TYPE_CHECKING:
     from sklearn.base import BaseEstimator
@@ -74,23 +74,17 @@ def supported_tasks(estimator: Any) -> list[str]:
     return [name for name, task in TASKS.items() if task.estimator == kind]
 
 
-#: A shipped model option of each kind (conf/model/<name>.yaml), named by the wrong-task error.
-MODEL_OPTIONS = {
-    "classifier": ("hist_gradient_boosting", "random_forest", "logistic_regression"),
-    "regressor": ("hist_gradient_boosting_regressor", "random_forest_regressor", "ridge"),
-}
-
-
 def check_task(estimator: Any, task: str, model_name: str) -> None:
     """A clear error when the estimator's type does not fit the data's task."""
     wanted = TASKS[task].estimator
+    options = MODEL_OPTIONS[wanted]
     kind = estimator_kind(estimator)
     if kind != wanted:
         raise GitmlError(
             f"Model '{model_name}' is a {kind or 'non-predictive estimator'}, but data.task is "
             f"'{task}', which needs a {wanted}.",
-            f"Pick a {wanted} from conf/model/ (-S model={MODEL_OPTIONS[wanted][0]}; also "
-            f"{', '.join(MODEL_OPTIONS[wanted][1:])}), or fix data.task.",
+            f"Pick a {wanted} from conf/model/ (-S model={options.boosting}; also "
+            f"{options.forest}, {options.linear}), or fix data.task.",
         )
 
 

@@ -144,6 +144,27 @@ def class_text(values: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class ModelOptions:
+    """The shipped model options (conf/model/<name>.yaml) of one kind of estimator."""
+
+    boosting: str  # the default
+    forest: str  # small data: `gitml data init` selects it under 1,000 rows
+    linear: str
+
+    def names(self) -> tuple[str, str, str]:
+        return self.boosting, self.forest, self.linear
+
+
+#: The shipped model options per kind of estimator (`Task.estimator`).
+MODEL_OPTIONS = {
+    "classifier": ModelOptions("hist_gradient_boosting", "random_forest", "logistic_regression"),
+    "regressor": ModelOptions(
+        "hist_gradient_boosting_regressor", "random_forest_regressor", "ridge"
+    ),
+}
+
+
+@dataclass(frozen=True)
 class Task:
     """One learning task: its metrics and their directions, plots, slices, outputs and decay."""
 

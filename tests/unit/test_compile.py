@@ -329,3 +329,11 @@ def test_a_bool_target_compiles_and_serves_true_and_false(option: str) -> None:
     assert compiled.classes == [False, True] == served.classes == skops.classes
     assert served.predictions.tolist() == skops.predictions.tolist()
     assert {type(v) for v in scoring.predictions_list(served)} == {bool}
+
+
+def test_the_named_model_options_are_shipped_and_of_their_kind() -> None:
+    """data init, the train stage's advice and the wrong-task error name these options."""
+    from gitml.tasks import MODEL_OPTIONS
+
+    assert set(MODEL_OPTIONS["regressor"].names()) <= set(REGRESSORS)
+    assert set(MODEL_OPTIONS["classifier"].names()) <= set(CLASSIFIERS)

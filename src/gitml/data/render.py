@@ -8,32 +8,30 @@ from typing import Any
 
 import yaml
 
+from gitml import tasks
 from gitml.data.colstats import ColumnStats
 from gitml.data.infer import Inference
 
-#: The model a regression's data config selects (conf/model/<name>.yaml).
-DEFAULT_REGRESSOR = "hist_gradient_boosting_regressor"
 #: Below this many rows a data config selects a random forest: the project's default boosting
 #: (min_samples_leaf: 50, or 20 for the regressor) has too few rows per leaf to learn much once
 #: the split and the threshold's validation slice have taken theirs (iris: accuracy 0.73).
 SMALL_ROWS = 1_000
-SMALL_MODELS = {"classifier": "random_forest", "regressor": "random_forest_regressor"}
 
 
 def default_model(inf: Inference) -> tuple[str | None, str]:
     """The model a data config selects (None: the project's default) and why, as a comment."""
-    kind = "regressor" if inf.task == "regression" else "classifier"
+    kind = tasks.get(inf.task).estimator
+    options = tasks.MODEL_OPTIONS[kind]
     if inf.rows < SMALL_ROWS:
-        return SMALL_MODELS[kind], (
+        return options.forest, (
             f"{inf.rows} rows, fewer than {SMALL_ROWS:,}: this config's default model is "
-            f"{SMALL_MODELS[kind]} (min_samples_leaf: 5), since boosting's larger leaves "
+            f"{options.forest} (min_samples_leaf: 5), since boosting's larger leaves "
             "would leave it little to learn; -S model=... picks another (conf/model/)."
         )
     if kind == "regressor":
-        return DEFAULT_REGRESSOR, (
+        return options.boosting, (
             "A regression trains a regressor: this config's default model, unless -S model=... "
-            "picks another (conf/model/: hist_gradient_boosting_regressor, "
-            "random_forest_regressor, ridge)."
+            f"picks another (conf/model/: {', '.join(options.names())})."
         )
     return None, ""
 
