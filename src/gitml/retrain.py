@@ -361,18 +361,13 @@ def _champion_model(root: Path, base: Base, policy: Policy, into: Path) -> Path:
     return target
 
 
-def score_model(
-    model_path: Path, signature: Any, frame: Any, params: Params, policy: Policy
-) -> dict[str, float]:
-    """A model's metrics on `frame`, computed as the evaluate stage computes them (per task)."""
-    return score_rows(model_path, signature, frame, params, policy)[0]
-
-
 def score_rows(
     model_path: Path, signature: Any, frame: Any, params: Params, policy: Policy
 ) -> tuple[dict[str, float], Any]:
-    """A model's metrics on `frame` and its per-row outputs there (see `model_outputs`)."""
+    """A model's metrics on `frame` and its per-row outputs there (see `model_outputs`), rows
+    identified by a hash of every column (both models get the same frame)."""
     from gitml.modeling import load_model, prepare_features
+    from gitml.predictions import row_ids
 
     model = load_model(model_path, list(policy.trusted_types))
     x = prepare_features(frame, signature.features)
@@ -384,15 +379,8 @@ def score_rows(
         task=params.data.task,
         positive_class=params.data.positive_class,
         threshold=signature.threshold,
-        ids=row_ids(frame),
+        ids=row_ids(frame, []),
     )
-
-
-def row_ids(frame: Any) -> Any:
-    """Row ids of the shared rows: a hash of every column (both models get the same frame)."""
-    from gitml.predictions import row_ids as hashed
-
-    return hashed(frame, [])
 
 
 def model_outputs(

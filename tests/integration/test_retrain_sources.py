@@ -24,7 +24,7 @@ from gitml.modeling import load_signature
 from gitml.policy import load_policy
 from gitml.registry.store import WriteOptions
 from gitml.report.core import fmt
-from gitml.retrain import score_model
+from gitml.retrain import score_rows
 from tests.integration.test_retrain import gitml
 from tests.pipeline_repo import copy_repo, dvc, run
 
@@ -109,8 +109,8 @@ def test_retrain_uses_the_versions_data_config_and_scores_both_on_the_same_rows(
     fetched = registry.get(repo, "production", tmp_path / "champion.skops")
     assert fetched.version == "v1.0.0"
     sig = load_signature(repo / "models/signature.json")
-    champion = score_model(fetched.path, sig, held, p, policy)
-    challenger = score_model(repo / "models/model.skops", sig, held, p, policy)
+    champion, _ = score_rows(fetched.path, sig, held, p, policy)
+    challenger, _ = score_rows(repo / "models/model.skops", sig, held, p, policy)
     header = (
         "| Metric | champion v1.0.0 | challenger (this experiment) | Δ | 95% CI of Δ | Status |"
     )

@@ -14,9 +14,10 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from gitml.policy import load_policy
+from gitml.predictions import row_ids
 from gitml.report.api import settings
 from gitml.report.metrics import diff_metrics, verdict
-from gitml.retrain import SameRows, Scored, judge_same_rows, model_outputs, row_ids
+from gitml.retrain import SameRows, Scored, judge_same_rows, model_outputs
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,7 +47,7 @@ def scored(name: str, features: list[str], rows: pd.DataFrame) -> Scored:
         task="binary",
         positive_class=1,
         threshold=None,
-        ids=row_ids(rows),
+        ids=row_ids(rows, []),
     )
     return Scored(name, *outputs)
 
